@@ -1,0 +1,19 @@
+//! The embedded world: a procedural tabletop in the spirit of AURORA's Kubric and
+//! Something-Something subsets. It knows nothing of models; it produces images and text.
+//!
+//! scene (state) -> action (structured change) -> language (text) -> render (pixels);
+//! generate (random data) and recognise (pixels back to state) sit on top.
+
+pub mod action;
+pub mod generate;
+pub mod language;
+pub mod recognise;
+pub mod render;
+pub mod scene;
+
+pub use action::{Action, ActionError, Family, Relation, Side};
+pub use generate::{Triplet, Video, VideoConfig};
+pub use language::{ParseError, describe, parse};
+pub use recognise::Recogniser;
+pub use render::{RenderConfig, View};
+pub use scene::{Color, Object, Place, Scene, Shape, Size, Slot};
