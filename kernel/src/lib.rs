@@ -3,4 +3,12 @@
 //! Data flows one way: [`world`] -> [`data`] -> [`tokenize`] -> model -> training /
 //! bootstrap / verification -> evaluation -> reports. See `docs/ARCHITECTURE.md`.
 
+pub mod data;
+pub mod error;
+#[cfg(feature = "fs")]
+pub mod files;
+pub mod nn;
+pub mod tokenize;
 pub mod world;
+
+pub use error::{Error, Result};

@@ -371,6 +371,23 @@ pub fn paraphrases(action: &Action, scene: &Scene) -> Vec<String> {
     out
 }
 
+/// The world's language corpus: every paraphrase of every valid action in `scenes` random
+/// scenes. The text tokenizer is trained on it.
+pub fn corpus(seed: u64, scenes: usize) -> Vec<String> {
+    use super::action::Family;
+    let mut rng = super::generate::rng(seed);
+    let mut out = Vec::new();
+    for _ in 0..scenes {
+        let scene = super::generate::random_scene(&mut rng, 2..=5);
+        for fam in Family::ALL {
+            for action in Action::valid_in(&scene, fam) {
+                out.extend(paraphrases(&action, &scene));
+            }
+        }
+    }
+    out
+}
+
 fn alternation<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
     let mut w: Vec<&str> = words.into_iter().collect();
     w.sort_by_key(|s| std::cmp::Reverse(s.len()));

@@ -1,0 +1,13 @@
+//! Datasets where the world and the models meet: images and text in the AURORA layout.
+//!
+//! `aurora` reads and writes AURORA / AURORA-Bench json files (labelled triplets);
+//! `video` holds unlabelled frame sequences whose hidden labels live in a separate sidecar.
+
+pub mod aurora;
+#[cfg(feature = "fs")]
+pub mod io;
+pub mod video;
+
+pub use aurora::{Row, Sidecar};
+#[cfg(feature = "fs")]
+pub use io::{AuroraDataset, AuroraWriter, VideoDataset};

@@ -1,0 +1,42 @@
+//! Unlabelled videos: frame sequences listed in `videos.json`. The actions that happen in them
+//! are stored apart, in `videos.labels.json`, which training code never reads; only the
+//! evaluation of an annotator (the dynamics model labelling frame pairs) may.
+
+use crate::error::{Error, Result};
+use crate::world::generate::Segment;
+use serde::{Deserialize, Serialize};
+
+/// One video: its frames' paths relative to `videos.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VideoRow {
+    pub id: String,
+    pub frames: Vec<String>,
+}
+
+/// The hidden labels of one video, for evaluation only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VideoLabels {
+    pub id: String,
+    pub segments: Vec<Segment>,
+}
+
+pub const VIDEOS_FILE: &str = "videos.json";
+pub const LABELS_FILE: &str = "videos.labels.json";
+
+pub fn parse_videos(text: &str, file: &str) -> Result<Vec<VideoRow>> {
+    serde_json::from_str(text).map_err(|e| Error::Malformed {
+        file: file.into(),
+        row: None,
+        field: None,
+        message: format!("expected a list of {{\"id\", \"frames\": [paths]}} ({e})"),
+    })
+}
+
+pub fn parse_labels(text: &str, file: &str) -> Result<Vec<VideoLabels>> {
+    serde_json::from_str(text).map_err(|e| Error::Malformed {
+        file: file.into(),
+        row: None,
+        field: None,
+        message: format!("expected a list of {{\"id\", \"segments\"}} ({e})"),
+    })
+}

@@ -1,0 +1,45 @@
+//! The library's error type. Every message names the file or field at fault and, where there
+//! is one, the fix.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A dataset file that does not follow the AURORA layout.
+    #[error("{file}{}{}: {message}", row.map(|r| format!(", row {r}")).unwrap_or_default(), field.as_ref().map(|f| format!(", field `{f}`")).unwrap_or_default())]
+    Malformed {
+        file: String,
+        row: Option<usize>,
+        field: Option<String>,
+        message: String,
+    },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("image {}: {message}", path.display())]
+    Image { path: PathBuf, message: String },
+    /// A value that does not fit what a component expects (shapes, sizes, configs).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Action(#[from] crate::world::ActionError),
+    #[error(transparent)]
+    Parse(#[from] crate::world::ParseError),
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! File helpers: atomic writes (temp file + rename, so a crash never leaves half a file) and
+//! image loading with messages that say what is wrong.
+
+use crate::error::{Error, Result};
+use image::RgbImage;
+use std::path::Path;
+
+/// Writes `bytes` to `path` atomically: a sibling temp file, fsync, then rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Encodes an image as PNG bytes.
+pub fn png_bytes(img: &RgbImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("PNG encoding into memory cannot fail");
+    out.into_inner()
+}
+
+pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
+    write_atomic(path, &png_bytes(img))
+}
+
+/// Loads a PNG or JPEG (any format the `image` crate detects) as 8-bit RGB.
+pub fn load_rgb(path: &Path) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let img = image::load_from_memory(&bytes).map_err(|e| Error::Image {
+        path: path.into(),
+        message: format!("cannot decode ({e}); PNG and JPEG are supported"),
+    })?;
+    Ok(img.to_rgb8())
+}
+
+/// Loads an image and checks it is `size` x `size`.
+pub fn load_rgb_sized(path: &Path, size: u32) -> Result<RgbImage> {
+    let img = load_rgb(path)?;
+    if img.dimensions() != (size, size) {
+        let (w, h) = img.dimensions();
+        return Err(Error::Image {
+            path: path.into(),
+            message: format!("is {w}x{h} but the model expects {size}x{size}; resize it first"),
+        });
+    }
+    Ok(img)
+}

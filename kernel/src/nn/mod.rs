@@ -1,0 +1,8 @@
+//! Neural-network building blocks shared by the image tokenizer and the transformer, written
+//! so that every op has a backward pass on the CPU and the hot work is one large matmul.
+
+pub mod conv;
+pub mod init;
+
+pub use conv::Conv2d;
+pub use init::seeded_var_builder;

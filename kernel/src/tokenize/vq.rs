@@ -1,0 +1,379 @@
+//! The image tokenizer: a Chameleon-style VQ-VAE. A conv encoder downsamples 8x (64x64 -> 8x8
+//! = 64 tokens), each position is replaced by its nearest codebook vector, and a conv decoder
+//! (nearest upsampling + conv, no transposed convs) maps codes back to pixels.
+//!
+//! The encoder's pre-quantisation features are returned with the ids: the recognition-weighted
+//! loss measures how much each position changes between source and target with them.
+
+use crate::error::{Error, Result};
+use crate::nn::Conv2d;
+use crate::nn::conv::upsample2x;
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::VarBuilder;
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+/// Shape of the tokenizer. Saved as `config.json` next to its weights.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VqConfig {
+    /// Input images are `image_size` x `image_size` RGB.
+    pub image_size: usize,
+    /// Conv widths at each resolution, full size first; there are `channels.len()` 2x
+    /// downsamplings, so three entries give 8x.
+    pub channels: Vec<usize>,
+    pub codebook_size: usize,
+    pub code_dim: usize,
+    /// Weight of the commitment loss (beta in VQ-VAE).
+    pub commitment: f64,
+    /// Decay of the exponential moving averages that update the codebook.
+    pub ema_decay: f64,
+    /// A code whose moving-average usage falls below this is restarted from an encoder output.
+    pub dead_code_threshold: f64,
+}
+
+impl Default for VqConfig {
+    fn default() -> Self {
+        VqConfig {
+            image_size: 64,
+            channels: vec![32, 64, 128],
+            codebook_size: 512,
+            code_dim: 64,
+            commitment: 0.25,
+            ema_decay: 0.99,
+            dead_code_threshold: 0.03,
+        }
+    }
+}
+
+impl VqConfig {
+    /// A few thousand parameters, for tests.
+    pub fn tiny(image_size: usize) -> Self {
+        VqConfig {
+            image_size,
+            channels: vec![8, 16, 16],
+            codebook_size: 32,
+            code_dim: 8,
+            ..Default::default()
+        }
+    }
+    /// Side of the token grid.
+    pub fn grid(&self) -> usize {
+        self.image_size >> self.channels.len()
+    }
+    pub fn tokens_per_image(&self) -> usize {
+        self.grid() * self.grid()
+    }
+    pub fn validate(&self) -> Result<()> {
+        let levels = self.channels.len();
+        if levels == 0 || self.image_size % (1 << levels) != 0 || self.grid() == 0 {
+            return Err(Error::Invalid(format!(
+                "VQ config: image_size {} must be a positive multiple of 2^{levels} (one halving per `channels` entry)",
+                self.image_size
+            )));
+        }
+        if self.codebook_size < 2 || self.code_dim == 0 {
+            return Err(Error::Invalid(
+                "VQ config: codebook_size must be >= 2 and code_dim >= 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+struct ResBlock {
+    a: Conv2d,
+    b: Conv2d,
+}
+
+impl ResBlock {
+    fn new(c: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        Ok(ResBlock {
+            a: Conv2d::new(c, c, 3, 1, 1, vb.pp("conv1"))?,
+            b: Conv2d::new(c, c, 3, 1, 1, vb.pp("conv2"))?,
+        })
+    }
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x + self.b.forward(&self.a.forward(&x.silu()?)?.silu()?)?
+    }
+}
+
+struct Encoder {
+    conv_in: Conv2d,
+    down: Vec<Conv2d>,
+    mid: ResBlock,
+    quant_conv: Conv2d,
+}
+
+struct Decoder {
+    post_quant_conv: Conv2d,
+    mid: ResBlock,
+    up: Vec<Conv2d>,
+    conv_out: Conv2d,
+}
+
+/// The VQ-VAE: encode images to token ids, decode ids to images.
+pub struct ImageTokenizer {
+    pub config: VqConfig,
+    encoder: Encoder,
+    decoder: Decoder,
+    /// `(codebook_size, code_dim)`.
+    codebook: Tensor,
+}
+
+impl ImageTokenizer {
+    /// Builds the network from a var builder (fresh init from a `VarMap`, or stored weights).
+    pub fn new(config: VqConfig, vb: VarBuilder) -> Result<Self> {
+        config.validate()?;
+        let ch = &config.channels;
+        let n = ch.len();
+        let next = |i: usize| ch[(i + 1).min(n - 1)];
+        let e = vb.pp("encoder");
+        let encoder = Encoder {
+            conv_in: Conv2d::new(3, ch[0], 3, 1, 1, e.pp("conv_in"))?,
+            down: (0..n)
+                .map(|i| Conv2d::new(ch[i], next(i), 4, 2, 1, e.pp(format!("down.{i}"))))
+                .collect::<candle_core::Result<_>>()?,
+            mid: ResBlock::new(ch[n - 1], e.pp("mid"))?,
+            quant_conv: Conv2d::new(ch[n - 1], config.code_dim, 1, 1, 0, vb.pp("quant_conv"))?,
+        };
+        let d = vb.pp("decoder");
+        let decoder = Decoder {
+            post_quant_conv: Conv2d::new(
+                config.code_dim,
+                ch[n - 1],
+                3,
+                1,
+                1,
+                vb.pp("post_quant_conv"),
+            )?,
+            mid: ResBlock::new(ch[n - 1], d.pp("mid"))?,
+            up: (0..n)
+                .map(|i| Conv2d::new(next(i), ch[i], 3, 1, 1, d.pp(format!("up.{i}"))))
+                .collect::<candle_core::Result<_>>()?,
+            conv_out: Conv2d::new(ch[0], 3, 3, 1, 1, d.pp("conv_out"))?,
+        };
+        let codebook = vb.get_with_hints(
+            (config.codebook_size, config.code_dim),
+            "quantize.embedding.weight",
+            candle_nn::Init::Randn {
+                mean: 0.0,
+                stdev: 1.0,
+            },
+        )?;
+        Ok(ImageTokenizer {
+            config,
+            encoder,
+            decoder,
+            codebook,
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        self.codebook.device()
+    }
+
+    pub fn codebook(&self) -> &Tensor {
+        &self.codebook
+    }
+
+    pub(crate) fn set_codebook(&mut self, codebook: Tensor) {
+        self.codebook = codebook;
+    }
+
+    /// Pre-quantisation features `(batch, grid, grid, code_dim)` of NHWC images in [-1, 1].
+    pub fn features(&self, images: &Tensor) -> Result<Tensor> {
+        let e = &self.encoder;
+        let mut h = e.conv_in.forward(images)?;
+        for down in &e.down {
+            h = down.forward(&h.silu()?)?;
+        }
+        let h = e.mid.forward(&h)?;
+        Ok(e.quant_conv.forward(&h.silu()?)?)
+    }
+
+    /// Nearest codebook entry of each row of `z` `(n, code_dim)`.
+    pub fn nearest(&self, z: &Tensor) -> Result<Tensor> {
+        let cb = &self.codebook;
+        let dist = z
+            .sqr()?
+            .sum_keepdim(1)?
+            .broadcast_sub(&(z.matmul(&cb.t()?)? * 2.0)?)?
+            .broadcast_add(&cb.sqr()?.sum(1)?.unsqueeze(0)?)?;
+        Ok(dist.argmin(1)?)
+    }
+
+    /// Token ids `(batch, tokens)` (u32) and pre-quantisation features `(batch, grid, grid, dim)`.
+    pub fn encode(&self, images: &Tensor) -> Result<(Tensor, Tensor)> {
+        let z = self.features(images)?;
+        let (b, g, _, dim) = z.dims4()?;
+        let ids = self
+            .nearest(&z.reshape((b * g * g, dim))?)?
+            .reshape((b, g * g))?;
+        Ok((ids, z))
+    }
+
+    /// Codebook vectors of `ids` `(batch, tokens)` as a feature map `(batch, grid, grid, dim)`.
+    pub fn lookup(&self, ids: &Tensor) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let g = self.config.grid();
+        if t != g * g {
+            return Err(Error::Invalid(format!(
+                "decode: got {t} tokens per image, this tokenizer uses {}",
+                g * g
+            )));
+        }
+        let max = ids.max_all()?.to_dtype(DType::U32)?.to_scalar::<u32>()? as usize;
+        if max >= self.config.codebook_size {
+            return Err(Error::Invalid(format!(
+                "decode: token id {max} is outside the codebook (size {})",
+                self.config.codebook_size
+            )));
+        }
+        Ok(self
+            .codebook
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, g, g, self.config.code_dim))?)
+    }
+
+    /// Images (NHWC, roughly [-1, 1]) from quantised features.
+    pub fn decode_features(&self, q: &Tensor) -> Result<Tensor> {
+        let d = &self.decoder;
+        let mut h = d.mid.forward(&d.post_quant_conv.forward(q)?)?;
+        for up in d.up.iter().rev() {
+            h = up.forward(&upsample2x(&h.silu()?)?)?;
+        }
+        Ok(d.conv_out.forward(&h.silu()?)?)
+    }
+
+    /// Images (NHWC, roughly [-1, 1]) from token ids `(batch, tokens)`.
+    pub fn decode(&self, ids: &Tensor) -> Result<Tensor> {
+        self.decode_features(&self.lookup(ids)?)
+    }
+
+    /// Encodes then decodes: what the tokenizer keeps of an image.
+    pub fn reconstruct(&self, images: &[RgbImage]) -> Result<Vec<RgbImage>> {
+        let x = images_to_tensor(images, self.config.image_size, self.device())?;
+        let (ids, _) = self.encode(&x)?;
+        tensor_to_images(&self.decode(&ids)?)
+    }
+}
+
+/// RGB images to an NHWC f32 tensor in [-1, 1]; every image must be `size` x `size`.
+pub fn images_to_tensor(images: &[RgbImage], size: usize, device: &Device) -> Result<Tensor> {
+    let mut data = Vec::with_capacity(images.len() * size * size * 3);
+    for (i, img) in images.iter().enumerate() {
+        if img.dimensions() != (size as u32, size as u32) {
+            let (w, h) = img.dimensions();
+            return Err(Error::Invalid(format!(
+                "image {i} is {w}x{h}; the image tokenizer expects {size}x{size} RGB"
+            )));
+        }
+        data.extend(img.as_raw().iter().map(|&v| v as f32 / 127.5 - 1.0));
+    }
+    Ok(Tensor::from_vec(
+        data,
+        (images.len(), size, size, 3),
+        device,
+    )?)
+}
+
+/// An NHWC tensor in [-1, 1] back to RGB images (clamped).
+pub fn tensor_to_images(t: &Tensor) -> Result<Vec<RgbImage>> {
+    let (b, h, w, c) = t.dims4()?;
+    if c != 3 {
+        return Err(Error::Invalid(format!("expected 3 channels, got {c}")));
+    }
+    let data = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    Ok(data
+        .chunks(h * w * 3)
+        .take(b)
+        .map(|px| {
+            let raw = px
+                .iter()
+                .map(|v| ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8)
+                .collect();
+            RgbImage::from_raw(w as u32, h as u32, raw).expect("buffer has the right length")
+        })
+        .collect())
+}
+
+/// Peak signal-to-noise ratio in dB between two equally sized images.
+pub fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
+    let mse = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum::<f64>()
+        / a.as_raw().len() as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64.powi(2) / mse).log10()
+    }
+}
+
+/// Mean over a batch: `(batch, ...)` -> scalar, used for losses.
+pub(crate) fn mse(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    (a - b)?.sqr()?.mean_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_nn::VarMap;
+
+    #[test]
+    fn shapes_round_trip() -> Result<()> {
+        let dev = Device::Cpu;
+        let cfg = VqConfig::tiny(32);
+        let vm = VarMap::new();
+        let vq = ImageTokenizer::new(cfg.clone(), VarBuilder::from_varmap(&vm, DType::F32, &dev))?;
+        let imgs = vec![RgbImage::from_pixel(32, 32, image::Rgb([200, 10, 10])); 3];
+        let x = images_to_tensor(&imgs, 32, &dev)?;
+        let (ids, feats) = vq.encode(&x)?;
+        assert_eq!(ids.dims(), &[3, 16]);
+        assert_eq!(feats.dims(), &[3, 4, 4, 8]);
+        assert_eq!(vq.decode(&ids)?.dims(), &[3, 32, 32, 3]);
+        assert_eq!(vq.reconstruct(&imgs)?.len(), 3);
+        assert!(
+            images_to_tensor(&[RgbImage::new(8, 8)], 32, &dev)
+                .unwrap_err()
+                .to_string()
+                .contains("8x8")
+        );
+        let bad = Tensor::new(&[[40u32; 16]], &dev)?;
+        assert!(
+            vq.decode(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("outside the codebook")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn nearest_picks_the_closest_code() -> Result<()> {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let mut vq = ImageTokenizer::new(
+            VqConfig::tiny(32),
+            VarBuilder::from_varmap(&vm, DType::F32, &dev),
+        )?;
+        let cb = Tensor::randn(0f32, 1.0, (32, 8), &dev)?;
+        vq.set_codebook(cb.clone());
+        let picks = Tensor::new(&[5u32, 17, 0], &dev)?;
+        let z = (cb.index_select(&picks, 0)? + 0.01)?;
+        assert_eq!(vq.nearest(&z)?.to_vec1::<u32>()?, vec![5, 17, 0]);
+        Ok(())
+    }
+
+    #[test]
+    fn psnr_of_identical_and_different_images() {
+        let a = RgbImage::from_pixel(4, 4, image::Rgb([10, 10, 10]));
+        let b = RgbImage::from_pixel(4, 4, image::Rgb([20, 10, 10]));
+        assert!(psnr(&a, &a).is_infinite());
+        let expect = 10.0 * (255f64.powi(2) / (100.0 / 3.0)).log10();
+        assert!((psnr(&a, &b) - expect).abs() < 1e-9);
+    }
+}

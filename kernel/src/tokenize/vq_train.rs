@@ -1,0 +1,243 @@
+//! Training the VQ-VAE: reconstruction + commitment loss with AdamW for the conv weights, and
+//! exponential-moving-average codebook updates with dead-code restarts (van den Oord et al.;
+//! Razavi et al.). Deterministic for a seed.
+
+use super::vq::{ImageTokenizer, VqConfig, mse};
+use crate::error::Result;
+use crate::nn::seeded_var_builder;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Numbers of one training step.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct VqStats {
+    pub loss: f32,
+    /// Mean squared error of the reconstruction, images in [-1, 1].
+    pub recon: f32,
+    pub commit: f32,
+    /// exp(entropy) of code usage in the batch: how many codes are effectively in use.
+    pub perplexity: f32,
+    /// Codes restarted this step.
+    pub restarted: usize,
+}
+
+pub struct VqTrainer {
+    pub model: ImageTokenizer,
+    varmap: VarMap,
+    opt: AdamW,
+    cluster_size: Vec<f32>,
+    embed_sum: Vec<f32>,
+    initialised: bool,
+    rng: ChaCha8Rng,
+}
+
+impl VqTrainer {
+    pub fn new(config: VqConfig, lr: f64, seed: u64, device: &Device) -> Result<Self> {
+        let varmap = VarMap::new();
+        let model = ImageTokenizer::new(
+            config.clone(),
+            seeded_var_builder(&varmap, seed, DType::F32, device),
+        )?;
+        // The codebook follows moving averages, not gradients: keep it out of the optimizer.
+        let vars: Vec<_> = {
+            let data = varmap.data().lock().expect("varmap lock");
+            let mut named: Vec<_> = data
+                .iter()
+                .filter(|(k, _)| !k.starts_with("quantize."))
+                .collect();
+            named.sort_by(|a, b| a.0.cmp(b.0));
+            named.into_iter().map(|(_, v)| v.clone()).collect()
+        };
+        let opt = AdamW::new(
+            vars,
+            ParamsAdamW {
+                lr,
+                weight_decay: 0.0,
+                ..Default::default()
+            },
+        )?;
+        let k = config.codebook_size;
+        Ok(VqTrainer {
+            model,
+            varmap,
+            opt,
+            cluster_size: vec![0.0; k],
+            embed_sum: vec![0.0; k * config.code_dim],
+            initialised: false,
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed),
+        })
+    }
+
+    pub fn set_lr(&mut self, lr: f64) {
+        self.opt.set_learning_rate(lr);
+    }
+
+    /// One step on a batch of NHWC images in [-1, 1].
+    pub fn step(&mut self, images: &Tensor) -> Result<VqStats> {
+        let cfg = self.model.config.clone();
+        let (k, dim) = (cfg.codebook_size, cfg.code_dim);
+        let z = self.model.features(images)?;
+        let (b, g, _, _) = z.dims4()?;
+        let n = b * g * g;
+        let z_flat = z.reshape((n, dim))?;
+        let zs = z_flat.detach().to_vec2::<f32>()?;
+        if !self.initialised {
+            // Start the codebook on encoder outputs so no code starts dead.
+            let mut cb = Vec::with_capacity(k * dim);
+            for _ in 0..k {
+                cb.extend_from_slice(&zs[self.rng.random_range(0..n)]);
+            }
+            self.embed_sum = cb.clone();
+            self.cluster_size = vec![1.0; k];
+            self.model
+                .set_codebook(Tensor::from_vec(cb, (k, dim), images.device())?);
+            self.initialised = true;
+        }
+        let ids = self.model.nearest(&z_flat.detach())?;
+        let q = self
+            .model
+            .codebook()
+            .index_select(&ids, 0)?
+            .reshape(z.shape())?;
+        let commit = (mse(&z, &q.detach())? * cfg.commitment)?;
+        let zq = (&z + (&q - &z)?.detach())?;
+        let recon = mse(&self.model.decode_features(&zq)?, images)?;
+        let loss = (&recon + &commit)?;
+        self.opt.backward_step(&loss)?;
+
+        // Moving-average codebook update.
+        let ids = ids.to_vec1::<u32>()?;
+        let mut counts = vec![0f32; k];
+        let mut sums = vec![0f32; k * dim];
+        for (row, &id) in zs.iter().zip(&ids) {
+            counts[id as usize] += 1.0;
+            for (s, v) in sums[id as usize * dim..][..dim].iter_mut().zip(row) {
+                *s += v;
+            }
+        }
+        let decay = cfg.ema_decay as f32;
+        for c in 0..k {
+            self.cluster_size[c] = decay * self.cluster_size[c] + (1.0 - decay) * counts[c];
+        }
+        for (s, v) in self.embed_sum.iter_mut().zip(&sums) {
+            *s = decay * *s + (1.0 - decay) * v;
+        }
+        let total: f32 = self.cluster_size.iter().sum();
+        let eps = 1e-5;
+        let mut cb = vec![0f32; k * dim];
+        let mut restarted = 0;
+        for c in 0..k {
+            if self.cluster_size[c] < cfg.dead_code_threshold as f32 {
+                let row = &zs[self.rng.random_range(0..n)];
+                self.embed_sum[c * dim..][..dim].copy_from_slice(row);
+                self.cluster_size[c] = 1.0;
+                restarted += 1;
+            }
+            let size = (self.cluster_size[c] + eps) / (total + k as f32 * eps) * total;
+            for d in 0..dim {
+                cb[c * dim + d] = self.embed_sum[c * dim + d] / size;
+            }
+        }
+        self.model
+            .set_codebook(Tensor::from_vec(cb, (k, dim), images.device())?);
+
+        let entropy: f32 = counts
+            .iter()
+            .filter(|c| **c > 0.0)
+            .map(|c| -(c / n as f32) * (c / n as f32).ln())
+            .sum();
+        Ok(VqStats {
+            loss: loss.to_scalar()?,
+            recon: recon.to_scalar()?,
+            commit: commit.to_scalar()?,
+            perplexity: entropy.exp(),
+            restarted,
+        })
+    }
+
+    /// Named tensors to save: the trained weights and the codebook.
+    pub fn tensors(&self) -> Vec<(String, Tensor)> {
+        let data = self.varmap.data().lock().expect("varmap lock");
+        let mut out: Vec<(String, Tensor)> = data
+            .iter()
+            .filter(|(k, _)| !k.starts_with("quantize."))
+            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+            .collect();
+        out.push((
+            "quantize.embedding.weight".into(),
+            self.model.codebook().clone(),
+        ));
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokenize::vq::images_to_tensor;
+    use crate::world::RenderConfig;
+    use crate::world::generate::triplets;
+    use crate::world::render::render_scene;
+
+    #[test]
+    fn training_a_tiny_vq_lowers_the_loss() -> Result<()> {
+        let dev = Device::Cpu;
+        let render = RenderConfig {
+            size: 32,
+            samples: 1,
+        };
+        let imgs: Vec<_> = triplets(3, 16)
+            .iter()
+            .map(|t| render_scene(&t.source, render))
+            .collect();
+        let x = images_to_tensor(&imgs, 32, &dev)?;
+        let mut tr = VqTrainer::new(VqConfig::tiny(32), 3e-3, 1, &dev)?;
+        let first = tr.step(&x)?;
+        let mut last = first;
+        for _ in 0..60 {
+            last = tr.step(&x)?;
+        }
+        assert!(
+            last.recon < first.recon * 0.5,
+            "recon {} -> {}",
+            first.recon,
+            last.recon
+        );
+        assert!(
+            last.perplexity > 2.0,
+            "codes collapsed: perplexity {}",
+            last.perplexity
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn training_is_deterministic_for_a_seed() -> Result<()> {
+        let dev = Device::Cpu;
+        let imgs: Vec<_> = triplets(4, 4)
+            .iter()
+            .map(|t| {
+                render_scene(
+                    &t.source,
+                    RenderConfig {
+                        size: 32,
+                        samples: 1,
+                    },
+                )
+            })
+            .collect();
+        let x = images_to_tensor(&imgs, 32, &dev)?;
+        let run = || -> Result<Vec<f32>> {
+            let mut tr = VqTrainer::new(VqConfig::tiny(32), 1e-3, 9, &dev)?;
+            for _ in 0..3 {
+                tr.step(&x)?;
+            }
+            Ok(tr.model.codebook().flatten_all()?.to_vec1::<f32>()?)
+        };
+        assert_eq!(run()?, run()?);
+        Ok(())
+    }
+}
