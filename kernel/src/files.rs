@@ -24,6 +24,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
+/// Writes named tensors as a safetensors file, atomically.
+pub fn write_safetensors(path: &Path, tensors: &[(String, candle_core::Tensor)]) -> Result<()> {
+    let map: std::collections::HashMap<String, candle_core::Tensor> =
+        tensors.iter().cloned().collect();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    candle_core::safetensors::save(&map, &tmp)?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
 /// Encodes an image as PNG bytes.
 pub fn png_bytes(img: &RgbImage) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());

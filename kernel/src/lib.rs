@@ -5,6 +5,7 @@
 
 pub mod data;
 pub mod error;
+pub mod eval;
 #[cfg(feature = "fs")]
 pub mod files;
 pub mod nn;

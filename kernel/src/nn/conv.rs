@@ -1,10 +1,11 @@
 //! 2-D convolution on channels-last (NHWC) tensors as im2col + one matmul.
 //!
 //! candle's own conv2d differentiates through `conv_transpose2d`, which is a slow loop on the
-//! CPU; here the patches are gathered with `narrow`/`cat` (cheap backward) and the arithmetic is
-//! a single gemm, the one op candle's CPU backend makes fast. Weights keep PyTorch's
+//! CPU; here the patches come from the [`Im2Col`] custom op (one pass each way) and the
+//! arithmetic is a single gemm, the one op candle's CPU backend makes fast. Weights keep PyTorch's
 //! `(out, in, kh, kw)` layout and names (`weight`, `bias`) so checkpoints stay interchangeable.
 
+use super::im2col::{Geometry, Im2Col};
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
@@ -59,8 +60,19 @@ impl Module for Conv2d {
         let wmat = self.weight.permute((2, 3, 1, 0))?.reshape((k * k * c, o))?;
         let cols = if k == 1 && s == 1 && p == 0 {
             x.reshape((b * h * w, c))?
+        } else if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+            let g = Geometry {
+                batch: b,
+                height: h,
+                width: w,
+                channels: c,
+                kernel: k,
+                stride: s,
+                padding: p,
+            };
+            x.contiguous()?.apply_op1(Im2Col(g))?
         } else {
-            // Pad so every strided window can be taken as a reshape of a contiguous slice.
+            // Other devices: gather the patches with tensor ops.
             let extra_h = (k - 1 + s * ho).saturating_sub(h + 2 * p);
             let extra_w = (k - 1 + s * wo).saturating_sub(w + 2 * p);
             let xp = x
@@ -108,6 +120,7 @@ pub fn upsample2x(x: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::im2col::{Geometry, Im2Col};
     use candle_core::{DType, Device, Var};
     use candle_nn::VarMap;
 
@@ -141,6 +154,62 @@ mod tests {
             let diff = (ours - theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(diff < 1e-4, "k={k} s={s}: {diff}");
         }
+        Ok(())
+    }
+
+    /// The custom op and the tensor-op fallback agree, forward and backward.
+    #[test]
+    fn im2col_op_matches_tensor_ops_including_gradients() -> Result<()> {
+        let dev = Device::Cpu;
+        let g = Geometry {
+            batch: 2,
+            height: 7,
+            width: 5,
+            channels: 3,
+            kernel: 4,
+            stride: 2,
+            padding: 1,
+        };
+        let x = Var::randn(0f32, 1.0, (2, 7, 5, 3), &dev)?;
+        let (ho, wo) = g.out_hw();
+        let fast = x.as_tensor().apply_op1(Im2Col(g))?;
+        let xp = x
+            .as_tensor()
+            .pad_with_zeros(1, 1, 2)?
+            .pad_with_zeros(2, 1, 2)?;
+        let mut patches = Vec::new();
+        for ki in 0..4 {
+            let rows = xp
+                .narrow(1, ki, 2 * ho)?
+                .reshape((2, ho, 2, xp.dim(2)?, 3))?
+                .narrow(2, 0, 1)?
+                .squeeze(2)?;
+            for kj in 0..4 {
+                patches.push(
+                    rows.narrow(2, kj, 2 * wo)?
+                        .reshape((2, ho, wo, 2, 3))?
+                        .narrow(3, 0, 1)?
+                        .squeeze(3)?,
+                );
+            }
+        }
+        let slow = Tensor::cat(&patches, 3)?.reshape((2 * ho * wo, 48))?;
+        assert_eq!(fast.to_vec2::<f32>()?, slow.to_vec2::<f32>()?);
+        let w = Tensor::randn(0f32, 1.0, fast.dims(), &dev)?;
+        let gf = (&fast * &w)?
+            .sum_all()?
+            .backward()?
+            .get(x.as_tensor())
+            .unwrap()
+            .clone();
+        let gs = (&slow * &w)?
+            .sum_all()?
+            .backward()?
+            .get(x.as_tensor())
+            .unwrap()
+            .clone();
+        let diff = (gf - gs)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-5, "{diff}");
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! so that every op has a backward pass on the CPU and the hot work is one large matmul.
 
 pub mod conv;
+pub mod im2col;
 pub mod init;
 
 pub use conv::Conv2d;

@@ -35,7 +35,7 @@ impl Default for VqConfig {
     fn default() -> Self {
         VqConfig {
             image_size: 64,
-            channels: vec![32, 64, 128],
+            channels: vec![16, 32, 64],
             codebook_size: 512,
             code_dim: 64,
             commitment: 0.25,
@@ -65,7 +65,7 @@ impl VqConfig {
     }
     pub fn validate(&self) -> Result<()> {
         let levels = self.channels.len();
-        if levels == 0 || self.image_size % (1 << levels) != 0 || self.grid() == 0 {
+        if levels == 0 || !self.image_size.is_multiple_of(1 << levels) || self.grid() == 0 {
             return Err(Error::Invalid(format!(
                 "VQ config: image_size {} must be a positive multiple of 2^{levels} (one halving per `channels` entry)",
                 self.image_size
@@ -166,6 +166,45 @@ impl ImageTokenizer {
             decoder,
             codebook,
         })
+    }
+
+    /// Loads weights from safetensors bytes; they must match `config`.
+    pub fn from_safetensors(config: VqConfig, bytes: Vec<u8>, device: &Device) -> Result<Self> {
+        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, device)?;
+        Self::new(config, vb).map_err(|e| {
+            Error::Invalid(format!(
+                "image tokenizer weights do not match its config: {e}"
+            ))
+        })
+    }
+
+    /// Loads `config.json` and `model.safetensors` from a folder.
+    #[cfg(feature = "fs")]
+    pub fn load(dir: &std::path::Path, device: &Device) -> Result<Self> {
+        let cfg_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
+        let config: VqConfig = serde_json::from_str(&text).map_err(|e| Error::Malformed {
+            file: cfg_path.display().to_string(),
+            row: None,
+            field: None,
+            message: e.to_string(),
+        })?;
+        let w = dir.join("model.safetensors");
+        let bytes = std::fs::read(&w).map_err(|e| Error::io(&w, e))?;
+        Self::from_safetensors(config, bytes, device)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", w.display())))
+    }
+
+    /// Saves `config.json` and `model.safetensors` (atomically) into a folder.
+    #[cfg(feature = "fs")]
+    pub fn save(
+        config: &VqConfig,
+        tensors: &[(String, Tensor)],
+        dir: &std::path::Path,
+    ) -> Result<()> {
+        crate::files::write_safetensors(&dir.join("model.safetensors"), tensors)?;
+        let json = serde_json::to_string_pretty(config).expect("configs serialise");
+        crate::files::write_atomic(&dir.join("config.json"), json.as_bytes())
     }
 
     pub fn device(&self) -> &Device {

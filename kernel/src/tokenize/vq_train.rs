@@ -10,6 +10,40 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// How long and how fast to train.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VqTrainConfig {
+    pub steps: usize,
+    pub batch_size: usize,
+    /// Peak learning rate, reached after `warmup` steps, then cosine decay to 10 %.
+    pub lr: f64,
+    pub warmup: usize,
+    pub seed: u64,
+}
+
+impl Default for VqTrainConfig {
+    fn default() -> Self {
+        VqTrainConfig {
+            steps: 800,
+            batch_size: 32,
+            lr: 2e-3,
+            warmup: 50,
+            seed: 0,
+        }
+    }
+}
+
+impl VqTrainConfig {
+    /// Learning rate at `step`: linear warm-up, then cosine decay to 10 % of the peak.
+    pub fn lr_at(&self, step: usize) -> f64 {
+        if step < self.warmup {
+            return self.lr * (step + 1) as f64 / self.warmup as f64;
+        }
+        let t = (step - self.warmup) as f64 / (self.steps - self.warmup).max(1) as f64;
+        self.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos()))
+    }
+}
+
 /// Numbers of one training step.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct VqStats {
@@ -118,8 +152,8 @@ impl VqTrainer {
             }
         }
         let decay = cfg.ema_decay as f32;
-        for c in 0..k {
-            self.cluster_size[c] = decay * self.cluster_size[c] + (1.0 - decay) * counts[c];
+        for (size, count) in self.cluster_size.iter_mut().zip(&counts) {
+            *size = decay * *size + (1.0 - decay) * count;
         }
         for (s, v) in self.embed_sum.iter_mut().zip(&sums) {
             *s = decay * *s + (1.0 - decay) * v;
@@ -155,6 +189,39 @@ impl VqTrainer {
             perplexity: entropy.exp(),
             restarted,
         })
+    }
+
+    /// Trains on `images` (random batches) for `train.steps` steps; `on_step` sees every step.
+    pub fn fit(
+        config: VqConfig,
+        train: &VqTrainConfig,
+        images: &[image::RgbImage],
+        device: &Device,
+        mut on_step: impl FnMut(usize, &VqStats),
+    ) -> Result<Self> {
+        use super::vq::images_to_tensor;
+        if images.is_empty() {
+            return Err(crate::Error::Invalid(
+                "no images to train the image tokenizer on".into(),
+            ));
+        }
+        let size = config.image_size;
+        let mut trainer = VqTrainer::new(config, train.lr, train.seed, device)?;
+        for step in 0..train.steps {
+            trainer.set_lr(train.lr_at(step));
+            let batch: Vec<image::RgbImage> = (0..train.batch_size)
+                .map(|_| images[trainer.rng.random_range(0..images.len())].clone())
+                .collect();
+            let stats = trainer.step(&images_to_tensor(&batch, size, device)?)?;
+            if !stats.loss.is_finite() {
+                return Err(crate::Error::Invalid(format!(
+                    "image tokenizer loss became {} at step {step}; lower the learning rate",
+                    stats.loss
+                )));
+            }
+            on_step(step, &stats);
+        }
+        Ok(trainer)
     }
 
     /// Named tensors to save: the trained weights and the codebook.

@@ -371,17 +371,19 @@ pub fn paraphrases(action: &Action, scene: &Scene) -> Vec<String> {
     out
 }
 
-/// The world's language corpus: every paraphrase of every valid action in `scenes` random
-/// scenes. The text tokenizer is trained on it.
+/// The world's language corpus: every paraphrase of three random valid actions per family in
+/// each of `scenes` random scenes. The text tokenizer is trained on it.
 pub fn corpus(seed: u64, scenes: usize) -> Vec<String> {
     use super::action::Family;
+    use rand::seq::IndexedRandom;
     let mut rng = super::generate::rng(seed);
     let mut out = Vec::new();
     for _ in 0..scenes {
         let scene = super::generate::random_scene(&mut rng, 2..=5);
         for fam in Family::ALL {
-            for action in Action::valid_in(&scene, fam) {
-                out.extend(paraphrases(&action, &scene));
+            let valid = Action::valid_in(&scene, fam);
+            for action in valid.choose_multiple(&mut rng, 3) {
+                out.extend(paraphrases(action, &scene));
             }
         }
     }

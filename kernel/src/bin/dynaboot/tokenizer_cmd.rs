@@ -1,0 +1,205 @@
+//! `dynaboot tokenizer ...`: train and evaluate the image and text tokenizers.
+
+use crate::progress::bar;
+use anyhow::{Context, Result, bail};
+use candle_core::Device;
+use clap::Subcommand;
+use dynaboot::data::AuroraDataset;
+use dynaboot::eval::evaluate_tokenizer;
+use dynaboot::tokenize::vq_train::VqTrainConfig;
+use dynaboot::tokenize::{ImageTokenizer, TextTokenizer, VqConfig, VqTrainer};
+use dynaboot::world::language::corpus;
+use dynaboot::world::{Recogniser, RenderConfig};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Subcommand)]
+pub enum TokenizerCommand {
+    /// Train the VQ-VAE on a dataset's images and the BPE tokenizer on the world's language.
+    Train {
+        #[arg(long)]
+        data: PathBuf,
+        /// Folder to write `vq/` and `tokenizer.json` into.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = VqTrainConfig::default().steps)]
+        steps: usize,
+        #[arg(long, default_value_t = VqTrainConfig::default().batch_size)]
+        batch: usize,
+        #[arg(long, default_value_t = VqTrainConfig::default().lr)]
+        lr: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Text vocabulary size, special tokens and the 256 bytes included.
+        #[arg(long, default_value_t = 448)]
+        vocab_size: usize,
+        /// A few-thousand-parameter VQ for quick checks.
+        #[arg(long)]
+        tiny: bool,
+    },
+    /// PSNR of reconstructions and recogniser accuracy on images and reconstructions.
+    Eval {
+        /// Folder written by `tokenizer train`.
+        #[arg(long)]
+        tokenizers: PathBuf,
+        /// AURORA folder with scene-state sidecars (e.g. the test split).
+        #[arg(long)]
+        data: PathBuf,
+        /// Evaluate at most this many rows.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Also write the numbers here as json.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+pub fn run(cmd: TokenizerCommand) -> Result<()> {
+    match cmd {
+        TokenizerCommand::Train {
+            data,
+            out,
+            steps,
+            batch,
+            lr,
+            seed,
+            vocab_size,
+            tiny,
+        } => train(
+            &data,
+            &out,
+            VqTrainConfig {
+                steps,
+                batch_size: batch,
+                lr,
+                seed,
+                ..Default::default()
+            },
+            vocab_size,
+            tiny,
+        ),
+        TokenizerCommand::Eval {
+            tokenizers,
+            data,
+            limit,
+            json,
+        } => eval(&tokenizers, &data, limit, json),
+    }
+}
+
+fn dataset_images(ds: &AuroraDataset) -> Result<Vec<image::RgbImage>> {
+    let pb = bar(ds.rows.len(), "loading");
+    let mut out = Vec::new();
+    for i in 0..ds.rows.len() {
+        out.push(ds.input_image(i)?);
+        out.extend(ds.output_image(i)?);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    Ok(out)
+}
+
+pub fn train(
+    data: &Path,
+    out: &Path,
+    train: VqTrainConfig,
+    vocab_size: usize,
+    tiny: bool,
+) -> Result<()> {
+    let ds = AuroraDataset::load(data)?;
+    let images = dataset_images(&ds)?;
+    let size = images[0].width() as usize;
+    let config = if tiny {
+        VqConfig::tiny(size)
+    } else {
+        VqConfig {
+            image_size: size,
+            ..Default::default()
+        }
+    };
+    let device = Device::Cpu;
+
+    let t0 = Instant::now();
+    let mut corpus = corpus(train.seed, 300);
+    corpus.extend(ds.rows.iter().map(|r| r.instruction.clone()));
+    let text = TextTokenizer::train(&corpus, vocab_size)?;
+    text.save(&out.join("tokenizer.json"))?;
+    println!(
+        "text tokenizer: {} tokens from {} sentences in {:.1}s",
+        text.vocab_size(),
+        corpus.len(),
+        t0.elapsed().as_secs_f64()
+    );
+
+    let t0 = Instant::now();
+    let pb = bar(train.steps, "vq");
+    let trainer = VqTrainer::fit(config.clone(), &train, &images, &device, |step, s| {
+        pb.set_position(step as u64 + 1);
+        if step % 10 == 0 {
+            pb.set_message(format!(
+                "recon {:.4} perplexity {:.0}",
+                s.recon, s.perplexity
+            ));
+        }
+        if pb.is_hidden() && (step + 1) % 100 == 0 {
+            eprintln!(
+                "vq step {}: recon {:.4} perplexity {:.0} restarted {}",
+                step + 1,
+                s.recon,
+                s.perplexity,
+                s.restarted
+            );
+        }
+    })?;
+    pb.finish_and_clear();
+    ImageTokenizer::save(&config, &trainer.tensors(), &out.join("vq"))?;
+    println!(
+        "image tokenizer: {} steps x {} images of {} in {:.1}s -> {}",
+        train.steps,
+        train.batch_size,
+        images.len(),
+        t0.elapsed().as_secs_f64(),
+        out.join("vq").display()
+    );
+    Ok(())
+}
+
+pub fn eval(dir: &Path, data: &Path, limit: Option<usize>, json: Option<PathBuf>) -> Result<()> {
+    let vq = ImageTokenizer::load(&dir.join("vq"), &Device::Cpu)?;
+    let ds = AuroraDataset::load(data)?;
+    let mut pairs = Vec::new();
+    for (i, row) in ds.rows.iter().enumerate().take(limit.unwrap_or(usize::MAX)) {
+        let Some(side) = &row.sidecar else {
+            bail!(
+                "{} row {i} has no scene-state sidecar; evaluate on data from `dynaboot world generate`",
+                ds.json.display()
+            );
+        };
+        pairs.push((ds.input_image(i)?, side.source_state.clone()));
+        if let Some(o) = ds.output_image(i)? {
+            pairs.push((o, side.target_state.clone()));
+        }
+    }
+    let rec = Recogniser::new(RenderConfig {
+        size: vq.config.image_size as u32,
+        samples: 2,
+    });
+    let t0 = Instant::now();
+    let report = evaluate_tokenizer(&vq, &rec, &pairs, 32)?;
+    println!("images                          {}", report.images);
+    println!("PSNR of reconstructions         {:.2} dB", report.psnr);
+    println!(
+        "recogniser on images            {:.2} %",
+        100.0 * report.recogniser_on_images
+    );
+    println!(
+        "recogniser on reconstructions   {:.2} %",
+        100.0 * report.recogniser_on_reconstructions
+    );
+    println!("({:.1}s)", t0.elapsed().as_secs_f64());
+    if let Some(path) = json {
+        dynaboot::files::write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

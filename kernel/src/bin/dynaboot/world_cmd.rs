@@ -1,0 +1,172 @@
+//! `dynaboot world ...`: generate AURORA-format data and look at it.
+
+use crate::progress::bar;
+use anyhow::{Context, Result, bail};
+use clap::{Subcommand, ValueEnum};
+use dynaboot::data::{AuroraDataset, AuroraWriter, Row, Sidecar, VideoDataset};
+use dynaboot::files::save_png;
+use dynaboot::world::generate::{self, TEST_PER_FAMILY, Triplet};
+use dynaboot::world::{RenderConfig, VideoConfig};
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Split {
+    /// Labelled triplets for training (families in turn).
+    Train,
+    /// Unlabelled videos; their actions go to a separate sidecar.
+    Videos,
+    /// The fixed test split: 50 triplets per family.
+    Test,
+}
+
+#[derive(Subcommand)]
+pub enum WorldCommand {
+    /// Write a split as an AURORA-format folder (json, PNGs, sidecars).
+    Generate {
+        #[arg(long, value_enum)]
+        split: Split,
+        /// Number of triplets or videos (the test split is fixed: 50 per family).
+        #[arg(long)]
+        n: Option<usize>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+        /// Image side in pixels.
+        #[arg(long, default_value_t = 64)]
+        size: u32,
+    },
+    /// Print one row and write its images side by side.
+    Show {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        index: usize,
+        /// Where to write the side-by-side PNG (default: out/show-INDEX.png).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+pub fn run(cmd: WorldCommand) -> Result<()> {
+    match cmd {
+        WorldCommand::Generate {
+            split,
+            n,
+            seed,
+            out,
+            size,
+        } => generate(split, n, seed, &out, size),
+        WorldCommand::Show { data, index, out } => show(&data, index, out),
+    }
+}
+
+pub fn generate(
+    split: Split,
+    n: Option<usize>,
+    seed: u64,
+    out: &std::path::Path,
+    size: u32,
+) -> Result<()> {
+    if size < 16 || !size.is_multiple_of(8) {
+        bail!("--size {size}: use a multiple of 8, at least 16 (64 is the default, 128 works too)");
+    }
+    let render = RenderConfig { size, samples: 2 };
+    match split {
+        Split::Train | Split::Test => {
+            let triplets: Vec<Triplet> = if split == Split::Test {
+                if n.is_some_and(|n| n != 4 * TEST_PER_FAMILY) {
+                    bail!(
+                        "--n: the test split is fixed at {TEST_PER_FAMILY} examples per family; leave --n out"
+                    );
+                }
+                generate::test_split()
+            } else {
+                generate::triplets(seed, n.unwrap_or(1000))
+            };
+            let mut w =
+                AuroraWriter::new(out).with_context(|| format!("creating {}", out.display()))?;
+            let pb = bar(triplets.len(), "rendering");
+            for (i, t) in triplets.into_iter().enumerate() {
+                let (src, tgt) = generate::render_triplet(&t, render);
+                let row = Row {
+                    input: String::new(),
+                    output: None,
+                    instruction: t.text.clone(),
+                    task: t.family().task_name().to_string(),
+                    id: None,
+                    sidecar: Some(Sidecar {
+                        action: t.action,
+                        source_state: t.source,
+                        target_state: t.target,
+                    }),
+                };
+                w.push(&format!("{i:05}"), &src, Some(&tgt), row)?;
+                pb.inc(1);
+            }
+            pb.finish_and_clear();
+            let path = w.finish()?;
+            println!("wrote {}", path.display());
+        }
+        Split::Videos => {
+            let n = n.unwrap_or(50);
+            let cfg = VideoConfig::default();
+            let mut rng = generate::rng(seed);
+            let pb = bar(n, "videos");
+            let videos: Vec<_> = (0..n)
+                .map(|i| {
+                    let v = generate::random_video(&mut rng, cfg, render);
+                    pb.inc(1);
+                    (format!("v{i:04}"), v)
+                })
+                .collect();
+            pb.finish_and_clear();
+            VideoDataset::write(out, &videos)?;
+            println!(
+                "wrote {} videos to {} (labels apart in videos.labels.json)",
+                n,
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn show(data: &std::path::Path, index: usize, out: Option<PathBuf>) -> Result<()> {
+    let ds = AuroraDataset::load(data)?;
+    let Some(row) = ds.rows.get(index) else {
+        bail!(
+            "--index {index}: {} has {} rows",
+            ds.json.display(),
+            ds.rows.len()
+        );
+    };
+    println!(
+        "{}",
+        dynaboot::data::aurora::rows_to_json(std::slice::from_ref(row))
+    );
+    let input = ds.input_image(index)?;
+    let output = ds.output_image(index)?;
+    let (w, h) = input.dimensions();
+    let panels = 1 + output.is_some() as u32;
+    let mut sheet = image::RgbImage::from_pixel(
+        w * panels + 4 * (panels - 1),
+        h,
+        image::Rgb([255, 255, 255]),
+    );
+    image::imageops::replace(&mut sheet, &input, 0, 0);
+    if let Some(o) = &output {
+        image::imageops::replace(&mut sheet, o, (w + 4) as i64, 0);
+    }
+    let scale = (256 / h).max(1);
+    let sheet = image::imageops::resize(
+        &sheet,
+        sheet.width() * scale,
+        h * scale,
+        image::imageops::FilterType::Nearest,
+    );
+    let path = out.unwrap_or_else(|| PathBuf::from(format!("out/show-{index}.png")));
+    save_png(&path, &sheet)?;
+    println!("wrote {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test of dynaboot: the README's test command. Works on a fresh Debian machine with
+# only the Rust toolchain: it installs what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+step() { printf '\n== %s (%ss)\n' "$1" "$(( $(date +%s) - start ))"; }
+
+step "toolchain"
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -q -- -D warnings
+
+step "unit and end-to-end tests"
+cargo test --workspace
+
+step "kernel builds for the browser (wasm32, no default features)"
+cargo build -q -p dynaboot --target wasm32-unknown-unknown --no-default-features
+
+step "done"

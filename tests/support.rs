@@ -1,0 +1,66 @@
+//! Helpers for the end-to-end tests: run the `dynaboot` binary and read what it wrote.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The `dynaboot` binary of this workspace, built once per test run (same profile as the tests).
+pub fn bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>/deps/<test>");
+        let release = profile_dir.ends_with("release");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "-q", "-p", "dynaboot", "--bin", "dynaboot"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("running cargo build");
+        assert!(status.success(), "cargo build -p dynaboot failed");
+        profile_dir.join("dynaboot")
+    })
+}
+
+/// Runs `dynaboot args...` and returns its output, whatever the exit status.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("spawning dynaboot")
+}
+
+/// Runs `dynaboot args...`, asserting success; returns stdout.
+pub fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "dynaboot {args:?} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `dynaboot args...`, asserting it fails cleanly (exit 1, no panic); returns stderr.
+pub fn fails(args: &[&str]) -> String {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "dynaboot {args:?} should fail with exit 1; stderr: {stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "dynaboot {args:?} panicked: {stderr}"
+    );
+    stderr
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}

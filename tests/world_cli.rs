@@ -1,0 +1,194 @@
+//! End to end: `dynaboot world generate|show` write AURORA folders that load back.
+
+use dynaboot::data::{AuroraDataset, VideoDataset};
+use dynaboot::world::{Family, parse};
+use dynaboot_tests::{fails, ok, s};
+
+#[test]
+fn generate_train_split_and_show_a_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("train");
+    ok(&[
+        "world",
+        "generate",
+        "--split",
+        "train",
+        "--n",
+        "8",
+        "--seed",
+        "3",
+        "--out",
+        s(&out),
+    ]);
+    let ds = AuroraDataset::load(&out).unwrap();
+    assert_eq!(ds.rows.len(), 8);
+    for (i, row) in ds.rows.iter().enumerate() {
+        let side = row
+            .sidecar
+            .as_ref()
+            .expect("generated rows carry their ground truth");
+        assert_eq!(parse(&row.instruction).unwrap(), side.action);
+        assert_eq!(
+            side.action.apply(&side.source_state).unwrap(),
+            side.target_state
+        );
+        assert_eq!(row.task, side.action.family().task_name());
+        assert_eq!(ds.input_image(i).unwrap().dimensions(), (64, 64));
+        assert!(ds.output_image(i).unwrap().is_some());
+    }
+    let png = dir.path().join("row.png");
+    let printed = ok(&[
+        "world",
+        "show",
+        "--data",
+        s(&out),
+        "--index",
+        "2",
+        "--out",
+        s(&png),
+    ]);
+    assert!(printed.contains(&ds.rows[2].instruction));
+    let sheet = image::open(&png).unwrap();
+    assert!(
+        sheet.width() > 2 * sheet.height() - 10,
+        "source and target side by side"
+    );
+}
+
+#[test]
+fn test_split_is_fixed_and_balanced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    ok(&["world", "generate", "--split", "test", "--out", s(&a)]);
+    ok(&[
+        "world",
+        "generate",
+        "--split",
+        "test",
+        "--seed",
+        "99",
+        "--out",
+        s(&b),
+    ]);
+    let ds = AuroraDataset::load(&a).unwrap();
+    assert_eq!(ds.rows.len(), 200);
+    for fam in Family::ALL {
+        assert_eq!(
+            ds.rows.iter().filter(|r| r.task == fam.task_name()).count(),
+            50
+        );
+    }
+    for f in [
+        "data.json",
+        "images/00123_input.png",
+        "images/00123_output.png",
+    ] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+}
+
+#[test]
+fn videos_and_large_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = dir.path().join("videos");
+    ok(&[
+        "world",
+        "generate",
+        "--split",
+        "videos",
+        "--n",
+        "2",
+        "--out",
+        s(&v),
+        "--size",
+        "32",
+    ]);
+    let ds = VideoDataset::load(&v).unwrap();
+    assert_eq!(ds.videos.len(), 2);
+    let frames = ds.frames(0).unwrap();
+    assert!(frames.len() > 20 && frames[0].dimensions() == (32, 32));
+    let labels = ds.labels_for_evaluation().unwrap();
+    assert!(labels[0].segments.iter().all(|seg| seg.end < frames.len()));
+
+    let big = dir.path().join("big");
+    ok(&[
+        "world",
+        "generate",
+        "--split",
+        "train",
+        "--n",
+        "2",
+        "--out",
+        s(&big),
+        "--size",
+        "128",
+    ]);
+    assert_eq!(
+        AuroraDataset::load(&big)
+            .unwrap()
+            .input_image(0)
+            .unwrap()
+            .dimensions(),
+        (128, 128)
+    );
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    assert!(fails(&["world", "show", "--data", s(&missing)]).contains("missing"));
+    let bad = dir.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(
+        bad.join("data.json"),
+        r#"[{"input": "a.png", "instruction": "x"}, {"task": "kubric"}]"#,
+    )
+    .unwrap();
+    let e = fails(&["world", "show", "--data", s(&bad), "--index", "0"]);
+    assert!(
+        e.contains("data.json") && e.contains("row 1") && e.contains("`input`"),
+        "{e}"
+    );
+    let e = fails(&[
+        "world",
+        "generate",
+        "--split",
+        "train",
+        "--n",
+        "1",
+        "--size",
+        "50",
+        "--out",
+        s(&bad),
+    ]);
+    assert!(e.contains("--size"), "{e}");
+    let e = fails(&[
+        "world",
+        "generate",
+        "--split",
+        "test",
+        "--n",
+        "5",
+        "--out",
+        s(&bad),
+    ]);
+    assert!(e.contains("fixed"), "{e}");
+    let ok_dir = dir.path().join("ok");
+    ok(&[
+        "world",
+        "generate",
+        "--split",
+        "train",
+        "--n",
+        "1",
+        "--out",
+        s(&ok_dir),
+    ]);
+    let e = fails(&["world", "show", "--data", s(&ok_dir), "--index", "7"]);
+    assert!(e.contains("has 1 rows"), "{e}");
+}
