@@ -7,7 +7,17 @@ fn main() {
     let t0 = std::time::Instant::now();
     for k in 0..200 {
         let scene = generate::random_scene(&mut r, 2..=5);
-        let seen = rec.recognise_objects(&render::render_scene(&scene, cfg));
+        let img = render::render_scene(&scene, cfg);
+        let sigma: f32 = std::env::var("BLUR")
+            .ok()
+            .map(|v| v.parse().unwrap())
+            .unwrap_or(0.0);
+        let img = if sigma > 0.0 {
+            image::imageops::blur(&img, sigma)
+        } else {
+            img
+        };
+        let seen = rec.recognise_objects(&img);
         let seen_s = Scene {
             objects: seen.iter().map(|r| r.object).collect(),
         };

@@ -228,6 +228,23 @@ mod tests {
     }
 
     #[test]
+    fn jpeg_images_load_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = RgbImage::from_pixel(16, 16, image::Rgb([200, 40, 40]));
+        img.save(dir.path().join("a.jpg")).unwrap();
+        std::fs::write(
+            dir.path().join("bench.json"),
+            r#"[{"input": "a.jpg", "prompt": "x", "task": "kubric"}]"#,
+        )
+        .unwrap();
+        let ds = AuroraDataset::load(dir.path()).unwrap();
+        let back = ds.input_image(0).unwrap();
+        assert_eq!(back.dimensions(), (16, 16));
+        let p = back.get_pixel(8, 8).0;
+        assert!(p[0] > 180 && p[1] < 70, "JPEG decoded to {p:?}");
+    }
+
+    #[test]
     fn missing_and_undecodable_images_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("data.json"), r#"[{"input": "nope.png", "instruction": "x"}, {"input": "bad.png", "instruction": "y"}]"#).unwrap();

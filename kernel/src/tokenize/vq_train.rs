@@ -2,7 +2,7 @@
 //! exponential-moving-average codebook updates with dead-code restarts (van den Oord et al.;
 //! Razavi et al.). Deterministic for a seed.
 
-use super::vq::{ImageTokenizer, VqConfig, mse};
+use super::vq::{ImageTokenizer, VqConfig, mse, reconstruction_loss};
 use crate::error::Result;
 use crate::nn::seeded_var_builder;
 use candle_core::{DType, Device, Tensor};
@@ -48,7 +48,8 @@ impl VqTrainConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct VqStats {
     pub loss: f32,
-    /// Mean squared error of the reconstruction, images in [-1, 1].
+    /// Mean squared error of the reconstruction, images in [-1, 1] (the loss itself is L1 on
+    /// pixels and their differences, see [`super::vq::reconstruction_loss`]).
     pub recon: f32,
     pub commit: f32,
     /// exp(entropy) of code usage in the batch: how many codes are effectively in use.
@@ -137,8 +138,9 @@ impl VqTrainer {
             .reshape(z.shape())?;
         let commit = (mse(&z, &q.detach())? * cfg.commitment)?;
         let zq = (&z + (&q - &z)?.detach())?;
-        let recon = mse(&self.model.decode_features(&zq)?, images)?;
-        let loss = (&recon + &commit)?;
+        let decoded = self.model.decode_features(&zq)?;
+        let loss = (reconstruction_loss(&decoded, images)? + &commit)?;
+        let recon = mse(&decoded.detach(), images)?;
         self.opt.backward_step(&loss)?;
 
         // Moving-average codebook update.

@@ -176,7 +176,7 @@ pub enum Part {
 
 const LID_ALBEDO: [f32; 3] = [0.80, 0.78, 0.72];
 const TABLE_ALBEDO: [f32; 3] = [0.50, 0.43, 0.35];
-const TABLE_HALF: f32 = 1.55;
+const TABLE_HALF: f32 = 1.45;
 
 impl Instance {
     /// Bounding sphere (centre, radius).
@@ -290,8 +290,8 @@ pub struct PixelHit {
     pub value: f32,
 }
 
-const EYE: V3 = V3(0.0, 3.3, 3.4);
-const TARGET: V3 = V3(0.0, 0.0, 0.15);
+const EYE: V3 = V3(0.0, 3.9, 2.7);
+const TARGET: V3 = V3(0.0, 0.0, 0.12);
 
 impl<'a> Renderer<'a> {
     pub fn new(instances: &'a [Instance], cfg: RenderConfig, view: View) -> Self {
@@ -306,7 +306,7 @@ impl<'a> Renderer<'a> {
             fwd,
             right,
             up,
-            tan_half_fov: (17.5f32).to_radians().tan(),
+            tan_half_fov: (19.5f32).to_radians().tan(),
             light_dir: V3(-0.45, 1.0, 0.35).norm(),
             light: 1.0 + view.light,
             cfg,

@@ -10,6 +10,8 @@ use std::fmt;
 /// Number of slot columns (left, center, right) and rows (back, middle, front).
 pub const COLS: u8 = 3;
 pub const ROWS: u8 = 3;
+/// Distance between neighbouring slot centres, world units.
+pub const SLOT_SPACING: f32 = 0.9;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -133,11 +135,11 @@ impl Size {
             Size::Large => "large",
         }
     }
-    /// Characteristic radius in table units (slots are 1 unit apart).
+    /// Characteristic radius in world units (slots are [`SLOT_SPACING`] apart).
     pub fn radius(self) -> f32 {
         match self {
-            Size::Small => 0.2,
-            Size::Large => 0.32,
+            Size::Small => 0.22,
+            Size::Large => 0.34,
         }
     }
 }
@@ -165,7 +167,10 @@ impl Slot {
     }
     /// Centre of the slot on the table plane, in world units (x right, z toward the camera).
     pub fn center(self) -> (f32, f32) {
-        (self.col as f32 - 1.0, self.row as f32 - 1.0)
+        (
+            SLOT_SPACING * (self.col as f32 - 1.0),
+            SLOT_SPACING * (self.row as f32 - 1.0),
+        )
     }
 }
 
