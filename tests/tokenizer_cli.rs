@@ -96,3 +96,34 @@ fn train_then_eval_tiny_tokenizers() {
     ]);
     assert!(e.contains("model.safetensors"), "{e}");
 }
+
+/// The shipped tokenizers load with today's code and still reconstruct the world: this fails
+/// when someone changes the VQ architecture without retraining `models/`.
+#[test]
+fn shipped_tokenizers_load_and_reconstruct() {
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let text = TextTokenizer::load(&models.join("tokenizer.json")).unwrap();
+    let ids = text.encode("put the red ball into the blue bowl").unwrap();
+    assert_eq!(
+        text.decode(&ids).unwrap(),
+        "put the red ball into the blue bowl"
+    );
+    let vq = ImageTokenizer::load(&models.join("vq"), &candle_core::Device::Cpu).unwrap();
+    let scenes: Vec<_> = dynaboot::world::generate::test_split()
+        .into_iter()
+        .take(8)
+        .map(|t| t.source)
+        .collect();
+    let imgs: Vec<_> = scenes
+        .iter()
+        .map(|s| dynaboot::world::render::render_scene(s, Default::default()))
+        .collect();
+    let recon = vq.reconstruct(&imgs).unwrap();
+    let psnr: f64 = imgs
+        .iter()
+        .zip(&recon)
+        .map(|(a, b)| dynaboot::tokenize::vq::psnr(a, b))
+        .sum::<f64>()
+        / 8.0;
+    assert!(psnr > 27.0, "shipped VQ reconstructs at {psnr:.1} dB");
+}

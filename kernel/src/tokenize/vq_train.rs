@@ -24,8 +24,8 @@ pub struct VqTrainConfig {
 impl Default for VqTrainConfig {
     fn default() -> Self {
         VqTrainConfig {
-            steps: 800,
-            batch_size: 32,
+            steps: 3000,
+            batch_size: 16,
             lr: 2e-3,
             warmup: 50,
             seed: 0,
