@@ -72,41 +72,50 @@ impl Module for Conv2d {
             };
             x.contiguous()?.apply_op1(Im2Col(g))?
         } else {
-            // Other devices: gather the patches with tensor ops.
-            let extra_h = (k - 1 + s * ho).saturating_sub(h + 2 * p);
-            let extra_w = (k - 1 + s * wo).saturating_sub(w + 2 * p);
-            let xp = x
-                .pad_with_zeros(1, p, p + extra_h)?
-                .pad_with_zeros(2, p, p + extra_w)?;
-            let wp = xp.dim(2)?;
-            let mut patches = Vec::with_capacity(k * k);
-            for ki in 0..k {
-                let rows = xp.narrow(1, ki, s * ho)?;
-                let rows = if s > 1 {
-                    rows.reshape((b, ho, s, wp, c))?
-                        .narrow(2, 0, 1)?
-                        .squeeze(2)?
-                } else {
-                    rows
-                };
-                for kj in 0..k {
-                    let cols = rows.narrow(2, kj, s * wo)?;
-                    let cols = if s > 1 {
-                        cols.reshape((b, ho, wo, s, c))?
-                            .narrow(3, 0, 1)?
-                            .squeeze(3)?
-                    } else {
-                        cols
-                    };
-                    patches.push(cols);
-                }
-            }
-            Tensor::cat(&patches, 3)?.reshape((b * ho * wo, k * k * c))?
+            patches_with_tensor_ops(x, k, s, p)?
         };
         cols.matmul(&wmat)?
             .broadcast_add(&self.bias)?
             .reshape((b, ho, wo, o))
     }
+}
+
+/// im2col with plain tensor ops (`pad`, `narrow`, `cat`): the path for devices without the
+/// custom op. `(batch, h, w, c)` -> `(batch * ho * wo, k * k * c)`.
+pub fn patches_with_tensor_ops(x: &Tensor, k: usize, s: usize, p: usize) -> Result<Tensor> {
+    let (b, h, w, c) = x.dims4()?;
+    let ho = (h + 2 * p - k) / s + 1;
+    let wo = (w + 2 * p - k) / s + 1;
+    // Pad so every strided window is a reshape of a contiguous slice.
+    let extra_h = (k - 1 + s * ho).saturating_sub(h + 2 * p);
+    let extra_w = (k - 1 + s * wo).saturating_sub(w + 2 * p);
+    let xp = x
+        .pad_with_zeros(1, p, p + extra_h)?
+        .pad_with_zeros(2, p, p + extra_w)?;
+    let wp = xp.dim(2)?;
+    let mut patches = Vec::with_capacity(k * k);
+    for ki in 0..k {
+        let rows = xp.narrow(1, ki, s * ho)?;
+        let rows = if s > 1 {
+            rows.reshape((b, ho, s, wp, c))?
+                .narrow(2, 0, 1)?
+                .squeeze(2)?
+        } else {
+            rows
+        };
+        for kj in 0..k {
+            let cols = rows.narrow(2, kj, s * wo)?;
+            let cols = if s > 1 {
+                cols.reshape((b, ho, wo, s, c))?
+                    .narrow(3, 0, 1)?
+                    .squeeze(3)?
+            } else {
+                cols
+            };
+            patches.push(cols);
+        }
+    }
+    Tensor::cat(&patches, 3)?.reshape((b * ho * wo, k * k * c))
 }
 
 /// Nearest-neighbour 2x upsampling of an NHWC tensor (differentiable: broadcast + reshape).
@@ -171,29 +180,8 @@ mod tests {
             padding: 1,
         };
         let x = Var::randn(0f32, 1.0, (2, 7, 5, 3), &dev)?;
-        let (ho, wo) = g.out_hw();
         let fast = x.as_tensor().apply_op1(Im2Col(g))?;
-        let xp = x
-            .as_tensor()
-            .pad_with_zeros(1, 1, 2)?
-            .pad_with_zeros(2, 1, 2)?;
-        let mut patches = Vec::new();
-        for ki in 0..4 {
-            let rows = xp
-                .narrow(1, ki, 2 * ho)?
-                .reshape((2, ho, 2, xp.dim(2)?, 3))?
-                .narrow(2, 0, 1)?
-                .squeeze(2)?;
-            for kj in 0..4 {
-                patches.push(
-                    rows.narrow(2, kj, 2 * wo)?
-                        .reshape((2, ho, wo, 2, 3))?
-                        .narrow(3, 0, 1)?
-                        .squeeze(3)?,
-                );
-            }
-        }
-        let slow = Tensor::cat(&patches, 3)?.reshape((2 * ho * wo, 48))?;
+        let slow = patches_with_tensor_ops(x.as_tensor(), 4, 2, 1)?;
         assert_eq!(fast.to_vec2::<f32>()?, slow.to_vec2::<f32>()?);
         let w = Tensor::randn(0f32, 1.0, fast.dims(), &dev)?;
         let gf = (&fast * &w)?
