@@ -52,7 +52,7 @@ pub struct Instance {
     pub scale: f32,
 }
 
-/// Height of a shape's base above the table where `obj` stands, and its x/z position.
+/// The visible objects of a scene, placed, with their colours.
 pub fn instances(scene: &Scene) -> Vec<(Color, Instance)> {
     let mut out = Vec::new();
     for obj in scene.objects.iter() {
@@ -283,8 +283,8 @@ pub struct Renderer<'a> {
 /// What one pixel saw.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct PixelHit {
-    /// Fraction of the pixel's samples that hit each instance's body (indexed like the
-    /// instances; only the first instance is tracked by [`Renderer::coverage`]).
+    /// Fraction of the pixel's samples that hit the body of the tracked instance (the first
+    /// one; the others only hide it).
     pub coverage: f32,
     /// Mean brightness (max channel, gamma encoded) of those samples.
     pub value: f32,
