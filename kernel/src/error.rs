@@ -33,6 +33,8 @@ pub enum Error {
     Action(#[from] crate::world::ActionError),
     #[error(transparent)]
     Parse(#[from] crate::world::ParseError),
+    #[error(transparent)]
+    Recognise(#[from] crate::world::recognise::RecogniseError),
 }
 
 impl Error {

@@ -34,10 +34,10 @@ pub fn evaluate_tokenizer(
         let recon = vq.reconstruct(&imgs)?;
         for ((img, scene), r) in chunk.iter().zip(&recon) {
             psnr_sum += psnr(img, r).min(99.0);
-            let (c, t) = object_agreement(scene, &rec.recognise(img));
+            let (c, t) = object_agreement(scene, &rec.recognise(img)?);
             ok_img += c;
             total_img += t;
-            let (c, t) = object_agreement(scene, &rec.recognise(r));
+            let (c, t) = object_agreement(scene, &rec.recognise(r)?);
             ok_rec += c;
             total_rec += t;
         }

@@ -35,6 +35,11 @@ fn hue_distance(a: f32, b: f32) -> f32 {
     d.min(360.0 - d)
 }
 
+/// An image the recogniser cannot read (wrong size).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RecogniseError(pub String);
+
 /// A recognised object with the match score of its best hypothesis (0..1).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Recognised {
@@ -237,13 +242,14 @@ impl Recogniser {
     }
 
     /// Every object the image shows, with the match score of each.
-    pub fn recognise_objects(&self, img: &RgbImage) -> Vec<Recognised> {
+    pub fn recognise_objects(&self, img: &RgbImage) -> Result<Vec<Recognised>, RecogniseError> {
         let n = self.cfg.size as usize;
-        assert_eq!(
-            img.dimensions(),
-            (n as u32, n as u32),
-            "recogniser configured for {n}x{n} images"
-        );
+        if img.dimensions() != (n as u32, n as u32) {
+            let (w, h) = img.dimensions();
+            return Err(RecogniseError(format!(
+                "the recogniser is set up for {n}x{n} images, got {w}x{h}"
+            )));
+        }
         let hues = Color::ALL.map(|c| c.hue());
         let labels: Vec<Option<usize>> = img.pixels().map(|p| classify(p.0, &hues)).collect();
         let values: Vec<f32> = img
@@ -307,18 +313,18 @@ impl Recogniser {
             }
         }
         found.retain(|r| r.score > 0.25);
-        found
+        Ok(found)
     }
 
     /// The visible scene state the image shows.
-    pub fn recognise(&self, img: &RgbImage) -> Scene {
-        Scene {
+    pub fn recognise(&self, img: &RgbImage) -> Result<Scene, RecogniseError> {
+        Ok(Scene {
             objects: self
-                .recognise_objects(img)
+                .recognise_objects(img)?
                 .into_iter()
                 .map(|r| r.object)
                 .collect(),
-        }
+        })
     }
 }
 
@@ -356,7 +362,7 @@ mod tests {
         let mut wrong = Vec::new();
         for _ in 0..60 {
             let scene = random_scene(&mut r, 2..=5);
-            let seen = rec.recognise(&render_scene(&scene, cfg));
+            let seen = rec.recognise(&render_scene(&scene, cfg)).unwrap();
             let (c, t) = object_agreement(&scene, &seen);
             if c != t {
                 wrong.push((scene.clone(), seen));
@@ -369,6 +375,16 @@ mod tests {
             acc >= 0.99,
             "accuracy {acc:.3}; first miss: {:#?}",
             wrong.first()
+        );
+    }
+
+    #[test]
+    fn wrong_image_size_is_an_error() {
+        let rec = Recogniser::new(RenderConfig::default());
+        let e = rec.recognise(&RgbImage::new(32, 32)).unwrap_err();
+        assert!(
+            e.to_string().contains("64x64") && e.to_string().contains("32x32"),
+            "{e}"
         );
     }
 
