@@ -23,20 +23,24 @@ pub struct VideoLabels {
 pub const VIDEOS_FILE: &str = "videos.json";
 pub const LABELS_FILE: &str = "videos.labels.json";
 
-pub fn parse_videos(text: &str, file: &str) -> Result<Vec<VideoRow>> {
+/// Parses a json list of `T`; `shape` describes one entry for the error message.
+fn parse_list<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &str,
+    shape: &str,
+) -> Result<Vec<T>> {
     serde_json::from_str(text).map_err(|e| Error::Malformed {
         file: file.into(),
         row: None,
         field: None,
-        message: format!("expected a list of {{\"id\", \"frames\": [paths]}} ({e})"),
+        message: format!("expected a list of {shape} ({e})"),
     })
 }
 
+pub fn parse_videos(text: &str, file: &str) -> Result<Vec<VideoRow>> {
+    parse_list(text, file, "{\"id\", \"frames\": [paths]}")
+}
+
 pub fn parse_labels(text: &str, file: &str) -> Result<Vec<VideoLabels>> {
-    serde_json::from_str(text).map_err(|e| Error::Malformed {
-        file: file.into(),
-        row: None,
-        field: None,
-        message: format!("expected a list of {{\"id\", \"segments\"}} ({e})"),
-    })
+    parse_list(text, file, "{\"id\", \"segments\"}")
 }
