@@ -8,8 +8,10 @@ pub mod error;
 pub mod eval;
 #[cfg(feature = "fs")]
 pub mod files;
+pub mod model;
 pub mod nn;
 pub mod tokenize;
+pub mod train;
 pub mod world;
 
 pub use error::{Error, Result};

@@ -15,11 +15,15 @@ struct Seeded {
     seed: u64,
 }
 
-/// FNV-1a, to key a parameter's random stream by its name.
-fn name_hash(name: &str) -> u64 {
-    name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+/// FNV-1a: keys a parameter's random stream by its name, and fingerprints weight files.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| {
         (h ^ b as u64).wrapping_mul(0x100000001b3)
     })
+}
+
+fn name_hash(name: &str) -> u64 {
+    fnv1a(name.as_bytes())
 }
 
 fn normal(rng: &mut ChaCha8Rng) -> f64 {

@@ -105,6 +105,27 @@ impl VqTrainer {
         })
     }
 
+    /// Continues from trained weights (a `model.safetensors` written by [`ImageTokenizer::save`]):
+    /// the conv weights are loaded and the codebook seeds the moving averages, so training
+    /// picks up where that run stopped instead of from scratch.
+    #[cfg(feature = "fs")]
+    pub fn warm_start(&mut self, weights: &std::path::Path) -> Result<()> {
+        self.varmap.load(weights).map_err(|e| {
+            crate::Error::Invalid(format!(
+                "{}: cannot continue from these weights ({e}); they must come from a VQ of the same config",
+                weights.display()
+            ))
+        })?;
+        let codebook = self.varmap.data().lock().expect("varmap lock")["quantize.embedding.weight"]
+            .as_tensor()
+            .copy()?;
+        self.embed_sum = codebook.flatten_all()?.to_vec1::<f32>()?;
+        self.cluster_size = vec![1.0; self.model.config.codebook_size];
+        self.model.set_codebook(codebook);
+        self.initialised = true;
+        Ok(())
+    }
+
     pub fn set_lr(&mut self, lr: f64) {
         self.opt.set_learning_rate(lr);
     }
@@ -199,6 +220,7 @@ impl VqTrainer {
         train: &VqTrainConfig,
         images: &[image::RgbImage],
         device: &Device,
+        warm_start: Option<&std::path::Path>,
         mut on_step: impl FnMut(usize, &VqStats),
     ) -> Result<Self> {
         use super::vq::images_to_tensor;
@@ -209,6 +231,15 @@ impl VqTrainer {
         }
         let size = config.image_size;
         let mut trainer = VqTrainer::new(config, train.lr, train.seed, device)?;
+        if let Some(weights) = warm_start {
+            #[cfg(feature = "fs")]
+            trainer.warm_start(weights)?;
+            #[cfg(not(feature = "fs"))]
+            return Err(crate::Error::Invalid(format!(
+                "{}: warm starts read files; build with the `fs` feature",
+                weights.display()
+            )));
+        }
         for step in 0..train.steps {
             trainer.set_lr(train.lr_at(step));
             let batch: Vec<image::RgbImage> = (0..train.batch_size)

@@ -43,7 +43,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         steps: a.steps,
         ..Default::default()
     };
-    tokenizer_cmd::train(&train, &models, vq, 448, a.tiny)?;
+    tokenizer_cmd::train(&train, &models, vq, 448, a.tiny, None)?;
     println!("== evaluating on the test split");
     tokenizer_cmd::eval(
         &models,

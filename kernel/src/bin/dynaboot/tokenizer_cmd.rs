@@ -36,6 +36,9 @@ pub enum TokenizerCommand {
         /// A few-thousand-parameter VQ for quick checks.
         #[arg(long)]
         tiny: bool,
+        /// Continue training from this VQ folder (`config.json` + `model.safetensors`).
+        #[arg(long)]
+        init: Option<PathBuf>,
     },
     /// PSNR of reconstructions and recogniser accuracy on images and reconstructions.
     Eval {
@@ -65,6 +68,7 @@ pub fn run(cmd: TokenizerCommand) -> Result<()> {
             seed,
             vocab_size,
             tiny,
+            init,
         } => train(
             &data,
             &out,
@@ -77,6 +81,7 @@ pub fn run(cmd: TokenizerCommand) -> Result<()> {
             },
             vocab_size,
             tiny,
+            init.as_deref(),
         ),
         TokenizerCommand::Eval {
             tokenizers,
@@ -105,11 +110,14 @@ pub fn train(
     train: VqTrainConfig,
     vocab_size: usize,
     tiny: bool,
+    init: Option<&Path>,
 ) -> Result<()> {
     let ds = AuroraDataset::load(data)?;
     let images = dataset_images(&ds)?;
     let size = images[0].width() as usize;
-    let config = if tiny {
+    let config = if let Some(dir) = init {
+        ImageTokenizer::load(dir, &Device::Cpu)?.config
+    } else if tiny {
         VqConfig::tiny(size)
     } else {
         VqConfig {
@@ -133,24 +141,31 @@ pub fn train(
 
     let t0 = Instant::now();
     let pb = bar(train.steps, "vq");
-    let trainer = VqTrainer::fit(config.clone(), &train, &images, &device, |step, s| {
-        pb.set_position(step as u64 + 1);
-        if step % 10 == 0 {
-            pb.set_message(format!(
-                "recon {:.4} perplexity {:.0}",
-                s.recon, s.perplexity
-            ));
-        }
-        if pb.is_hidden() && (step + 1) % 100 == 0 {
-            eprintln!(
-                "vq step {}: recon {:.4} perplexity {:.0} restarted {}",
-                step + 1,
-                s.recon,
-                s.perplexity,
-                s.restarted
-            );
-        }
-    })?;
+    let trainer = VqTrainer::fit(
+        config.clone(),
+        &train,
+        &images,
+        &device,
+        init.map(|d| d.join("model.safetensors")).as_deref(),
+        |step, s| {
+            pb.set_position(step as u64 + 1);
+            if step % 10 == 0 {
+                pb.set_message(format!(
+                    "recon {:.4} perplexity {:.0}",
+                    s.recon, s.perplexity
+                ));
+            }
+            if pb.is_hidden() && (step + 1) % 100 == 0 {
+                eprintln!(
+                    "vq step {}: recon {:.4} perplexity {:.0} restarted {}",
+                    step + 1,
+                    s.recon,
+                    s.perplexity,
+                    s.restarted
+                );
+            }
+        },
+    )?;
     pb.finish_and_clear();
     ImageTokenizer::save(&config, &trainer.tensors(), &out.join("vq"))?;
     println!(

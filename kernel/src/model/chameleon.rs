@@ -1,0 +1,768 @@
+//! The backbone: a decoder-only transformer with Chameleon's architecture (Team Chameleon,
+//! 2024; HF `ChameleonModel`): RMSNorm, rotary position embeddings, a SwiGLU MLP, grouped-query
+//! attention, and Chameleon's per-head layer norm on queries and keys. Config field names and
+//! parameter names are HF's (`model.layers.N.self_attn.q_proj.weight`, ...), so real
+//! Chameleon/Anole safetensors map onto the same code.
+//!
+//! Two kinds of pass share one code path. [`Pass::Train`] uses only ops with a backward pass
+//! (candle's fused `rms_norm`, `softmax_last_dim` and `rope` have none: gradients would silently
+//! stop); [`Pass::Infer`] uses the fused kernels and may carry a [`KvCache`].
+
+use candle_core::{D, DType, Device, IndexOp, Module, Result, Tensor};
+use candle_nn::{Init, VarBuilder};
+use serde::{Deserialize, Serialize};
+
+/// HF `ChameleonConfig` (the fields the architecture uses; other HF fields are ignored).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChameleonConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub num_key_value_heads: usize,
+    #[serde(default = "default_rope_theta")]
+    pub rope_theta: f64,
+    #[serde(default = "default_rms_norm_eps")]
+    pub rms_norm_eps: f64,
+    pub max_position_embeddings: usize,
+    /// Chameleon-34B's "swin" normalisation: norms after attention and MLP instead of before.
+    #[serde(default)]
+    pub swin_norm: bool,
+    #[serde(default)]
+    pub attention_bias: bool,
+    #[serde(default)]
+    pub mlp_bias: bool,
+    #[serde(default)]
+    pub tie_word_embeddings: bool,
+    /// Standard deviation of the normal initialisation of fresh weights.
+    #[serde(default = "default_initializer_range")]
+    pub initializer_range: f64,
+}
+
+fn default_rope_theta() -> f64 {
+    10_000.0
+}
+fn default_rms_norm_eps() -> f64 {
+    1e-5
+}
+fn default_initializer_range() -> f64 {
+    0.02
+}
+
+/// Epsilon of Chameleon's query/key layer norm (PyTorch's `nn.LayerNorm` default).
+const QK_NORM_EPS: f64 = 1e-5;
+
+impl ChameleonConfig {
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+
+    /// Number of parameters (embeddings and head included).
+    pub fn parameter_count(&self) -> usize {
+        let (h, i, hd) = (self.hidden_size, self.intermediate_size, self.head_dim());
+        let kv = self.num_key_value_heads * hd;
+        let attn = h * h * 2 + h * kv * 2 + 2 * (h + kv);
+        let mlp = 3 * h * i;
+        let layer = attn + mlp + 2 * h;
+        let head = if self.tie_word_embeddings {
+            0
+        } else {
+            self.vocab_size * h
+        };
+        self.vocab_size * h + self.num_hidden_layers * layer + h + head
+    }
+
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let nh = self.num_attention_heads;
+        if nh == 0 || !self.hidden_size.is_multiple_of(nh) {
+            return Err(format!(
+                "hidden_size {} must be a multiple of num_attention_heads {nh}",
+                self.hidden_size
+            ));
+        }
+        if self.num_key_value_heads == 0 || !nh.is_multiple_of(self.num_key_value_heads) {
+            return Err(format!(
+                "num_attention_heads {nh} must be a multiple of num_key_value_heads {}",
+                self.num_key_value_heads
+            ));
+        }
+        if !self.head_dim().is_multiple_of(2) {
+            return Err(format!(
+                "the head dimension {} must be even for rotary embeddings",
+                self.head_dim()
+            ));
+        }
+        if self.vocab_size == 0 || self.num_hidden_layers == 0 || self.intermediate_size == 0 {
+            return Err(
+                "vocab_size, num_hidden_layers and intermediate_size must be positive".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Which ops a forward pass uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// Differentiable ops only, for training.
+    Train,
+    /// Fused kernels without a backward pass, for scoring and generation.
+    Infer,
+}
+
+fn rms_norm(x: &Tensor, w: &Tensor, eps: f64, pass: Pass) -> Result<Tensor> {
+    match pass {
+        Pass::Train => candle_nn::ops::rms_norm_slow(x, w, eps as f32),
+        Pass::Infer => candle_nn::ops::rms_norm(x, w, eps as f32),
+    }
+}
+
+fn softmax(x: &Tensor, pass: Pass) -> Result<Tensor> {
+    match pass {
+        Pass::Train => candle_nn::ops::softmax(x, D::Minus1),
+        Pass::Infer => candle_nn::ops::softmax_last_dim(x),
+    }
+}
+
+fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, pass: Pass) -> Result<Tensor> {
+    match pass {
+        Pass::Train => candle_nn::rotary_emb::rope_slow(x, cos, sin),
+        Pass::Infer => candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin),
+    }
+}
+
+/// A linear layer stored as HF does (`weight` is `(out, in)`), applied to `(rows, in)`.
+#[derive(Clone)]
+struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    fn new(i: usize, o: usize, bias: bool, std: f64, vb: VarBuilder) -> Result<Self> {
+        let weight = vb.get_with_hints(
+            (o, i),
+            "weight",
+            Init::Randn {
+                mean: 0.0,
+                stdev: std,
+            },
+        )?;
+        let bias = if bias {
+            Some(vb.get_with_hints(o, "bias", Init::Const(0.0))?)
+        } else {
+            None
+        };
+        Ok(Linear { weight, bias })
+    }
+
+    /// Several linears that read the same input, as one matmul (`cat` of weights along `out`).
+    fn fused(parts: &[&Linear]) -> Result<Linear> {
+        let weight = Tensor::cat(&parts.iter().map(|l| &l.weight).collect::<Vec<_>>(), 0)?;
+        let bias = if parts.iter().all(|l| l.bias.is_some()) {
+            let b: Vec<_> = parts.iter().filter_map(|l| l.bias.as_ref()).collect();
+            Some(Tensor::cat(&b, 0)?)
+        } else {
+            None
+        };
+        Ok(Linear { weight, bias })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = x.matmul(&self.weight.t()?)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+/// Chameleon's query/key norm: layer norm over each head's vector (no affine), then a
+/// per-head affine with `weight`/`bias` of shape `(heads, head_dim)`.
+struct HeadNorm {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl HeadNorm {
+    fn new(heads: usize, head_dim: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(HeadNorm {
+            weight: vb.get_with_hints((heads, head_dim), "weight", Init::Const(1.0))?,
+            bias: vb.get_with_hints((heads, head_dim), "bias", Init::Const(0.0))?,
+        })
+    }
+
+    /// `x`: `(rows, heads, head_dim)`.
+    fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
+        let hd = x.dim(D::Minus1)?;
+        let normed = match pass {
+            Pass::Train => {
+                let mean = x.mean_keepdim(D::Minus1)?;
+                let xc = x.broadcast_sub(&mean)?;
+                let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
+                xc.broadcast_div(&(var + QK_NORM_EPS)?.sqrt()?)?
+            }
+            Pass::Infer => {
+                let ones = Tensor::ones(hd, x.dtype(), x.device())?;
+                let zeros = Tensor::zeros(hd, x.dtype(), x.device())?;
+                candle_nn::ops::layer_norm(&x.contiguous()?, &ones, &zeros, QK_NORM_EPS as f32)?
+            }
+        };
+        normed
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)
+    }
+}
+
+/// Keys and values of the positions seen so far, per layer, in preallocated buffers so that a
+/// decode step costs the same at any length.
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+    capacity: usize,
+}
+
+impl KvCache {
+    pub fn new(config: &ChameleonConfig) -> Self {
+        KvCache {
+            layers: vec![None; config.num_hidden_layers],
+            len: 0,
+            capacity: config.max_position_embeddings,
+        }
+    }
+
+    /// Positions cached so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Repeats a batch-1 cache `n` times along the batch: one prefill serves `n` samples.
+    pub fn repeat_batch(&mut self, n: usize) -> Result<()> {
+        for (k, v) in self.layers.iter_mut().flatten() {
+            if k.dim(0)? != 1 {
+                candle_core::bail!("repeat_batch needs a cache of batch 1, got {}", k.dim(0)?);
+            }
+            *k = k.repeat((n, 1, 1, 1))?;
+            *v = v.repeat((n, 1, 1, 1))?;
+        }
+        Ok(())
+    }
+
+    /// Appends `(batch, kv_heads, t, head_dim)` keys and values of layer `i`; returns all of them.
+    fn append(&mut self, i: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let t = k.dim(2)?;
+        if self.len + t > self.capacity {
+            candle_core::bail!(
+                "sequence of {} tokens exceeds max_position_embeddings {}",
+                self.len + t,
+                self.capacity
+            );
+        }
+        if self.layers[i].is_none() {
+            let (b, h, _, d) = k.dims4()?;
+            let buf = || Tensor::zeros((b, h, self.capacity, d), k.dtype(), k.device());
+            self.layers[i] = Some((buf()?, buf()?));
+        }
+        let (kb, vb) = self.layers[i].as_ref().expect("allocated above");
+        kb.slice_set(&k.contiguous()?, 2, self.len)?;
+        vb.slice_set(&v.contiguous()?, 2, self.len)?;
+        let n = self.len + t;
+        Ok((kb.narrow(2, 0, n)?, vb.narrow(2, 0, n)?))
+    }
+}
+
+struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+    q_norm: HeadNorm,
+    k_norm: HeadNorm,
+    /// `q_proj`, `k_proj` and `v_proj` as one matmul; a snapshot, built for inference only
+    /// (training updates the separate parameters in place).
+    qkv: Option<Linear>,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+}
+
+fn repeat_kv(x: Tensor, n_rep: usize) -> Result<Tensor> {
+    if n_rep == 1 {
+        return Ok(x);
+    }
+    let (b, h, t, d) = x.dims4()?;
+    Tensor::cat(&vec![&x; n_rep], 2)?.reshape((b, h * n_rep, t, d))
+}
+
+impl Attention {
+    fn new(cfg: &ChameleonConfig, vb: VarBuilder) -> Result<Self> {
+        let (h, hd) = (cfg.hidden_size, cfg.head_dim());
+        let kv = cfg.num_key_value_heads * hd;
+        let std = cfg.initializer_range;
+        let out_std = std / (2.0 * cfg.num_hidden_layers as f64).sqrt();
+        let b = cfg.attention_bias;
+        Ok(Attention {
+            q_proj: Linear::new(h, h, b, std, vb.pp("q_proj"))?,
+            k_proj: Linear::new(h, kv, b, std, vb.pp("k_proj"))?,
+            v_proj: Linear::new(h, kv, b, std, vb.pp("v_proj"))?,
+            o_proj: Linear::new(h, h, b, out_std, vb.pp("o_proj"))?,
+            q_norm: HeadNorm::new(cfg.num_attention_heads, hd, vb.pp("q_norm"))?,
+            k_norm: HeadNorm::new(cfg.num_key_value_heads, hd, vb.pp("k_norm"))?,
+            qkv: None,
+            heads: cfg.num_attention_heads,
+            kv_heads: cfg.num_key_value_heads,
+            head_dim: hd,
+        })
+    }
+
+    /// `x`: `(batch, t, hidden)`; `cos`/`sin`: `(t, head_dim / 2)` for the new positions.
+    fn forward(
+        &self,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: Option<&Tensor>,
+        cache: Option<(&mut KvCache, usize)>,
+        pass: Pass,
+    ) -> Result<Tensor> {
+        let (b, t, h) = x.dims3()?;
+        let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
+        let rows = x.reshape((b * t, h))?;
+        let qkv = match &self.qkv {
+            Some(fused) => fused.forward(&rows)?,
+            None => Linear::fused(&[&self.q_proj, &self.k_proj, &self.v_proj])?.forward(&rows)?,
+        };
+        let q = qkv.narrow(1, 0, nh * hd)?.reshape((b * t, nh, hd))?;
+        let k = qkv
+            .narrow(1, nh * hd, nkv * hd)?
+            .reshape((b * t, nkv, hd))?;
+        let v = qkv.narrow(1, (nh + nkv) * hd, nkv * hd)?;
+        let q = self.q_norm.forward(&q, pass)?;
+        let k = self.k_norm.forward(&k, pass)?;
+        let q = q.reshape((b, t, nh, hd))?.transpose(1, 2)?;
+        let k = k.reshape((b, t, nkv, hd))?.transpose(1, 2)?;
+        let v = v.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+        let q = rope(&q, cos, sin, pass)?;
+        let k = rope(&k, cos, sin, pass)?;
+        let (k, v) = match cache {
+            Some((cache, layer)) => cache.append(layer, &k, &v)?,
+            None => (k, v),
+        };
+        let k = repeat_kv(k, nh / nkv)?;
+        let v = repeat_kv(v, nh / nkv)?;
+        let scores = (q.contiguous()?.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
+        let scores = match mask {
+            Some(m) => scores.broadcast_add(m)?,
+            None => scores,
+        };
+        let attn = softmax(&scores, pass)?.matmul(&v)?;
+        let attn = attn.transpose(1, 2)?.reshape((b * t, h))?;
+        self.o_proj.forward(&attn)?.reshape((b, t, h))
+    }
+}
+
+struct Mlp {
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+    /// `gate_proj` and `up_proj` as one matmul, for inference (see [`Attention::qkv`]).
+    gate_up: Option<Linear>,
+    intermediate: usize,
+}
+
+impl Mlp {
+    fn new(cfg: &ChameleonConfig, vb: VarBuilder) -> Result<Self> {
+        let (h, i, b) = (cfg.hidden_size, cfg.intermediate_size, cfg.mlp_bias);
+        let std = cfg.initializer_range;
+        let out_std = std / (2.0 * cfg.num_hidden_layers as f64).sqrt();
+        Ok(Mlp {
+            gate_proj: Linear::new(h, i, b, std, vb.pp("gate_proj"))?,
+            up_proj: Linear::new(h, i, b, std, vb.pp("up_proj"))?,
+            down_proj: Linear::new(i, h, b, out_std, vb.pp("down_proj"))?,
+            gate_up: None,
+            intermediate: i,
+        })
+    }
+
+    /// `x`: `(rows, hidden)`.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let gu = match &self.gate_up {
+            Some(fused) => fused.forward(x)?,
+            None => Linear::fused(&[&self.gate_proj, &self.up_proj])?.forward(x)?,
+        };
+        let i = self.intermediate;
+        let h = (gu.narrow(1, 0, i)?.silu()? * gu.narrow(1, i, i)?)?;
+        self.down_proj.forward(&h)
+    }
+}
+
+struct DecoderLayer {
+    self_attn: Attention,
+    mlp: Mlp,
+    input_layernorm: Tensor,
+    post_attention_layernorm: Tensor,
+}
+
+impl DecoderLayer {
+    fn new(cfg: &ChameleonConfig, vb: VarBuilder) -> Result<Self> {
+        let h = cfg.hidden_size;
+        Ok(DecoderLayer {
+            self_attn: Attention::new(cfg, vb.pp("self_attn"))?,
+            mlp: Mlp::new(cfg, vb.pp("mlp"))?,
+            input_layernorm: vb.get_with_hints(h, "input_layernorm.weight", Init::Const(1.0))?,
+            post_attention_layernorm: vb.get_with_hints(
+                h,
+                "post_attention_layernorm.weight",
+                Init::Const(1.0),
+            )?,
+        })
+    }
+}
+
+/// The Chameleon decoder with its language-model head.
+pub struct Chameleon {
+    pub config: ChameleonConfig,
+    embed_tokens: Tensor,
+    layers: Vec<DecoderLayer>,
+    norm: Tensor,
+    lm_head: Tensor,
+    /// `(max_position_embeddings, head_dim / 2)`.
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl Chameleon {
+    /// Builds the model from a var builder: fresh (seeded) parameters or stored weights, under
+    /// HF's names (`model.embed_tokens.weight`, `model.layers.N...`, `lm_head.weight`).
+    pub fn new(config: ChameleonConfig, vb: VarBuilder) -> Result<Self> {
+        config.validate().map_err(candle_core::Error::Msg)?;
+        let m = vb.pp("model");
+        let (h, v) = (config.hidden_size, config.vocab_size);
+        let init = Init::Randn {
+            mean: 0.0,
+            stdev: config.initializer_range,
+        };
+        let embed_tokens = m.get_with_hints((v, h), "embed_tokens.weight", init)?;
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| DecoderLayer::new(&config, m.pp(format!("layers.{i}"))))
+            .collect::<Result<_>>()?;
+        let norm = m.get_with_hints(h, "norm.weight", Init::Const(1.0))?;
+        let lm_head = if config.tie_word_embeddings {
+            embed_tokens.clone()
+        } else {
+            vb.get_with_hints((v, h), "lm_head.weight", init)?
+        };
+        let (cos, sin) = rotary_tables(&config, vb.device())?;
+        Ok(Chameleon {
+            config,
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            cos,
+            sin,
+        })
+    }
+
+    /// Fuses the q/k/v and gate/up projections into single matmuls: faster inference. The
+    /// fused weights are copies, so call this on a model that is no longer being trained.
+    pub fn fuse_for_inference(&mut self) -> Result<()> {
+        for l in &mut self.layers {
+            let a = &mut l.self_attn;
+            a.qkv = Some(Linear::fused(&[&a.q_proj, &a.k_proj, &a.v_proj])?);
+            let m = &mut l.mlp;
+            m.gate_up = Some(Linear::fused(&[&m.gate_proj, &m.up_proj])?);
+        }
+        Ok(())
+    }
+
+    pub fn device(&self) -> &Device {
+        self.embed_tokens.device()
+    }
+
+    /// Final hidden states `(batch, t, hidden)` (after the last norm) of token ids
+    /// `(batch, t)`. With a cache, the ids continue the cached positions.
+    pub fn hidden(
+        &self,
+        ids: &Tensor,
+        mut cache: Option<&mut KvCache>,
+        pass: Pass,
+    ) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let offset = cache.as_ref().map_or(0, |c| c.len());
+        if offset + t > self.config.max_position_embeddings {
+            candle_core::bail!(
+                "sequence of {} tokens exceeds max_position_embeddings {}",
+                offset + t,
+                self.config.max_position_embeddings
+            );
+        }
+        let h = self.config.hidden_size;
+        let mut x = self
+            .embed_tokens
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, t, h))?;
+        let cos = self.cos.narrow(0, offset, t)?;
+        let sin = self.sin.narrow(0, offset, t)?;
+        let mask = if t > 1 {
+            Some(causal_mask(t, offset, x.dtype(), x.device())?)
+        } else {
+            None
+        };
+        let eps = self.config.rms_norm_eps;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let c = cache.as_deref_mut().map(|c| (c, i));
+            let attn = |x: &Tensor, c| {
+                layer
+                    .self_attn
+                    .forward(x, &cos, &sin, mask.as_ref(), c, pass)
+            };
+            let mlp = |x: &Tensor| {
+                layer
+                    .mlp
+                    .forward(&x.reshape((b * t, h))?)?
+                    .reshape((b, t, h))
+            };
+            x = if self.config.swin_norm {
+                let a = rms_norm(&attn(&x, c)?, &layer.input_layernorm, eps, pass)?;
+                let x = (x + a)?;
+                let m = rms_norm(&mlp(&x)?, &layer.post_attention_layernorm, eps, pass)?;
+                (x + m)?
+            } else {
+                let a = attn(&rms_norm(&x, &layer.input_layernorm, eps, pass)?, c)?;
+                let x = (x + a)?;
+                let m = mlp(&rms_norm(&x, &layer.post_attention_layernorm, eps, pass)?)?;
+                (x + m)?
+            };
+        }
+        if let Some(c) = cache {
+            c.len += t;
+        }
+        rms_norm(&x, &self.norm, eps, pass)
+    }
+
+    /// Logits of hidden states `(..., hidden)` -> `(..., vocab_size)`.
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        let dims = hidden.dims().to_vec();
+        let h = *dims.last().expect("hidden states have a last dim");
+        let rows = hidden.reshape(((), h))?;
+        let mut out = dims;
+        *out.last_mut().expect("non-empty") = self.config.vocab_size;
+        rows.matmul(&self.lm_head.t()?)?.reshape(out)
+    }
+
+    /// Logits `(batch, t, vocab)` of every position.
+    pub fn forward(&self, ids: &Tensor, cache: Option<&mut KvCache>, pass: Pass) -> Result<Tensor> {
+        self.logits(&self.hidden(ids, cache, pass)?)
+    }
+
+    /// Logits `(batch, vocab)` of the last position only (what generation needs).
+    pub fn forward_last(&self, ids: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
+        let h = self.hidden(ids, cache, Pass::Infer)?;
+        let t = h.dim(1)?;
+        self.logits(&h.i((.., t - 1))?.contiguous()?)
+    }
+}
+
+/// Additive causal mask `(t, offset + t)`: position `i` of the new tokens sees the `offset`
+/// cached positions and new positions `<= i`.
+fn causal_mask(t: usize, offset: usize, dtype: DType, device: &Device) -> Result<Tensor> {
+    let data: Vec<f32> = (0..t)
+        .flat_map(|i| {
+            (0..offset + t).map(move |j| {
+                if j <= offset + i {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        })
+        .collect();
+    Tensor::from_vec(data, (t, offset + t), device)?.to_dtype(dtype)
+}
+
+fn rotary_tables(cfg: &ChameleonConfig, device: &Device) -> Result<(Tensor, Tensor)> {
+    let half = cfg.head_dim() / 2;
+    let inv: Vec<f64> = (0..half)
+        .map(|i| 1.0 / cfg.rope_theta.powf(2.0 * i as f64 / cfg.head_dim() as f64))
+        .collect();
+    let n = cfg.max_position_embeddings;
+    let (mut cos, mut sin) = (Vec::with_capacity(n * half), Vec::with_capacity(n * half));
+    for p in 0..n {
+        for f in &inv {
+            let a = p as f64 * f;
+            cos.push(a.cos() as f32);
+            sin.push(a.sin() as f32);
+        }
+    }
+    Ok((
+        Tensor::from_vec(cos, (n, half), device)?,
+        Tensor::from_vec(sin, (n, half), device)?,
+    ))
+}
+
+impl Module for Chameleon {
+    fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        Chameleon::forward(self, ids, None, Pass::Infer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::seeded_var_builder;
+    use candle_nn::VarMap;
+
+    pub(crate) fn tiny(vocab: usize) -> ChameleonConfig {
+        ChameleonConfig {
+            vocab_size: vocab,
+            hidden_size: 32,
+            intermediate_size: 48,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            num_key_value_heads: 2,
+            rope_theta: 10_000.0,
+            rms_norm_eps: 1e-5,
+            max_position_embeddings: 64,
+            swin_norm: false,
+            attention_bias: false,
+            mlp_bias: false,
+            tie_word_embeddings: false,
+            initializer_range: 0.2,
+        }
+    }
+
+    fn model(cfg: ChameleonConfig) -> (Chameleon, VarMap) {
+        let vm = VarMap::new();
+        let m = Chameleon::new(cfg, seeded_var_builder(&vm, 7, DType::F32, &Device::Cpu)).unwrap();
+        (m, vm)
+    }
+
+    fn ids(v: &[u32]) -> Tensor {
+        Tensor::new(v, &Device::Cpu).unwrap().unsqueeze(0).unwrap()
+    }
+
+    #[test]
+    fn shapes_and_parameter_names_follow_hf() -> Result<()> {
+        let cfg = tiny(50);
+        let (m, vm) = model(cfg.clone());
+        let logits = m.forward(
+            &Tensor::zeros((3, 5), DType::U32, &Device::Cpu)?,
+            None,
+            Pass::Infer,
+        )?;
+        assert_eq!(logits.dims(), &[3, 5, 50]);
+        let names = vm.data().lock().unwrap();
+        for n in [
+            "model.embed_tokens.weight",
+            "model.layers.1.self_attn.q_proj.weight",
+            "model.layers.0.self_attn.k_norm.bias",
+            "model.layers.0.mlp.gate_proj.weight",
+            "model.layers.1.post_attention_layernorm.weight",
+            "model.norm.weight",
+            "lm_head.weight",
+        ] {
+            assert!(names.contains_key(n), "missing {n}");
+        }
+        let count: usize = names.values().map(|v| v.elem_count()).sum();
+        assert_eq!(count, cfg.parameter_count());
+        Ok(())
+    }
+
+    #[test]
+    fn future_tokens_do_not_change_earlier_logits() -> Result<()> {
+        for swin_norm in [false, true] {
+            let (m, _) = model(ChameleonConfig {
+                swin_norm,
+                ..tiny(40)
+            });
+            for pass in [Pass::Train, Pass::Infer] {
+                let a = m.forward(&ids(&[1, 5, 9, 3, 7, 2]), None, pass)?;
+                let b = m.forward(&ids(&[1, 5, 9, 30, 11, 0]), None, pass)?;
+                let early = |x: &Tensor| x.narrow(1, 0, 3).unwrap().flatten_all().unwrap();
+                let d = (early(&a) - early(&b))?
+                    .abs()?
+                    .max_all()?
+                    .to_scalar::<f32>()?;
+                assert_eq!(d, 0.0, "{pass:?} swin={swin_norm}");
+                let late = (a.narrow(1, 3, 3)? - b.narrow(1, 3, 3)?)?
+                    .abs()?
+                    .max_all()?;
+                assert!(
+                    late.to_scalar::<f32>()? > 1e-4,
+                    "later logits must depend on them"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn train_and_infer_passes_agree() -> Result<()> {
+        let (m, _) = model(tiny(40));
+        let x = ids(&[1, 2, 3, 4, 5, 6, 7]);
+        let a = m.forward(&x, None, Pass::Train)?;
+        let b = m.forward(&x, None, Pass::Infer)?;
+        let d = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(d < 1e-4, "{d}");
+        Ok(())
+    }
+
+    #[test]
+    fn kv_cached_logits_equal_uncached_logits() -> Result<()> {
+        let (mut m, _) = model(tiny(40));
+        m.fuse_for_inference()?;
+        let seq = [1u32, 8, 3, 22, 5, 17, 9, 4];
+        let full = m.forward(&ids(&seq), None, Pass::Infer)?.squeeze(0)?;
+        let mut cache = KvCache::new(&m.config);
+        let prefill = m
+            .forward(&ids(&seq[..5]), Some(&mut cache), Pass::Infer)?
+            .squeeze(0)?;
+        let mut rows = vec![prefill];
+        for &tok in &seq[5..] {
+            rows.push(
+                m.forward(&ids(&[tok]), Some(&mut cache), Pass::Infer)?
+                    .squeeze(0)?,
+            );
+        }
+        let cached = Tensor::cat(&rows, 0)?;
+        assert_eq!(cache.len(), seq.len());
+        let d = (cached - full)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(d <= 1e-5, "cached and uncached logits differ by {d}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_cache_repeated_over_the_batch_continues_each_row() -> Result<()> {
+        let (m, _) = model(tiny(40));
+        let mut cache = KvCache::new(&m.config);
+        m.forward(&ids(&[1, 2, 3]), Some(&mut cache), Pass::Infer)?;
+        cache.repeat_batch(2)?;
+        let next = Tensor::new(&[[4u32], [9]], &Device::Cpu)?;
+        let out = m.forward(&next, Some(&mut cache), Pass::Infer)?;
+        let want = m.forward(
+            &Tensor::new(&[[1u32, 2, 3, 4], [1, 2, 3, 9]], &Device::Cpu)?,
+            None,
+            Pass::Infer,
+        )?;
+        let d = (out.squeeze(1)? - want.i((.., 3))?)?
+            .abs()?
+            .max_all()?
+            .to_scalar::<f32>()?;
+        assert!(d <= 1e-5, "{d}");
+        Ok(())
+    }
+
+    #[test]
+    fn too_long_sequences_are_an_error() {
+        let (m, _) = model(tiny(40));
+        let long = Tensor::zeros((1, 65), DType::U32, &Device::Cpu).unwrap();
+        let e = m.forward(&long, None, Pass::Infer).unwrap_err().to_string();
+        assert!(e.contains("max_position_embeddings"), "{e}");
+    }
+}

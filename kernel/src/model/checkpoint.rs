@@ -1,0 +1,218 @@
+//! A model checkpoint: the backbone's config and weights with everything needed to use them —
+//! the vocabulary layout, the roles it was trained for, the text tokenizer and a reference to
+//! the image tokenizer. On disk, a folder:
+//!
+//! - `config.json`: HF `ChameleonConfig` fields at the top level, plus a `dynaboot` object
+//!   ([`ModelMeta`]: roles, vocabulary layout, image tokenizer reference);
+//! - `model.safetensors`: the weights under HF names;
+//! - `tokenizer.json`: the text tokenizer;
+//! - the image tokenizer is referenced by path (relative to the folder) and fingerprint, so
+//!   the world and dynamics checkpoints of one run share a single copy.
+
+use super::chameleon::{Chameleon, ChameleonConfig};
+use super::format::{Format, Role};
+use super::vocab::Vocab;
+use crate::error::{Error, Result};
+use crate::tokenize::vq::{images_to_tensor, tensor_to_images};
+use crate::tokenize::{ImageTokenizer, TextTokenizer};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+/// What a checkpoint is besides its architecture.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelMeta {
+    /// The roles these weights were trained for; both means one set of weights serves the
+    /// world and the dynamics model (told apart by the task tokens).
+    pub roles: Vec<Role>,
+    pub vocab: Vocab,
+    /// Image tokens per image (the image tokenizer's grid squared).
+    pub image_tokens: usize,
+    /// Folder of the image tokenizer, relative to the checkpoint folder.
+    pub vq_path: String,
+    /// FNV-1a of the image tokenizer's `model.safetensors`, hex: the tokens mean nothing with
+    /// another tokenizer.
+    pub vq_fingerprint: String,
+}
+
+/// `config.json` of a checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    #[serde(flatten)]
+    pub backbone: ChameleonConfig,
+    pub dynaboot: ModelMeta,
+}
+
+impl ModelConfig {
+    pub fn format(&self) -> Format {
+        Format {
+            vocab: self.dynaboot.vocab.clone(),
+            image_tokens: self.dynaboot.image_tokens,
+            max_len: self.backbone.max_position_embeddings,
+        }
+    }
+
+    pub fn has_role(&self, role: Role) -> bool {
+        self.dynaboot.roles.contains(&role)
+    }
+}
+
+/// A loaded checkpoint: backbone, tokenizers and the sequence format, ready for inference.
+pub struct Model {
+    pub config: ModelConfig,
+    pub backbone: Chameleon,
+    pub vq: ImageTokenizer,
+    pub text: TextTokenizer,
+    pub format: Format,
+}
+
+impl Model {
+    /// Puts a checkpoint together from its parts (what the browser does after fetching them).
+    pub fn from_parts(
+        config: ModelConfig,
+        weights: Vec<u8>,
+        vq: ImageTokenizer,
+        text: TextTokenizer,
+        device: &Device,
+    ) -> Result<Self> {
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, device).map_err(|e| {
+            Error::Invalid(format!(
+                "model.safetensors cannot be read ({e}); the file is truncated or not safetensors: \
+                 copy or train the checkpoint again"
+            ))
+        })?;
+        let backbone = Chameleon::new(config.backbone.clone(), vb).map_err(|e| {
+            Error::Invalid(format!(
+                "model.safetensors does not match config.json ({e}); the two must come from the same checkpoint"
+            ))
+        })?;
+        Self::assemble(config, backbone, vq, text)
+    }
+
+    /// Wraps a backbone (e.g. one just trained) with its tokenizers.
+    pub fn assemble(
+        config: ModelConfig,
+        mut backbone: Chameleon,
+        vq: ImageTokenizer,
+        text: TextTokenizer,
+    ) -> Result<Self> {
+        let meta = &config.dynaboot;
+        meta.vocab.check_text(&text)?;
+        if meta.vocab.codebook_size as usize != vq.config.codebook_size
+            || meta.image_tokens != vq.config.tokens_per_image()
+        {
+            return Err(Error::Invalid(format!(
+                "the image tokenizer (codebook {}, {} tokens per image) is not the one the model was \
+                 trained with (codebook {}, {} tokens)",
+                vq.config.codebook_size,
+                vq.config.tokens_per_image(),
+                meta.vocab.codebook_size,
+                meta.image_tokens
+            )));
+        }
+        if meta.vocab.size() != config.backbone.vocab_size {
+            return Err(Error::Invalid(format!(
+                "config.json: vocab_size {} but the vocabulary layout has {} ids",
+                config.backbone.vocab_size,
+                meta.vocab.size()
+            )));
+        }
+        backbone.fuse_for_inference()?;
+        let format = config.format();
+        Ok(Model {
+            config,
+            backbone,
+            vq,
+            text,
+            format,
+        })
+    }
+
+    /// Loads a checkpoint folder (see the module doc).
+    #[cfg(feature = "fs")]
+    pub fn load(dir: &std::path::Path, device: &Device) -> Result<Self> {
+        let config = load_config(dir)?;
+        let w = dir.join("model.safetensors");
+        let weights = std::fs::read(&w).map_err(|e| Error::io(&w, e))?;
+        let vq_dir = dir.join(&config.dynaboot.vq_path);
+        let vq_weights = vq_dir.join("model.safetensors");
+        let bytes = std::fs::read(&vq_weights).map_err(|e| Error::io(&vq_weights, e))?;
+        let found = format!("{:016x}", crate::nn::init::fnv1a(&bytes));
+        if found != config.dynaboot.vq_fingerprint {
+            return Err(Error::Invalid(format!(
+                "{}: the image tokenizer at {} is not the one this model was trained with \
+                 (fingerprint {found}, expected {}); point `vq_path` in config.json at the right one",
+                dir.display(),
+                vq_dir.display(),
+                config.dynaboot.vq_fingerprint
+            )));
+        }
+        let vq = ImageTokenizer::load(&vq_dir, device)?;
+        let text = TextTokenizer::load(&dir.join("tokenizer.json"))?;
+        Self::from_parts(config, weights, vq, text, device)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", dir.display())))
+    }
+
+    pub fn device(&self) -> &Device {
+        self.backbone.device()
+    }
+
+    /// Image codes of RGB images (each must be the tokenizer's size).
+    pub fn encode_images(&self, images: &[RgbImage]) -> Result<Vec<Vec<u32>>> {
+        let x = images_to_tensor(images, self.vq.config.image_size, self.device())?;
+        let (ids, _) = self.vq.encode(&x)?;
+        Ok(ids.to_vec2::<u32>()?)
+    }
+
+    /// RGB images of image codes.
+    pub fn decode_images(&self, codes: &[Vec<u32>]) -> Result<Vec<RgbImage>> {
+        if codes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let flat: Vec<u32> = codes.iter().flatten().copied().collect();
+        let ids = Tensor::from_vec(flat, (codes.len(), codes[0].len()), self.device())?;
+        tensor_to_images(&self.vq.decode(&ids)?)
+    }
+
+    /// Text token ids of an action, checked against the context of `role`.
+    pub fn encode_action(&self, action: &str, role: Role) -> Result<Vec<u32>> {
+        let ids = self.text.encode(action.trim())?;
+        self.format.check_action(&ids, role)?;
+        Ok(ids)
+    }
+}
+
+/// Reads and checks `config.json` of a checkpoint folder.
+#[cfg(feature = "fs")]
+pub fn load_config(dir: &std::path::Path) -> Result<ModelConfig> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let config: ModelConfig = serde_json::from_str(&text).map_err(|e| Error::Malformed {
+        file: path.display().to_string(),
+        row: None,
+        field: None,
+        message: format!("{e}; it must be a config.json written by `dynaboot train`"),
+    })?;
+    config.backbone.validate().map_err(|m| Error::Malformed {
+        file: path.display().to_string(),
+        row: None,
+        field: None,
+        message: m,
+    })?;
+    Ok(config)
+}
+
+/// Writes `config.json`, `model.safetensors` and `tokenizer.json` into `dir`, each atomically.
+#[cfg(feature = "fs")]
+pub fn save(
+    dir: &std::path::Path,
+    config: &ModelConfig,
+    tensors: &[(String, Tensor)],
+    text: &TextTokenizer,
+) -> Result<()> {
+    crate::files::write_safetensors(&dir.join("model.safetensors"), tensors)?;
+    text.save(&dir.join("tokenizer.json"))?;
+    let json = serde_json::to_string_pretty(config).expect("configs serialise");
+    crate::files::write_atomic(&dir.join("config.json"), json.as_bytes())
+}

@@ -1,0 +1,265 @@
+//! The sequence formats of the two roles, the only place that knows them:
+//!
+//! - world model: `<bos> <wm> <boi> source <eoi> action <boi> target <eoi>`
+//! - dynamics model: `<bos> <dm> <boi> source <eoi> <boi> target <eoi> action <eos>`
+//!
+//! The completion (what the loss covers, as in the paper) is the target image tokens for the
+//! world model and the action tokens with `<eos>` for the dynamics model.
+
+use super::vocab::Vocab;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Which model a sequence trains or queries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// (source, action) -> target.
+    World,
+    /// (source, target) -> action.
+    Dynamics,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::World => "world",
+            Role::Dynamics => "dynamics",
+        }
+    }
+}
+
+/// A training sequence: ids and, per id, the weight of predicting it (0 outside the completion).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sequence {
+    pub ids: Vec<u32>,
+    pub weights: Vec<f32>,
+}
+
+impl Sequence {
+    /// Positions whose token the loss covers.
+    pub fn completion(&self) -> impl Iterator<Item = usize> + '_ {
+        self.weights
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| **w > 0.0)
+            .map(|(i, _)| i)
+    }
+}
+
+/// Builds the sequences of both roles for a vocabulary and image size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Format {
+    pub vocab: Vocab,
+    /// Image tokens per image.
+    pub image_tokens: usize,
+    /// Longest sequence the model takes (its `max_position_embeddings`).
+    pub max_len: usize,
+}
+
+impl Format {
+    /// Fixed tokens of a world-model sequence besides the images and the action.
+    const WORLD_OVERHEAD: usize = 6;
+    /// Fixed tokens of a dynamics-model sequence besides the images and the action.
+    const DYNAMICS_OVERHEAD: usize = 7;
+
+    fn image(&self, codes: &[u32], what: &str) -> Result<Vec<u32>> {
+        if codes.len() != self.image_tokens {
+            return Err(Error::Invalid(format!(
+                "{what} image has {} tokens; the model uses {} per image",
+                codes.len(),
+                self.image_tokens
+            )));
+        }
+        if let Some(c) = codes.iter().find(|&&c| c >= self.vocab.codebook_size) {
+            return Err(Error::Invalid(format!(
+                "{what} image code {c} is outside the codebook (size {})",
+                self.vocab.codebook_size
+            )));
+        }
+        Ok(self.vocab.image_ids(codes))
+    }
+
+    /// Longest action (in text tokens) that fits a sequence of `role`.
+    pub fn max_action_tokens(&self, role: Role) -> usize {
+        let fixed = match role {
+            Role::World => Self::WORLD_OVERHEAD,
+            Role::Dynamics => Self::DYNAMICS_OVERHEAD,
+        };
+        self.max_len.saturating_sub(2 * self.image_tokens + fixed)
+    }
+
+    /// Checks an action's token ids: not empty, text ids only, short enough for the context.
+    pub fn check_action(&self, action: &[u32], role: Role) -> Result<()> {
+        if action.is_empty() {
+            return Err(Error::Invalid(
+                "the action is empty; describe the change in words, e.g. \"push the red cube to the left\"".into(),
+            ));
+        }
+        let max = self.max_action_tokens(role);
+        if action.len() > max {
+            return Err(Error::Invalid(format!(
+                "the action is {} tokens long; this model's context ({} positions) leaves room for {max}; shorten it",
+                action.len(),
+                self.max_len
+            )));
+        }
+        if let Some(id) = action.iter().find(|&&i| i >= self.vocab.text_size) {
+            return Err(Error::Invalid(format!(
+                "action token {id} is not a text id"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `<bos> <wm> <boi> source <eoi> action <boi>`: what the world model continues.
+    pub fn world_prompt(&self, source: &[u32], action: &[u32]) -> Result<Vec<u32>> {
+        self.check_action(action, Role::World)?;
+        let s = self.vocab.specials;
+        let mut ids = vec![s.bos, s.wm, s.boi];
+        ids.extend(self.image(source, "source")?);
+        ids.push(s.eoi);
+        ids.extend_from_slice(action);
+        ids.push(s.boi);
+        Ok(ids)
+    }
+
+    /// A world-model training sequence; `image_weights` (one per target token, default 1)
+    /// weight the target tokens' loss.
+    pub fn world_sequence(
+        &self,
+        source: &[u32],
+        action: &[u32],
+        target: &[u32],
+        image_weights: Option<&[f32]>,
+    ) -> Result<Sequence> {
+        let mut ids = self.world_prompt(source, action)?;
+        let mut weights = vec![0.0; ids.len()];
+        ids.extend(self.image(target, "target")?);
+        match image_weights {
+            Some(w) if w.len() == self.image_tokens => weights.extend_from_slice(w),
+            Some(w) => {
+                return Err(Error::Invalid(format!(
+                    "{} image-token weights for {} target tokens",
+                    w.len(),
+                    self.image_tokens
+                )));
+            }
+            None => weights.extend(std::iter::repeat_n(1.0, self.image_tokens)),
+        }
+        ids.push(self.vocab.specials.eoi);
+        weights.push(0.0);
+        Ok(Sequence { ids, weights })
+    }
+
+    /// `<bos> <dm> <boi> source <eoi> <boi> target <eoi>`: what the dynamics model continues.
+    pub fn dynamics_prompt(&self, source: &[u32], target: &[u32]) -> Result<Vec<u32>> {
+        let s = self.vocab.specials;
+        let mut ids = vec![s.bos, s.dm, s.boi];
+        ids.extend(self.image(source, "source")?);
+        ids.extend([s.eoi, s.boi]);
+        ids.extend(self.image(target, "target")?);
+        ids.push(s.eoi);
+        Ok(ids)
+    }
+
+    /// A dynamics-model sequence: the prompt, then the action and `<eos>` as the completion.
+    pub fn dynamics_sequence(
+        &self,
+        source: &[u32],
+        target: &[u32],
+        action: &[u32],
+    ) -> Result<Sequence> {
+        self.check_action(action, Role::Dynamics)?;
+        let mut ids = self.dynamics_prompt(source, target)?;
+        let mut weights = vec![0.0; ids.len()];
+        ids.extend_from_slice(action);
+        ids.push(self.vocab.specials.eos);
+        weights.extend(std::iter::repeat_n(1.0, action.len() + 1));
+        Ok(Sequence { ids, weights })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::vocab::Specials;
+
+    pub(crate) fn format() -> Format {
+        Format {
+            vocab: Vocab {
+                text_size: 20,
+                codebook_size: 8,
+                specials: Specials {
+                    pad: 0,
+                    bos: 1,
+                    eos: 2,
+                    boi: 3,
+                    eoi: 4,
+                    wm: 5,
+                    dm: 6,
+                },
+            },
+            image_tokens: 4,
+            max_len: 24,
+        }
+    }
+
+    #[test]
+    fn world_sequence_layout_and_completion() {
+        let f = format();
+        let seq = f
+            .world_sequence(
+                &[0, 1, 2, 3],
+                &[10, 11],
+                &[7, 6, 5, 4],
+                Some(&[0.5, 1.0, 2.0, 0.5]),
+            )
+            .unwrap();
+        assert_eq!(
+            seq.ids,
+            vec![1, 5, 3, 20, 21, 22, 23, 4, 10, 11, 3, 27, 26, 25, 24, 4]
+        );
+        assert_eq!(seq.completion().collect::<Vec<_>>(), vec![11, 12, 13, 14]);
+        assert_eq!(&seq.weights[11..15], &[0.5, 1.0, 2.0, 0.5]);
+        assert_eq!(seq.weights.iter().filter(|w| **w > 0.0).count(), 4);
+    }
+
+    #[test]
+    fn dynamics_sequence_layout_and_completion() {
+        let f = format();
+        let seq = f
+            .dynamics_sequence(&[0, 1, 2, 3], &[4, 5, 6, 7], &[12, 13, 14])
+            .unwrap();
+        assert_eq!(seq.ids[..3], [1, 6, 3]);
+        assert_eq!(seq.ids[7..9], [4, 3]);
+        assert_eq!(seq.ids[13..], [4, 12, 13, 14, 2]);
+        // The completion is exactly the action tokens and <eos>.
+        assert_eq!(seq.completion().collect::<Vec<_>>(), vec![14, 15, 16, 17]);
+        assert_eq!(f.dynamics_prompt(&[0; 4], &[0; 4]).unwrap().len(), 14);
+    }
+
+    #[test]
+    fn bad_actions_and_images_are_refused_with_a_reason() {
+        let f = format();
+        let empty = f.world_prompt(&[0; 4], &[]).unwrap_err().to_string();
+        assert!(empty.contains("empty"), "{empty}");
+        // 24 positions - 8 image tokens - 6 fixed = 10 action tokens at most.
+        assert_eq!(f.max_action_tokens(Role::World), 10);
+        assert!(f.world_prompt(&[0; 4], &[9; 10]).is_ok());
+        let long = f.world_prompt(&[0; 4], &[9; 11]).unwrap_err().to_string();
+        assert!(
+            long.contains("11 tokens") && long.contains("room for 10"),
+            "{long}"
+        );
+        assert!(f.dynamics_sequence(&[0; 4], &[0; 4], &[9; 10]).is_err());
+        let img = f.world_prompt(&[0; 3], &[9]).unwrap_err().to_string();
+        assert!(img.contains("3 tokens"), "{img}");
+        let code = f
+            .dynamics_prompt(&[0; 4], &[0, 0, 0, 8])
+            .unwrap_err()
+            .to_string();
+        assert!(code.contains("outside the codebook"), "{code}");
+        assert!(f.world_prompt(&[0; 4], &[25]).is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! Training examples as the model sees them: image codes of source and target, action token
+//! ids, and the recognition weights of the target positions (computed once per example from
+//! the VQ encoder's pre-quantisation features, and cached with the dataset on disk).
+
+use super::loss::recognition_weights;
+use crate::error::{Error, Result};
+use crate::tokenize::vq::images_to_tensor;
+use crate::tokenize::{ImageTokenizer, TextTokenizer};
+use image::RgbImage;
+
+/// One labelled triplet, tokenised.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Example {
+    pub source: Vec<u32>,
+    pub target: Vec<u32>,
+    pub action: Vec<u32>,
+    /// Recognition weights of the target positions, mean 1 (see [`super::loss`]).
+    pub change: Vec<f32>,
+    /// AURORA task (family) name.
+    pub task: String,
+}
+
+/// Image codes and recognition weights of (source, target) image pairs, 32 pairs at a time.
+pub fn encode_pairs(
+    vq: &ImageTokenizer,
+    pairs: &[(RgbImage, RgbImage)],
+) -> Result<Vec<(Vec<u32>, Vec<u32>, Vec<f32>)>> {
+    let mut out = Vec::with_capacity(pairs.len());
+    let size = vq.config.image_size;
+    for chunk in pairs.chunks(32) {
+        let imgs: Vec<RgbImage> = chunk
+            .iter()
+            .flat_map(|(s, t)| [s.clone(), t.clone()])
+            .collect();
+        let (ids, feats) = vq.encode(&images_to_tensor(&imgs, size, vq.device())?)?;
+        let ids = ids.to_vec2::<u32>()?;
+        let dim = vq.config.code_dim;
+        let feats = feats.flatten_from(1)?.to_vec2::<f32>()?;
+        for i in 0..chunk.len() {
+            let (s, t) = (2 * i, 2 * i + 1);
+            out.push((
+                ids[s].clone(),
+                ids[t].clone(),
+                recognition_weights(&feats[s], &feats[t], dim),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Tokenises labelled triplets `(source, target, action text, task)`.
+pub fn tokenize(
+    vq: &ImageTokenizer,
+    text: &TextTokenizer,
+    triplets: &[(RgbImage, RgbImage, String, String)],
+) -> Result<Vec<Example>> {
+    let pairs: Vec<_> = triplets
+        .iter()
+        .map(|(s, t, _, _)| (s.clone(), t.clone()))
+        .collect();
+    let coded = encode_pairs(vq, &pairs)?;
+    coded
+        .into_iter()
+        .zip(triplets)
+        .map(|((source, target, change), (_, _, action, task))| {
+            Ok(Example {
+                source,
+                target,
+                action: text.encode(action.trim())?,
+                change,
+                task: task.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Loads the labelled rows of an AURORA folder as examples. Image codes and recognition
+/// weights are cached in `tokens-<fingerprint>.safetensors` beside the json, keyed by the
+/// image tokenizer's fingerprint; rows without an `output` image are skipped.
+#[cfg(feature = "fs")]
+pub fn load_examples(
+    dir: &std::path::Path,
+    vq: &ImageTokenizer,
+    vq_fingerprint: &str,
+    text: &TextTokenizer,
+) -> Result<Vec<Example>> {
+    use crate::data::AuroraDataset;
+    use candle_core::Tensor;
+    let ds = AuroraDataset::load(dir)?;
+    let labelled: Vec<usize> = (0..ds.rows.len())
+        .filter(|&i| ds.rows[i].output.is_some())
+        .collect();
+    if labelled.is_empty() {
+        return Err(Error::Malformed {
+            file: ds.json.display().to_string(),
+            row: None,
+            field: Some("output".into()),
+            message:
+                "no row has an output image; training needs (input, instruction, output) triplets"
+                    .into(),
+        });
+    }
+    let stem = ds
+        .json
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let cache = ds
+        .json
+        .with_file_name(format!("{stem}.tokens-{vq_fingerprint}.safetensors"));
+    let n = labelled.len();
+    let t = vq.config.tokens_per_image();
+    let cached = candle_core::safetensors::load(&cache, vq.device())
+        .ok()
+        .filter(|m| m.get("source").is_some_and(|s| s.dims() == [n, t]));
+    let coded: Vec<(Vec<u32>, Vec<u32>, Vec<f32>)> = match cached {
+        Some(m) => {
+            let get = |k: &str| {
+                m.get(k)
+                    .cloned()
+                    .ok_or_else(|| Error::Invalid(format!("{}: no `{k}`", cache.display())))
+            };
+            let s = get("source")?.to_vec2::<u32>()?;
+            let tg = get("target")?.to_vec2::<u32>()?;
+            let w = get("change")?.to_vec2::<f32>()?;
+            s.into_iter()
+                .zip(tg)
+                .zip(w)
+                .map(|((a, b), c)| (a, b, c))
+                .collect()
+        }
+        None => {
+            let mut pairs = Vec::with_capacity(n);
+            for &i in &labelled {
+                let out = ds.output_image(i)?.expect("filtered to labelled rows");
+                pairs.push((ds.input_image(i)?, out));
+            }
+            let coded = encode_pairs(vq, &pairs)?;
+            let flat_u = |f: &dyn Fn(&(Vec<u32>, Vec<u32>, Vec<f32>)) -> &Vec<u32>| {
+                coded
+                    .iter()
+                    .flat_map(|c| f(c).iter().copied())
+                    .collect::<Vec<u32>>()
+            };
+            let dev = vq.device();
+            let tensors = vec![
+                (
+                    "source".to_string(),
+                    Tensor::from_vec(flat_u(&|c| &c.0), (n, t), dev)?,
+                ),
+                (
+                    "target".to_string(),
+                    Tensor::from_vec(flat_u(&|c| &c.1), (n, t), dev)?,
+                ),
+                (
+                    "change".to_string(),
+                    Tensor::from_vec(
+                        coded
+                            .iter()
+                            .flat_map(|c| c.2.iter().copied())
+                            .collect::<Vec<f32>>(),
+                        (n, t),
+                        dev,
+                    )?,
+                ),
+            ];
+            // The cache only saves time: a read-only dataset folder still trains.
+            let _ = crate::files::write_safetensors(&cache, &tensors);
+            coded
+        }
+    };
+    labelled
+        .iter()
+        .zip(coded)
+        .map(|(&i, (source, target, change))| {
+            let row = &ds.rows[i];
+            let action = text.encode(row.instruction.trim())?;
+            if action.is_empty() {
+                return Err(Error::Malformed {
+                    file: ds.json.display().to_string(),
+                    row: Some(i),
+                    field: Some("instruction".into()),
+                    message: "the instruction is empty; every training row needs an action".into(),
+                });
+            }
+            Ok(Example {
+                source,
+                target,
+                action,
+                change,
+                task: row.task.clone(),
+            })
+        })
+        .collect()
+}
