@@ -62,6 +62,56 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
     Ok(img.to_rgb8())
 }
 
+/// Loads an image a model takes: 8-bit RGB (PNG or JPEG), `size` x `size`. Other channel
+/// counts are refused rather than silently converted (an alpha channel or a grey image is
+/// rarely what the user meant to send).
+pub fn load_model_image(path: &Path, size: u32) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let img = image::load_from_memory(&bytes).map_err(|e| Error::Image {
+        path: path.into(),
+        message: format!("cannot decode ({e}); PNG and JPEG are supported"),
+    })?;
+    let channels = img.color().channel_count();
+    if channels != 3 {
+        return Err(Error::Image {
+            path: path.into(),
+            message: format!(
+                "has {channels} channel(s) ({:?}); the model takes 3-channel RGB: convert it first \
+                 (e.g. `convert in.png -alpha off -type truecolor out.png`)",
+                img.color()
+            ),
+        });
+    }
+    let img = img.to_rgb8();
+    if img.dimensions() != (size, size) {
+        let (w, h) = img.dimensions();
+        return Err(Error::Image {
+            path: path.into(),
+            message: format!("is {w}x{h} but the model expects {size}x{size}; resize it first"),
+        });
+    }
+    Ok(img)
+}
+
+/// `target` as a path relative to the folder `from` (both must exist), e.g. `../vq`.
+pub fn relative_path(from: &Path, target: &Path) -> Result<std::path::PathBuf> {
+    let a = from.canonicalize().map_err(|e| Error::io(from, e))?;
+    let b = target.canonicalize().map_err(|e| Error::io(target, e))?;
+    let common = a
+        .components()
+        .zip(b.components())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let mut rel = std::path::PathBuf::new();
+    for _ in a.components().skip(common) {
+        rel.push("..");
+    }
+    for c in b.components().skip(common) {
+        rel.push(c);
+    }
+    Ok(rel)
+}
+
 /// Loads an image and checks it is `size` x `size`.
 pub fn load_rgb_sized(path: &Path, size: u32) -> Result<RgbImage> {
     let img = load_rgb(path)?;
@@ -73,4 +123,49 @@ pub fn load_rgb_sized(path: &Path, size: u32) -> Result<RgbImage> {
         });
     }
     Ok(img)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_images_must_be_rgb_of_the_right_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let rgb = dir.path().join("rgb.png");
+        save_png(&rgb, &RgbImage::new(8, 8)).unwrap();
+        assert!(load_model_image(&rgb, 8).is_ok());
+        let e = load_model_image(&rgb, 16).unwrap_err().to_string();
+        assert!(
+            e.contains("8x8") && e.contains("16x16") && e.contains("rgb.png"),
+            "{e}"
+        );
+        let rgba = dir.path().join("rgba.png");
+        image::RgbaImage::new(8, 8).save(&rgba).unwrap();
+        let e = load_model_image(&rgba, 8).unwrap_err().to_string();
+        assert!(e.contains("4 channel") && e.contains("rgba.png"), "{e}");
+        let grey = dir.path().join("grey.png");
+        image::GrayImage::new(8, 8).save(&grey).unwrap();
+        assert!(
+            load_model_image(&grey, 8)
+                .unwrap_err()
+                .to_string()
+                .contains("1 channel")
+        );
+    }
+
+    #[test]
+    fn relative_paths_between_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("runs/world"), dir.path().join("models/vq"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        assert_eq!(relative_path(&a, &b).unwrap(), Path::new("../../models/vq"));
+        assert_eq!(
+            a.join(relative_path(&a, &b).unwrap())
+                .canonicalize()
+                .unwrap(),
+            b.canonicalize().unwrap()
+        );
+    }
 }

@@ -119,12 +119,17 @@ impl AdamW {
             } else {
                 1.0
             };
-            for i in 0..w.len() {
-                let g = p.grad[i] * scale as f32;
-                p.m[i] = b1 * p.m[i] + (1.0 - b1) * g;
-                p.v[i] = b2 * p.v[i] + (1.0 - b2) * g * g;
-                w[i] = w[i] * decay - step * p.m[i] / (p.v[i].sqrt() / bc2_sqrt + eps);
-                p.grad[i] = 0.0;
+            for (((w, g), m), v) in w
+                .iter_mut()
+                .zip(p.grad.iter_mut())
+                .zip(p.m.iter_mut())
+                .zip(p.v.iter_mut())
+            {
+                let grad = *g * scale as f32;
+                *m = b1 * *m + (1.0 - b1) * grad;
+                *v = b2 * *v + (1.0 - b2) * grad * grad;
+                *w = *w * decay - step * *m / (v.sqrt() / bc2_sqrt + eps);
+                *g = 0.0;
             }
             let shape = p.var.shape().clone();
             p.var.set(&Tensor::from_vec(w, shape, p.var.device())?)?;

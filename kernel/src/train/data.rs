@@ -20,11 +20,16 @@ pub struct Example {
     pub task: String,
 }
 
+/// A (source, target) image pair as codes, with the recognition weights of the target.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CodedPair {
+    pub source: Vec<u32>,
+    pub target: Vec<u32>,
+    pub change: Vec<f32>,
+}
+
 /// Image codes and recognition weights of (source, target) image pairs, 32 pairs at a time.
-pub fn encode_pairs(
-    vq: &ImageTokenizer,
-    pairs: &[(RgbImage, RgbImage)],
-) -> Result<Vec<(Vec<u32>, Vec<u32>, Vec<f32>)>> {
+pub fn encode_pairs(vq: &ImageTokenizer, pairs: &[(RgbImage, RgbImage)]) -> Result<Vec<CodedPair>> {
     let mut out = Vec::with_capacity(pairs.len());
     let size = vq.config.image_size;
     for chunk in pairs.chunks(32) {
@@ -38,11 +43,11 @@ pub fn encode_pairs(
         let feats = feats.flatten_from(1)?.to_vec2::<f32>()?;
         for i in 0..chunk.len() {
             let (s, t) = (2 * i, 2 * i + 1);
-            out.push((
-                ids[s].clone(),
-                ids[t].clone(),
-                recognition_weights(&feats[s], &feats[t], dim),
-            ));
+            out.push(CodedPair {
+                source: ids[s].clone(),
+                target: ids[t].clone(),
+                change: recognition_weights(&feats[s], &feats[t], dim),
+            });
         }
     }
     Ok(out)
@@ -62,12 +67,12 @@ pub fn tokenize(
     coded
         .into_iter()
         .zip(triplets)
-        .map(|((source, target, change), (_, _, action, task))| {
+        .map(|(c, (_, _, action, task))| {
             Ok(Example {
-                source,
-                target,
+                source: c.source,
+                target: c.target,
+                change: c.change,
                 action: text.encode(action.trim())?,
-                change,
                 task: task.clone(),
             })
         })
@@ -113,7 +118,7 @@ pub fn load_examples(
     let cached = candle_core::safetensors::load(&cache, vq.device())
         .ok()
         .filter(|m| m.get("source").is_some_and(|s| s.dims() == [n, t]));
-    let coded: Vec<(Vec<u32>, Vec<u32>, Vec<f32>)> = match cached {
+    let coded: Vec<CodedPair> = match cached {
         Some(m) => {
             let get = |k: &str| {
                 m.get(k)
@@ -126,7 +131,11 @@ pub fn load_examples(
             s.into_iter()
                 .zip(tg)
                 .zip(w)
-                .map(|((a, b), c)| (a, b, c))
+                .map(|((source, target), change)| CodedPair {
+                    source,
+                    target,
+                    change,
+                })
                 .collect()
         }
         None => {
@@ -136,28 +145,25 @@ pub fn load_examples(
                 pairs.push((ds.input_image(i)?, out));
             }
             let coded = encode_pairs(vq, &pairs)?;
-            let flat_u = |f: &dyn Fn(&(Vec<u32>, Vec<u32>, Vec<f32>)) -> &Vec<u32>| {
-                coded
-                    .iter()
-                    .flat_map(|c| f(c).iter().copied())
-                    .collect::<Vec<u32>>()
+            let flat_u = |f: fn(&CodedPair) -> &Vec<u32>| -> Vec<u32> {
+                coded.iter().flat_map(|c| f(c).iter().copied()).collect()
             };
             let dev = vq.device();
             let tensors = vec![
                 (
                     "source".to_string(),
-                    Tensor::from_vec(flat_u(&|c| &c.0), (n, t), dev)?,
+                    Tensor::from_vec(flat_u(|c| &c.source), (n, t), dev)?,
                 ),
                 (
                     "target".to_string(),
-                    Tensor::from_vec(flat_u(&|c| &c.1), (n, t), dev)?,
+                    Tensor::from_vec(flat_u(|c| &c.target), (n, t), dev)?,
                 ),
                 (
                     "change".to_string(),
                     Tensor::from_vec(
                         coded
                             .iter()
-                            .flat_map(|c| c.2.iter().copied())
+                            .flat_map(|c| c.change.iter().copied())
                             .collect::<Vec<f32>>(),
                         (n, t),
                         dev,
@@ -172,24 +178,34 @@ pub fn load_examples(
     labelled
         .iter()
         .zip(coded)
-        .map(|(&i, (source, target, change))| {
-            let row = &ds.rows[i];
-            let action = text.encode(row.instruction.trim())?;
-            if action.is_empty() {
-                return Err(Error::Malformed {
-                    file: ds.json.display().to_string(),
-                    row: Some(i),
-                    field: Some("instruction".into()),
-                    message: "the instruction is empty; every training row needs an action".into(),
-                });
-            }
-            Ok(Example {
-                source,
-                target,
-                action,
-                change,
-                task: row.task.clone(),
-            })
-        })
+        .map(
+            |(
+                &i,
+                CodedPair {
+                    source,
+                    target,
+                    change,
+                },
+            )| {
+                let row = &ds.rows[i];
+                let action = text.encode(row.instruction.trim())?;
+                if action.is_empty() {
+                    return Err(Error::Malformed {
+                        file: ds.json.display().to_string(),
+                        row: Some(i),
+                        field: Some("instruction".into()),
+                        message: "the instruction is empty; every training row needs an action"
+                            .into(),
+                    });
+                }
+                Ok(Example {
+                    source,
+                    target,
+                    action,
+                    change,
+                    task: row.task.clone(),
+                })
+            },
+        )
         .collect()
 }

@@ -138,7 +138,7 @@ fn tiny_world_and_dynamics_models_overfit_and_verify() {
         .iter()
         .map(|other| {
             dynamics
-                .score_codes(&e.source, &[e.target.clone()], &other.action)
+                .score_codes(&e.source, std::slice::from_ref(&e.target), &other.action)
                 .unwrap()[0]
                 .sum
         })

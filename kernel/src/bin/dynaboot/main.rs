@@ -1,8 +1,11 @@
 //! The `dynaboot` command line: a thin layer over the kernel's public API.
 
+mod bench_cmd;
 mod demo_cmd;
+mod predict_cmd;
 mod progress;
 mod tokenizer_cmd;
+mod train_cmd;
 mod world_cmd;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +36,14 @@ enum Command {
     /// Train and evaluate the image (VQ-VAE) and text (BPE) tokenizers.
     #[command(subcommand)]
     Tokenizer(tokenizer_cmd::TokenizerCommand),
+    /// Train a world model, a dynamics model, or both on one set of weights.
+    Train(train_cmd::TrainArgs),
+    /// Sample next images with a world model, ranked by a dynamics model (best-of-N).
+    Predict(predict_cmd::PredictArgs),
+    /// Say in words what changed between two images, with a dynamics model.
+    Explain(predict_cmd::ExplainArgs),
+    /// Measure training and inference speed of the `small` preset.
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn main() {
@@ -41,6 +52,10 @@ fn main() {
         Command::Demo(a) => demo_cmd::run(a),
         Command::World(c) => world_cmd::run(c),
         Command::Tokenizer(c) => tokenizer_cmd::run(c),
+        Command::Train(a) => train_cmd::run(a),
+        Command::Predict(a) => predict_cmd::predict(a),
+        Command::Explain(a) => predict_cmd::explain(a),
+        Command::Bench(a) => bench_cmd::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

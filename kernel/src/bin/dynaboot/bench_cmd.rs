@@ -1,0 +1,230 @@
+//! `dynaboot bench`: speed of the `small` preset with random weights (hidden 256, intermediate
+//! 688, 6 layers, 8 heads, 64 image tokens per image: the configuration of the PyTorch
+//! reference in `bench/torch_reference.py`). Training tokens/s, generation with and without the
+//! KV cache at several context lengths, best-of-8 verification latency, peak memory.
+
+use anyhow::{Context, Result};
+use candle_core::{Device, Tensor};
+use clap::Args;
+use dynaboot::model::{
+    DynamicsModel, KvCache, ModelConfig, ModelMeta, Pass, Role, Sampling, Verifier, Vocab,
+    WorldModel,
+};
+use dynaboot::tokenize::{ImageTokenizer, TextTokenizer};
+use dynaboot::train::{Example, Preset, Trainer};
+use rand::{Rng, SeedableRng};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Print one json object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Folder with `vq/` and `tokenizer.json` (their sizes set the vocabulary).
+    #[arg(long, default_value = "models")]
+    tokenizers: PathBuf,
+    /// Timed training steps (batch 16 x 160 tokens each).
+    #[arg(long, default_value_t = 3)]
+    train_steps: usize,
+    /// Timed repetitions of best-of-8 and of generation.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+}
+
+/// Sequence length and batch of the training measurement (as in the PyTorch reference).
+const TRAIN_BATCH: usize = 16;
+const TRAIN_LEN: usize = 160;
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Median of `repeats` timings of `f`, in ms.
+fn time_ms(repeats: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    let mut t = Vec::with_capacity(repeats);
+    for _ in 0..repeats.max(1) {
+        let t0 = Instant::now();
+        f()?;
+        t.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    t.sort_by(f64::total_cmp);
+    Ok(t[t.len() / 2])
+}
+
+pub fn run(a: BenchArgs) -> Result<()> {
+    let device = Device::Cpu;
+    let vq = ImageTokenizer::load(&a.tokenizers.join("vq"), &device)
+        .context("the benchmark uses the shipped tokenizers for its vocabulary")?;
+    let text = TextTokenizer::load(&a.tokenizers.join("tokenizer.json"))?;
+    let vocab = Vocab::new(&text, vq.config.codebook_size)?;
+    let image_tokens = vq.config.tokens_per_image();
+    let model_config = ModelConfig {
+        backbone: Preset::Small.backbone(vocab.size(), image_tokens),
+        dynaboot: ModelMeta {
+            roles: vec![Role::World, Role::Dynamics],
+            vocab: vocab.clone(),
+            image_tokens,
+            vq_path: "vq".into(),
+            vq_fingerprint: String::new(),
+        },
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let codes = |rng: &mut rand_chacha::ChaCha8Rng| -> Vec<u32> {
+        (0..image_tokens)
+            .map(|_| rng.random_range(0..vq.config.codebook_size as u32))
+            .collect()
+    };
+    // World-model sequences of exactly TRAIN_LEN tokens: 6 fixed + 2 images + the action.
+    let action_len = TRAIN_LEN - 6 - 2 * image_tokens;
+    let examples: Vec<Example> = (0..64)
+        .map(|_| Example {
+            source: codes(&mut rng),
+            target: codes(&mut rng),
+            action: (0..action_len)
+                .map(|_| rng.random_range(7..vocab.text_size))
+                .collect(),
+            change: vec![1.0; image_tokens],
+            task: "bench".into(),
+        })
+        .collect();
+    let mut train = model_config.clone();
+    train.dynaboot.roles = vec![Role::World];
+    let config = dynaboot::train::TrainConfig {
+        batch_size: TRAIN_BATCH,
+        steps: a.train_steps + 1,
+        warmup: 1,
+        lr: 1e-4,
+        ..Preset::Small.train()
+    };
+    let mut trainer = Trainer::new(train, config, examples.clone(), vec![], &device)?;
+    trainer.step()?;
+    let t0 = Instant::now();
+    let mut tokens = 0;
+    for _ in 0..a.train_steps {
+        tokens += trainer.step()?.tokens;
+    }
+    let train_s = t0.elapsed().as_secs_f64();
+    let train_tokens_per_s = tokens as f64 / train_s;
+
+    // The same random weights serve both roles here: speed does not depend on training.
+    let mut model = trainer.snapshot(vq, text)?;
+    model.config.dynaboot.roles = vec![Role::World, Role::Dynamics];
+    let model = Arc::new(model);
+    let world = WorldModel::new(model.clone())?;
+    let dynamics = DynamicsModel::new(model.clone())?;
+    let verifier = Verifier::new(&world, &dynamics)?;
+    let ex = &examples[0];
+    let action = &ex.action[..12];
+    let sampling = Sampling::default();
+
+    // Generation of one image (64 tokens) for 8 candidates, KV-cached.
+    let gen_ms = time_ms(a.repeats, || {
+        world.sample_codes(&ex.source, action, 8, &sampling)?;
+        Ok(())
+    })?;
+    let generate_tokens_per_s = (8 * image_tokens) as f64 / (gen_ms / 1e3);
+
+    // Decode-step cost at several context lengths, with and without the cache (batch 8).
+    let b = &model.backbone;
+    let mut decode = Vec::new();
+    for context in [16usize, 64, 128, 176] {
+        let prompt: Vec<u32> = (0..context as u32).map(|i| 7 + i % 300).collect();
+        let ids = Tensor::new(prompt.as_slice(), &device)?
+            .unsqueeze(0)?
+            .repeat((8, 1))?;
+        let steps = 8;
+        let mut cache = KvCache::new(&b.config);
+        b.forward_last(&ids, Some(&mut cache))?;
+        let next = Tensor::new(&[[9u32]; 8], &device)?;
+        let t0 = Instant::now();
+        for _ in 0..steps {
+            b.forward_last(&next, Some(&mut cache))?;
+        }
+        let cached = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
+        let uncached = time_ms(a.repeats, || {
+            b.hidden(&ids, None, Pass::Infer)?;
+            Ok(())
+        })?;
+        decode.push(serde_json::json!({
+            "context": context,
+            "cached_ms_per_step": cached,
+            "uncached_ms_per_step": uncached,
+            "cached_tokens_per_s": 8.0 / (cached / 1e3),
+            "uncached_tokens_per_s": 8.0 / (uncached / 1e3),
+        }));
+    }
+
+    // Best-of-8: 8 world-model samples of a 64-token image + 8 dynamics scorings.
+    let best_of_8_tokens_ms = time_ms(a.repeats, || {
+        verifier.rank_codes(&ex.source, action, 8, &sampling)?;
+        Ok(())
+    })?;
+    let source = model
+        .decode_images(std::slice::from_ref(&ex.source))?
+        .remove(0);
+    let action_text = "push the red cube to the left";
+    let best_of_8_ms = time_ms(a.repeats, || {
+        verifier.best_of_n(&source, action_text, 8, &sampling)?;
+        Ok(())
+    })?;
+
+    let report = serde_json::json!({
+        "preset": "small",
+        "parameters": model.config.backbone.parameter_count(),
+        "vocab_size": model.config.backbone.vocab_size,
+        "threads": candle_core::utils::get_num_threads(),
+        "train_batch": TRAIN_BATCH,
+        "train_seq_len": TRAIN_LEN,
+        "train_tokens_per_s": train_tokens_per_s,
+        "train_step_ms": train_s * 1e3 / a.train_steps as f64,
+        "generate_tokens_per_s": generate_tokens_per_s,
+        "generate_8x64_ms": gen_ms,
+        "decode": decode,
+        "best_of_8_ms": best_of_8_ms,
+        "best_of_8_tokens_ms": best_of_8_tokens_ms,
+        "peak_rss_mb": peak_rss_mb(),
+    });
+    if a.json {
+        println!("{report}");
+        return Ok(());
+    }
+    println!(
+        "small preset: {} parameters, vocabulary {}, {} threads",
+        report["parameters"], report["vocab_size"], report["threads"]
+    );
+    println!(
+        "training        {:>9.0} tokens/s  ({:.0} ms per step of {TRAIN_BATCH} x {TRAIN_LEN})",
+        train_tokens_per_s,
+        report["train_step_ms"].as_f64().unwrap_or(0.0)
+    );
+    println!(
+        "generation      {:>9.0} tokens/s  (8 candidates x {image_tokens} image tokens in {gen_ms:.0} ms)",
+        generate_tokens_per_s
+    );
+    println!("decode step, batch 8      cached      uncached");
+    for d in &decode {
+        println!(
+            "  context {:>4}     {:>8.2} ms   {:>8.2} ms",
+            d["context"],
+            d["cached_ms_per_step"].as_f64().unwrap_or(0.0),
+            d["uncached_ms_per_step"].as_f64().unwrap_or(0.0)
+        );
+    }
+    println!(
+        "best-of-8       {best_of_8_ms:>9.0} ms  ({best_of_8_tokens_ms:.0} ms without image encode/decode)"
+    );
+    println!(
+        "peak RSS        {:>9.0} MB",
+        report["peak_rss_mb"].as_f64().unwrap_or(0.0)
+    );
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! `dynaboot train`: fine-tune the backbone into a world model, a dynamics model, or both on
+//! one set of weights, from AURORA-format data and the shipped (or given) tokenizers.
+
+use crate::progress::bar;
+use anyhow::{Context, Result, bail};
+use candle_core::Device;
+use clap::{Args, ValueEnum};
+use dynaboot::model::{ModelConfig, ModelMeta, Role, Vocab};
+use dynaboot::tokenize::{ImageTokenizer, TextTokenizer};
+use dynaboot::train::data::load_examples;
+use dynaboot::train::trainer::STATE_FILE;
+use dynaboot::train::{Preset, Trainer, hold_out};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    World,
+    Dynamics,
+    /// One set of weights for both roles (told apart by task tokens).
+    Both,
+}
+
+impl RoleArg {
+    fn roles(self) -> Vec<Role> {
+        match self {
+            RoleArg::World => vec![Role::World],
+            RoleArg::Dynamics => vec![Role::Dynamics],
+            RoleArg::Both => vec![Role::World, Role::Dynamics],
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[arg(long, value_enum)]
+    role: RoleArg,
+    /// AURORA-format folder (or json file) of labelled triplets.
+    #[arg(long)]
+    data: PathBuf,
+    /// Extra triplets, e.g. annotated by a dynamics model (task `synthetic`).
+    #[arg(long)]
+    synthetic: Option<PathBuf>,
+    /// λ of the recognition-weighted loss: weight = (1 - λ) + λ·change (0 = plain loss).
+    #[arg(long, default_value_t = 0.0)]
+    weighted: f64,
+    #[arg(long, value_enum, default_value = "demo")]
+    preset: Preset,
+    /// Checkpoint folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the run saved in --out.
+    #[arg(long)]
+    resume: bool,
+    /// Folder with `vq/` and `tokenizer.json`.
+    #[arg(long, default_value = "models")]
+    tokenizers: PathBuf,
+    /// Held-out AURORA folder for periodic evaluation (default: hold out part of --data).
+    #[arg(long)]
+    eval: Option<PathBuf>,
+    /// Examples held out of --data when --eval is not given.
+    #[arg(long, default_value_t = 32)]
+    eval_examples: usize,
+    #[arg(long)]
+    steps: Option<usize>,
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Micro-batches per optimizer step.
+    #[arg(long)]
+    accum: Option<usize>,
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    eval_every: Option<usize>,
+    #[arg(long)]
+    checkpoint_every: Option<usize>,
+}
+
+pub fn run(a: TrainArgs) -> Result<()> {
+    let device = Device::Cpu;
+    let vq_dir = a.tokenizers.join("vq");
+    let vq = ImageTokenizer::load(&vq_dir, &device)?;
+    let vq_bytes = std::fs::read(vq_dir.join("model.safetensors"))?;
+    let fingerprint = format!("{:016x}", dynaboot::nn::init::fnv1a(&vq_bytes));
+    let text = TextTokenizer::load(&a.tokenizers.join("tokenizer.json"))?;
+
+    let mut examples = load_examples(&a.data, &vq, &fingerprint, &text)?;
+    if let Some(s) = &a.synthetic {
+        let extra = load_examples(s, &vq, &fingerprint, &text)?;
+        println!(
+            "{} labelled + {} synthetic examples",
+            examples.len(),
+            extra.len()
+        );
+        examples.extend(extra);
+    }
+    let (train, eval) = match &a.eval {
+        Some(dir) => (examples, load_examples(dir, &vq, &fingerprint, &text)?),
+        None => hold_out(examples, a.eval_examples, a.seed),
+    };
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+
+    let mut trainer = if a.resume {
+        if !a.out.join(STATE_FILE).exists() {
+            bail!(
+                "--resume: {} has no {STATE_FILE}; start without --resume",
+                a.out.display()
+            );
+        }
+        let t = Trainer::resume(&a.out, train, eval, a.steps, &device)?;
+        if t.model_config.dynaboot.roles != a.role.roles() {
+            bail!(
+                "--resume: the checkpoint in {} trains {:?}, not {:?}",
+                a.out.display(),
+                t.model_config.dynaboot.roles,
+                a.role.roles()
+            );
+        }
+        println!("resuming at step {} of {}", t.step_count(), t.config.steps);
+        t
+    } else {
+        let vocab = Vocab::new(&text, vq.config.codebook_size)?;
+        let image_tokens = vq.config.tokens_per_image();
+        let model_config = ModelConfig {
+            backbone: a.preset.backbone(vocab.size(), image_tokens),
+            dynaboot: ModelMeta {
+                roles: a.role.roles(),
+                vocab,
+                image_tokens,
+                vq_path: dynaboot::files::relative_path(&a.out, &vq_dir)?
+                    .to_string_lossy()
+                    .into_owned(),
+                vq_fingerprint: fingerprint,
+            },
+        };
+        let mut config = a.preset.train();
+        config.weighted = a.weighted;
+        config.seed = a.seed;
+        if let Some(s) = a.steps {
+            config.steps = s;
+        }
+        if let Some(b) = a.batch {
+            config.batch_size = b;
+        }
+        if let Some(n) = a.accum {
+            config.grad_accum = n;
+        }
+        if let Some(lr) = a.lr {
+            config.lr = lr;
+        }
+        if let Some(e) = a.eval_every {
+            config.eval_every = e;
+        }
+        if let Some(c) = a.checkpoint_every {
+            config.checkpoint_every = c;
+        }
+        println!(
+            "training {:?} ({} parameters) on {} examples, {} held out",
+            model_config.dynaboot.roles,
+            model_config.backbone.parameter_count(),
+            train.len(),
+            eval.len()
+        );
+        Trainer::new(model_config, config, train, eval, &device)?
+    };
+    fit(&mut trainer, &a.out, &text)
+}
+
+fn fit(trainer: &mut Trainer, out: &Path, text: &TextTokenizer) -> Result<()> {
+    let t0 = std::time::Instant::now();
+    let pb = bar(trainer.config.steps, "train");
+    pb.set_position(trainer.step_count() as u64);
+    trainer.fit(out, text, |s, tps, eval| {
+        pb.set_position(s.step as u64);
+        pb.set_message(format!("loss {:.3} {:.0} tok/s", s.loss, tps));
+        let evals = eval
+            .map(|e| {
+                e.iter()
+                    .map(|(r, l)| format!(" eval {} {l:.3}", r.name()))
+                    .collect::<String>()
+            })
+            .unwrap_or_default();
+        if !evals.is_empty() {
+            pb.println(format!("step {}: loss {:.3}{evals}", s.step, s.loss));
+        } else if pb.is_hidden() && s.step % 50 == 0 {
+            eprintln!("step {}: loss {:.3} {:.0} tok/s", s.step, s.loss, tps);
+        }
+    })?;
+    pb.finish_and_clear();
+    println!(
+        "trained to step {} in {:.0}s -> {}",
+        trainer.step_count(),
+        t0.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,344 @@
+//! End to end: `dynaboot train | predict | explain` on tiny tokenizers and a tiny model, every
+//! bad-input path of those commands, and a training run killed mid-way that resumes to the
+//! same weights as an uninterrupted one.
+
+use dynaboot_tests::{bin, fails, ok, s};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// Data, tiny tokenizers and a tiny model trained for both roles, made once for all tests.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    tok: PathBuf,
+    ckpt: PathBuf,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let tok = dir.path().join("tok");
+        let ckpt = dir.path().join("ckpt");
+        ok(&[
+            "world",
+            "generate",
+            "--split",
+            "train",
+            "--n",
+            "24",
+            "--out",
+            s(&data),
+            "--size",
+            "32",
+        ]);
+        ok(&[
+            "tokenizer",
+            "train",
+            "--data",
+            s(&data),
+            "--out",
+            s(&tok),
+            "--tiny",
+            "--steps",
+            "10",
+            "--batch",
+            "8",
+            "--vocab-size",
+            "320",
+        ]);
+        let out = ok(&[
+            "train",
+            "--role",
+            "both",
+            "--data",
+            s(&data),
+            "--tokenizers",
+            s(&tok),
+            "--preset",
+            "tiny",
+            "--steps",
+            "12",
+            "--out",
+            s(&ckpt),
+            "--eval-examples",
+            "4",
+            "--eval-every",
+            "6",
+            "--weighted",
+            "0.5",
+        ]);
+        assert!(out.contains("trained to step 12"), "{out}");
+        Fixture {
+            _dir: dir,
+            data,
+            tok,
+            ckpt,
+        }
+    })
+}
+
+fn first_input(data: &Path) -> PathBuf {
+    let rows: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("data.json")).unwrap()).unwrap();
+    data.join(rows[0]["input"].as_str().unwrap())
+}
+
+fn first_output(data: &Path) -> PathBuf {
+    let rows: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("data.json")).unwrap()).unwrap();
+    data.join(rows[0]["output"].as_str().unwrap())
+}
+
+#[test]
+fn a_checkpoint_holds_what_it_needs_and_metrics_are_logged() {
+    let f = fixture();
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "train_state.safetensors",
+        "metrics.jsonl",
+    ] {
+        assert!(f.ckpt.join(file).exists(), "missing {file}");
+    }
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f.ckpt.join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        cfg["hidden_size"], 32,
+        "HF ChameleonConfig fields at the top level"
+    );
+    assert_eq!(
+        cfg["dynaboot"]["roles"],
+        serde_json::json!(["world", "dynamics"])
+    );
+    let vq = f.ckpt.join(cfg["dynaboot"]["vq_path"].as_str().unwrap());
+    assert_eq!(
+        vq.canonicalize().unwrap(),
+        f.tok.join("vq").canonicalize().unwrap()
+    );
+    // The recognition weights were cached beside the dataset.
+    assert!(std::fs::read_dir(&f.data).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains(".tokens-")
+    }));
+    let metrics = std::fs::read_to_string(f.ckpt.join("metrics.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 12);
+    assert!(
+        lines.iter().all(|l| l["loss"].as_f64().unwrap().is_finite()
+            && l["tokens_per_s"].as_f64().unwrap() > 0.0)
+    );
+    assert!(lines[5]["eval_loss_world"].is_number() && lines[5]["eval_loss_dynamics"].is_number());
+}
+
+#[test]
+fn predict_ranks_candidates_and_explain_prints_an_action() {
+    let f = fixture();
+    let out = f.ckpt.parent().unwrap().join("pred");
+    let image = first_input(&f.data);
+    ok(&[
+        "predict",
+        "--world",
+        s(&f.ckpt),
+        "--image",
+        s(&image),
+        "--action",
+        "push the red cube to the left",
+        "--n",
+        "3",
+        "--verify",
+        s(&f.ckpt),
+        "--out",
+        s(&out),
+        "--seed",
+        "4",
+    ]);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("predictions.json")).unwrap())
+            .unwrap();
+    let c = json["candidates"].as_array().unwrap();
+    assert_eq!(c.len(), 3);
+    let scores: Vec<f64> = c.iter().map(|c| c["log_prob"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    for cand in c {
+        let img = image::open(out.join(cand["file"].as_str().unwrap())).unwrap();
+        assert_eq!((img.width(), img.height()), (32, 32));
+    }
+    let printed = ok(&[
+        "explain",
+        "--dynamics",
+        s(&f.ckpt),
+        "--before",
+        s(&image),
+        "--after",
+        s(&first_output(&f.data)),
+    ]);
+    assert!(printed.contains("log-likelihood"), "{printed}");
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let image = first_input(&f.data);
+    let out = dir.path().join("p");
+    let predict = |img: &Path, action: &str, ckpt: &Path| {
+        fails(&[
+            "predict",
+            "--world",
+            s(ckpt),
+            "--image",
+            s(img),
+            "--action",
+            action,
+            "--n",
+            "2",
+            "--out",
+            s(&out),
+        ])
+    };
+    assert!(predict(&image, "  ", &f.ckpt).contains("the action is empty"));
+    let long = "push the red cube to the left ".repeat(170);
+    let e = predict(&image, &long, &f.ckpt);
+    assert!(e.contains("tokens long") && e.contains("shorten it"), "{e}");
+    let big = dir.path().join("big.png");
+    image::RgbImage::new(64, 64).save(&big).unwrap();
+    let e = predict(&big, "push the red cube to the left", &f.ckpt);
+    assert!(e.contains("64x64") && e.contains("32x32"), "{e}");
+    let rgba = dir.path().join("rgba.png");
+    image::RgbaImage::new(32, 32).save(&rgba).unwrap();
+    assert!(predict(&rgba, "push the red cube to the left", &f.ckpt).contains("4 channel"));
+
+    // A checkpoint whose config does not match its weights.
+    let copy = |name: &str| {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for e in std::fs::read_dir(&f.ckpt).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), d.join(e.file_name())).unwrap();
+        }
+        // Keep the relative reference to the image tokenizer valid.
+        let cfg = d.join("config.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+        v["dynaboot"]["vq_path"] = serde_json::json!(f.tok.join("vq").to_str().unwrap());
+        std::fs::write(&cfg, serde_json::to_string(&v).unwrap()).unwrap();
+        d
+    };
+    let mismatched = copy("mismatched");
+    let cfg = mismatched.join("config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    v["intermediate_size"] = serde_json::json!(80);
+    std::fs::write(&cfg, serde_json::to_string(&v).unwrap()).unwrap();
+    let e = predict(&image, "push the red cube to the left", &mismatched);
+    assert!(e.contains("does not match config.json"), "{e}");
+
+    let truncated = copy("truncated");
+    let w = truncated.join("model.safetensors");
+    let bytes = std::fs::read(&w).unwrap();
+    std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
+    let e = predict(&image, "push the red cube to the left", &truncated);
+    assert!(e.contains("truncated"), "{e}");
+
+    let e = fails(&[
+        "explain",
+        "--dynamics",
+        s(&f.ckpt.join("nope")),
+        "--before",
+        s(&image),
+        "--after",
+        s(&image),
+    ]);
+    assert!(e.contains("config.json"), "{e}");
+    let e = fails(&[
+        "train",
+        "--role",
+        "world",
+        "--data",
+        s(&f.data),
+        "--tokenizers",
+        s(&f.tok),
+        "--preset",
+        "tiny",
+        "--out",
+        s(&dir.path().join("fresh")),
+        "--resume",
+    ]);
+    assert!(e.contains("start without --resume"), "{e}");
+}
+
+/// Trains `steps` steps into `out`, checkpointing every step.
+fn train_args<'a>(f: &'a Fixture, out: &'a str, steps: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "--role",
+        "world",
+        "--data",
+        s(&f.data),
+        "--tokenizers",
+        s(&f.tok),
+        "--preset",
+        "tiny",
+        "--steps",
+        steps,
+        "--out",
+        out,
+        "--checkpoint-every",
+        "1",
+        "--eval-examples",
+        "2",
+        "--batch",
+        "4",
+        "--weighted",
+        "1",
+    ]
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_weights() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    ok(&train_args(f, s(&a), "40"));
+    // Kill the second run as soon as it has checkpointed a few steps, wherever it then is.
+    let mut child = std::process::Command::new(bin())
+        .args(train_args(f, s(&b), "40"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let steps_logged = || {
+        std::fs::read_to_string(b.join("metrics.jsonl"))
+            .map(|m| m.lines().count())
+            .unwrap_or(0)
+    };
+    while steps_logged() < 5 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::yield_now();
+    }
+    child.kill().ok();
+    child.wait().unwrap();
+    let resumed = ok(&[train_args(f, s(&b), "40"), vec!["--resume"]].concat());
+    assert!(resumed.contains("trained to step 40"), "{resumed}");
+    let weights = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
+    assert!(
+        weights(&a) == weights(&b),
+        "resumed weights differ from the uninterrupted run"
+    );
+    let lines = std::fs::read_to_string(b.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(lines, 40);
+}
