@@ -28,3 +28,9 @@ lint:
 wasm:
     rustup target add wasm32-unknown-unknown
     cargo build -p dynaboot --target wasm32-unknown-unknown --no-default-features
+
+# Speed of the `small` preset, side by side with PyTorch eager (installs torch into .venv).
+bench:
+    test -x .venv/bin/python || python3 -m venv .venv
+    .venv/bin/python -c "import torch, transformers" 2>/dev/null || .venv/bin/pip install -q torch transformers
+    cargo run --release -- bench --torch .venv/bin/python

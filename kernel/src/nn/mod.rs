@@ -4,6 +4,7 @@
 pub mod conv;
 pub mod im2col;
 pub mod init;
+pub mod softmax;
 
 pub use conv::Conv2d;
 pub use init::seeded_var_builder;

@@ -31,6 +31,33 @@ pub struct BenchArgs {
     /// Timed repetitions of best-of-8 and of generation.
     #[arg(long, default_value_t = 3)]
     repeats: usize,
+    /// Also run `bench/torch_reference.py` with this Python (torch and transformers
+    /// installed) in the same run, and report dynaboot / PyTorch ratios.
+    #[arg(long)]
+    torch: Option<PathBuf>,
+}
+
+/// Runs the PyTorch reference script; its json report.
+fn torch_reference(python: &std::path::Path) -> Result<serde_json::Value> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bench/torch_reference.py");
+    let out = std::process::Command::new(python)
+        .arg(&script)
+        .arg("--json")
+        .output()
+        .with_context(|| format!("running {} {}", python.display(), script.display()))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "the PyTorch reference failed (pip install torch transformers?):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or("");
+    serde_json::from_str(line).context("reading the PyTorch reference's json")
 }
 
 /// Sequence length and batch of the training measurement (as in the PyTorch reference).
@@ -177,7 +204,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         Ok(())
     })?;
 
-    let report = serde_json::json!({
+    let mut report = serde_json::json!({
         "preset": "small",
         "parameters": model.config.backbone.parameter_count(),
         "vocab_size": model.config.backbone.vocab_size,
@@ -193,6 +220,23 @@ pub fn run(a: BenchArgs) -> Result<()> {
         "best_of_8_tokens_ms": best_of_8_tokens_ms,
         "peak_rss_mb": peak_rss_mb(),
     });
+    if let Some(python) = &a.torch {
+        let torch = torch_reference(python)?;
+        let ratio = |ours: f64, key: &str, higher_is_better: bool| {
+            let theirs = torch[key].as_f64().unwrap_or(f64::NAN);
+            if higher_is_better {
+                ours / theirs
+            } else {
+                theirs / ours
+            }
+        };
+        report["speedup_vs_torch"] = serde_json::json!({
+            "train_tokens_per_s": ratio(train_tokens_per_s, "train_tokens_per_s", true),
+            "generate_8x64": ratio(gen_ms, "generate_8x64_ms", false),
+            "best_of_8_tokens": ratio(best_of_8_tokens_ms, "best_of_8_tokens_ms", false),
+        });
+        report["torch"] = torch;
+    }
     if a.json {
         println!("{report}");
         return Ok(());
