@@ -6,10 +6,13 @@
 //!
 //! Two kinds of pass share one code path. [`Pass::Train`] uses only ops with a backward pass
 //! (candle's fused `rms_norm`, `softmax_last_dim` and `rope` have none: gradients would silently
-//! stop); [`Pass::Infer`] uses the fused kernels and may carry a [`KvCache`].
+//! stop); [`Pass::Infer`] may carry a [`KvCache`]. On the CPU both use dynaboot's fused ops,
+//! which have a backward ([`crate::nn::fused`], [`crate::nn::softmax`]); elsewhere inference
+//! takes candle's fused kernels and training the composed ops.
 
 use crate::nn::softmax::causal_softmax;
-use candle_core::{D, Device, IndexOp, Module, Result, Tensor};
+use crate::nn::{fused, gemv};
+use candle_core::{Device, IndexOp, Module, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -112,17 +115,21 @@ pub enum Pass {
     Infer,
 }
 
+fn on_cpu(x: &Tensor) -> bool {
+    matches!(x.device(), Device::Cpu)
+}
+
 fn rms_norm(x: &Tensor, w: &Tensor, eps: f64, pass: Pass) -> Result<Tensor> {
     match pass {
-        Pass::Train => candle_nn::ops::rms_norm_slow(x, w, eps as f32),
-        Pass::Infer => candle_nn::ops::rms_norm(x, w, eps as f32),
+        Pass::Infer if !on_cpu(x) => candle_nn::ops::rms_norm(x, w, eps as f32),
+        _ => fused::rms_norm(x, w, eps),
     }
 }
 
 fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, pass: Pass) -> Result<Tensor> {
     match pass {
-        Pass::Train => candle_nn::rotary_emb::rope_slow(x, cos, sin),
-        Pass::Infer => candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin),
+        Pass::Infer if !on_cpu(x) => candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin),
+        _ => fused::rope(x, cos, sin),
     }
 }
 
@@ -163,8 +170,17 @@ impl Linear {
         Ok(Linear { weight, bias })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.matmul(&self.weight.t()?)?;
+    /// `x`: `(rows, in)`. Inference on a few rows (a decode step) streams the weight rows
+    /// instead of packing them for a general matmul.
+    fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
+        let small = match pass {
+            Pass::Infer => gemv::small_matmul_t(x, &self.weight)?,
+            Pass::Train => None,
+        };
+        let y = match small {
+            Some(y) => y,
+            None => x.matmul(&self.weight.t()?)?,
+        };
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
@@ -188,24 +204,8 @@ impl HeadNorm {
     }
 
     /// `x`: `(rows, heads, head_dim)`.
-    fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
-        let hd = x.dim(D::Minus1)?;
-        let normed = match pass {
-            Pass::Train => {
-                let mean = x.mean_keepdim(D::Minus1)?;
-                let xc = x.broadcast_sub(&mean)?;
-                let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
-                xc.broadcast_div(&(var + QK_NORM_EPS)?.sqrt()?)?
-            }
-            Pass::Infer => {
-                let ones = Tensor::ones(hd, x.dtype(), x.device())?;
-                let zeros = Tensor::zeros(hd, x.dtype(), x.device())?;
-                candle_nn::ops::layer_norm(&x.contiguous()?, &ones, &zeros, QK_NORM_EPS as f32)?
-            }
-        };
-        normed
-            .broadcast_mul(&self.weight)?
-            .broadcast_add(&self.bias)
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        fused::head_norm(x, &self.weight, &self.bias, QK_NORM_EPS)
     }
 }
 
@@ -329,16 +329,18 @@ impl Attention {
         let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
         let rows = x.reshape((b * t, h))?;
         let qkv = match &self.qkv {
-            Some(fused) => fused.forward(&rows)?,
-            None => Linear::fused(&[&self.q_proj, &self.k_proj, &self.v_proj])?.forward(&rows)?,
+            Some(fused) => fused.forward(&rows, pass)?,
+            None => {
+                Linear::fused(&[&self.q_proj, &self.k_proj, &self.v_proj])?.forward(&rows, pass)?
+            }
         };
         let q = qkv.narrow(1, 0, nh * hd)?.reshape((b * t, nh, hd))?;
         let k = qkv
             .narrow(1, nh * hd, nkv * hd)?
             .reshape((b * t, nkv, hd))?;
         let v = qkv.narrow(1, (nh + nkv) * hd, nkv * hd)?;
-        let q = self.q_norm.forward(&q, pass)?;
-        let k = self.k_norm.forward(&k, pass)?;
+        let q = self.q_norm.forward(&q)?;
+        let k = self.k_norm.forward(&k)?;
         let q = q.reshape((b, t, nh, hd))?.transpose(1, 2)?;
         let k = k.reshape((b, t, nkv, hd))?.transpose(1, 2)?;
         let v = v.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
@@ -354,7 +356,7 @@ impl Attention {
         let probs = causal_softmax(&scores, 1.0 / (hd as f64).sqrt(), offset)?;
         let attn = probs.matmul(&v)?;
         let attn = attn.transpose(1, 2)?.reshape((b * t, h))?;
-        self.o_proj.forward(&attn)?.reshape((b, t, h))
+        self.o_proj.forward(&attn, pass)?.reshape((b, t, h))
     }
 }
 
@@ -364,7 +366,6 @@ struct Mlp {
     down_proj: Linear,
     /// `gate_proj` and `up_proj` as one matmul, for inference (see [`Attention::qkv`]).
     gate_up: Option<Linear>,
-    intermediate: usize,
 }
 
 impl Mlp {
@@ -377,19 +378,16 @@ impl Mlp {
             up_proj: Linear::new(h, i, b, std, vb.pp("up_proj"))?,
             down_proj: Linear::new(i, h, b, out_std, vb.pp("down_proj"))?,
             gate_up: None,
-            intermediate: i,
         })
     }
 
     /// `x`: `(rows, hidden)`.
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
         let gu = match &self.gate_up {
-            Some(fused) => fused.forward(x)?,
-            None => Linear::fused(&[&self.gate_proj, &self.up_proj])?.forward(x)?,
+            Some(fused) => fused.forward(x, pass)?,
+            None => Linear::fused(&[&self.gate_proj, &self.up_proj])?.forward(x, pass)?,
         };
-        let i = self.intermediate;
-        let h = (gu.narrow(1, 0, i)?.silu()? * gu.narrow(1, i, i)?)?;
-        self.down_proj.forward(&h)
+        self.down_proj.forward(&fused::swiglu(&gu)?, pass)
     }
 }
 
@@ -508,7 +506,7 @@ impl Chameleon {
             let mlp = |x: &Tensor| {
                 layer
                     .mlp
-                    .forward(&x.reshape((b * t, h))?)?
+                    .forward(&x.reshape((b * t, h))?, pass)?
                     .reshape((b, t, h))
             };
             x = if self.config.swin_norm {
@@ -548,7 +546,11 @@ impl Chameleon {
     pub fn forward_last(&self, ids: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
         let h = self.hidden(ids, cache, Pass::Infer)?;
         let t = h.dim(1)?;
-        self.logits(&h.i((.., t - 1))?.contiguous()?)
+        let last = h.i((.., t - 1))?.contiguous()?;
+        match gemv::small_matmul_t(&last, &self.lm_head)? {
+            Some(logits) => Ok(logits),
+            None => self.logits(&last),
+        }
     }
 }
 

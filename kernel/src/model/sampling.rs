@@ -53,12 +53,17 @@ impl Sampling {
             return (lo + argmax()) as u32;
         }
         let mut order: Vec<usize> = (0..row.len()).collect();
-        order.sort_unstable_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+        if self.top_k > 0 || self.top_p < 1.0 {
+            order.sort_unstable_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+        }
         if self.top_k > 0 {
             order.truncate(self.top_k);
         }
         let t = self.temperature as f32;
-        let max = row[order[0]];
+        let max = order
+            .iter()
+            .map(|&i| row[i])
+            .fold(f32::NEG_INFINITY, f32::max);
         let mut probs: Vec<f32> = order.iter().map(|&i| ((row[i] - max) / t).exp()).collect();
         let total: f32 = probs.iter().sum();
         probs.iter_mut().for_each(|p| *p /= total);

@@ -2,6 +2,8 @@
 //! so that every op has a backward pass on the CPU and the hot work is one large matmul.
 
 pub mod conv;
+pub mod fused;
+pub mod gemv;
 pub mod im2col;
 pub mod init;
 pub mod softmax;

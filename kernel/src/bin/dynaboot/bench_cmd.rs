@@ -270,5 +270,28 @@ pub fn run(a: BenchArgs) -> Result<()> {
         "peak RSS        {:>9.0} MB",
         report["peak_rss_mb"].as_f64().unwrap_or(0.0)
     );
+    if let Some(t) = report.get("torch") {
+        let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+        let r = &report["speedup_vs_torch"];
+        println!(
+            "PyTorch eager (same config, same run): {}",
+            t["implementation"]
+        );
+        println!(
+            "  training   {:>9.0} tokens/s        dynaboot is {:.2}x",
+            f(&t["train_tokens_per_s"]),
+            f(&r["train_tokens_per_s"])
+        );
+        println!(
+            "  generation {:>9.0} ms (8 x 64)     dynaboot is {:.2}x",
+            f(&t["generate_8x64_ms"]),
+            f(&r["generate_8x64"])
+        );
+        println!(
+            "  best-of-8  {:>9.0} ms              dynaboot is {:.2}x",
+            f(&t["best_of_8_tokens_ms"]),
+            f(&r["best_of_8_tokens"])
+        );
+    }
     Ok(())
 }
