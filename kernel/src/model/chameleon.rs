@@ -10,6 +10,7 @@
 //! which have a backward ([`crate::nn::fused`], [`crate::nn::softmax`]); elsewhere inference
 //! takes candle's fused kernels and training the composed ops.
 
+use crate::nn::decode_attention::decode_attention;
 use crate::nn::softmax::causal_softmax;
 use crate::nn::{fused, gemv};
 use candle_core::{Device, IndexOp, Module, Result, Tensor};
@@ -350,11 +351,20 @@ impl Attention {
             Some((cache, layer)) => cache.append(layer, &k, &v)?,
             None => (k, v),
         };
-        let k = repeat_kv(k, nh / nkv)?;
-        let v = repeat_kv(v, nh / nkv)?;
-        let scores = q.contiguous()?.matmul(&k.t()?)?;
-        let probs = causal_softmax(&scores, 1.0 / (hd as f64).sqrt(), offset)?;
-        let attn = probs.matmul(&v)?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let fast = match pass {
+            Pass::Infer => decode_attention(&q, &k, &v, scale)?,
+            Pass::Train => None,
+        };
+        let attn = match fast {
+            Some(attn) => attn,
+            None => {
+                let k = repeat_kv(k, nh / nkv)?;
+                let v = repeat_kv(v, nh / nkv)?;
+                let scores = q.contiguous()?.matmul(&k.t()?)?;
+                causal_softmax(&scores, scale, offset)?.matmul(&v)?
+            }
+        };
         let attn = attn.transpose(1, 2)?.reshape((b * t, h))?;
         self.o_proj.forward(&attn, pass)?.reshape((b, t, h))
     }

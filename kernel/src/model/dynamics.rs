@@ -63,15 +63,30 @@ impl DynamicsModel {
         let len = seqs[0].ids.len();
         let first = seqs[0].completion().next().expect("an action has tokens");
         let k = len - first;
-        let flat: Vec<u32> = seqs.iter().flat_map(|s| s.ids.iter().copied()).collect();
-        let ids = Tensor::from_vec(flat, (seqs.len(), len), m.device())?;
-        // Only the positions that predict the completion need the language-model head.
-        let hidden = m.backbone.hidden(&ids, None, Pass::Infer)?;
-        let logits = m
-            .backbone
-            .logits(&hidden.narrow(1, first - 1, k)?.contiguous()?)?;
+        // The candidates share a prefix (the source image): run it once, then only the rest
+        // for each candidate. Positions from `first - 1` on predict the completion.
+        let shared = (0..first - 1)
+            .take_while(|&i| seqs.iter().all(|s| s.ids[i] == seqs[0].ids[i]))
+            .count();
+        let b = &m.backbone;
+        let mut cache = KvCache::new(&b.config);
+        if shared > 0 {
+            let prefix = Tensor::new(&seqs[0].ids[..shared], m.device())?.unsqueeze(0)?;
+            b.hidden(&prefix, Some(&mut cache), Pass::Infer)?;
+            cache.repeat_batch(seqs.len())?;
+        }
+        let rest: Vec<u32> = seqs
+            .iter()
+            .flat_map(|s| s.ids[shared..].iter().copied())
+            .collect();
+        let rest = Tensor::from_vec(rest, (seqs.len(), len - shared), m.device())?;
+        let hidden = b.hidden(&rest, Some(&mut cache), Pass::Infer)?;
+        let logits = b.logits(&hidden.narrow(1, first - 1 - shared, k)?.contiguous()?)?;
         let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-        let targets = ids.narrow(1, first, k)?.contiguous()?.unsqueeze(2)?;
+        let targets = rest
+            .narrow(1, first - shared, k)?
+            .contiguous()?
+            .unsqueeze(2)?;
         let picked = logp.gather(&targets, 2)?.squeeze(2)?.to_vec2::<f32>()?;
         Ok(picked
             .iter()

@@ -2,6 +2,7 @@
 //! so that every op has a backward pass on the CPU and the hot work is one large matmul.
 
 pub mod conv;
+pub mod decode_attention;
 pub mod fused;
 pub mod gemv;
 pub mod im2col;

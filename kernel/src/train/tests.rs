@@ -277,3 +277,43 @@ fn a_resumed_run_ends_with_identical_weights() {
     assert_eq!(loaded.dynaboot.roles, vec![Role::World, Role::Dynamics]);
     let _ = VarBuilder::from_buffered_safetensors(files(&b), DType::F32, &Device::Cpu).unwrap();
 }
+
+#[test]
+fn scores_are_the_log_likelihood_of_the_action_tokens() {
+    let (vq, text) = tokenizers();
+    let ex = examples(&text);
+    let mc = model_config(vec![Role::Dynamics], &text, &vq);
+    let tr = Trainer::new(mc, config(1), ex.clone(), vec![], &Device::Cpu).unwrap();
+    let model = Arc::new(tr.snapshot(vq, text).unwrap());
+    let dynamics = DynamicsModel::new(model.clone()).unwrap();
+    let e = &ex[0];
+    let cands = vec![e.target.clone(), ex[1].target.clone(), e.source.clone()];
+    let scores = dynamics.score_codes(&e.source, &cands, &e.action).unwrap();
+    // By hand: the whole sequence at once, log-softmax, the action tokens and <eos>.
+    for (c, s) in cands.iter().zip(&scores) {
+        let seq = model
+            .format
+            .dynamics_sequence(&e.source, c, &e.action)
+            .unwrap();
+        let ids = candle_core::Tensor::new(seq.ids.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let logits = model
+            .backbone
+            .forward(&ids, None, crate::model::Pass::Infer)
+            .unwrap()
+            .squeeze(0)
+            .unwrap();
+        let logp = candle_nn::ops::log_softmax(&logits, 1)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let want: f32 = seq
+            .completion()
+            .map(|p| logp[p - 1][seq.ids[p] as usize])
+            .sum();
+        assert!((want - s.sum).abs() < 1e-3, "{want} vs {}", s.sum);
+        assert!((s.mean - s.sum / (e.action.len() + 1) as f32).abs() < 1e-5);
+    }
+}
