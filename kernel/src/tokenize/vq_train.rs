@@ -340,4 +340,50 @@ mod tests {
         assert_eq!(run()?, run()?);
         Ok(())
     }
+
+    #[cfg(feature = "fs")]
+    #[test]
+    fn a_warm_start_continues_from_saved_weights() -> Result<()> {
+        let dev = Device::Cpu;
+        let imgs: Vec<_> = triplets(5, 8)
+            .iter()
+            .map(|t| {
+                render_scene(
+                    &t.source,
+                    RenderConfig {
+                        size: 32,
+                        samples: 1,
+                    },
+                )
+            })
+            .collect();
+        let x = images_to_tensor(&imgs, 32, &dev)?;
+        let mut tr = VqTrainer::new(VqConfig::tiny(32), 3e-3, 2, &dev)?;
+        let fresh = tr.step(&x)?;
+        for _ in 0..40 {
+            tr.step(&x)?;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        ImageTokenizer::save(&tr.model.config, &tr.tensors(), dir.path())?;
+        let mut again = VqTrainer::new(VqConfig::tiny(32), 3e-3, 9, &dev)?;
+        again.warm_start(&dir.path().join("model.safetensors"))?;
+        assert_eq!(
+            again.model.codebook().to_vec2::<f32>()?,
+            tr.model.codebook().to_vec2::<f32>()?
+        );
+        let continued = again.step(&x)?;
+        assert!(
+            continued.recon < fresh.recon * 0.5,
+            "a warm start begins where the run stopped: {} vs fresh {}",
+            continued.recon,
+            fresh.recon
+        );
+        let mut other = VqTrainer::new(VqConfig::tiny(16), 3e-3, 9, &dev)?;
+        assert!(
+            other
+                .warm_start(&dir.path().join("model.safetensors"))
+                .is_err()
+        );
+        Ok(())
+    }
 }
