@@ -259,20 +259,8 @@ fn bad_inputs_are_clear_errors() {
         s(&image),
     ]);
     assert!(e.contains("config.json"), "{e}");
-    let e = fails(&[
-        "train",
-        "--role",
-        "world",
-        "--data",
-        s(&f.data),
-        "--tokenizers",
-        s(&f.tok),
-        "--preset",
-        "tiny",
-        "--out",
-        s(&dir.path().join("fresh")),
-        "--resume",
-    ]);
+    let fresh = dir.path().join("fresh");
+    let e = fails(&[train_args(f, s(&fresh), "12"), vec!["--resume"]].concat());
     assert!(e.contains("start without --resume"), "{e}");
 }
 

@@ -282,18 +282,23 @@ mod tests {
     use crate::world::generate::triplets;
     use crate::world::render::render_scene;
 
-    #[test]
-    fn training_a_tiny_vq_lowers_the_loss() -> Result<()> {
-        let dev = Device::Cpu;
+    /// Source images of `n` random triplets of seed `seed`, 32x32, as a batch.
+    fn sources(seed: u64, n: usize) -> Result<Tensor> {
         let render = RenderConfig {
             size: 32,
             samples: 1,
         };
-        let imgs: Vec<_> = triplets(3, 16)
+        let imgs: Vec<_> = triplets(seed, n)
             .iter()
             .map(|t| render_scene(&t.source, render))
             .collect();
-        let x = images_to_tensor(&imgs, 32, &dev)?;
+        images_to_tensor(&imgs, 32, &Device::Cpu)
+    }
+
+    #[test]
+    fn training_a_tiny_vq_lowers_the_loss() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = sources(3, 16)?;
         let mut tr = VqTrainer::new(VqConfig::tiny(32), 3e-3, 1, &dev)?;
         let first = tr.step(&x)?;
         let mut last = first;
@@ -317,19 +322,7 @@ mod tests {
     #[test]
     fn training_is_deterministic_for_a_seed() -> Result<()> {
         let dev = Device::Cpu;
-        let imgs: Vec<_> = triplets(4, 4)
-            .iter()
-            .map(|t| {
-                render_scene(
-                    &t.source,
-                    RenderConfig {
-                        size: 32,
-                        samples: 1,
-                    },
-                )
-            })
-            .collect();
-        let x = images_to_tensor(&imgs, 32, &dev)?;
+        let x = sources(4, 4)?;
         let run = || -> Result<Vec<f32>> {
             let mut tr = VqTrainer::new(VqConfig::tiny(32), 1e-3, 9, &dev)?;
             for _ in 0..3 {
@@ -345,19 +338,7 @@ mod tests {
     #[test]
     fn a_warm_start_continues_from_saved_weights() -> Result<()> {
         let dev = Device::Cpu;
-        let imgs: Vec<_> = triplets(5, 8)
-            .iter()
-            .map(|t| {
-                render_scene(
-                    &t.source,
-                    RenderConfig {
-                        size: 32,
-                        samples: 1,
-                    },
-                )
-            })
-            .collect();
-        let x = images_to_tensor(&imgs, 32, &dev)?;
+        let x = sources(5, 8)?;
         let mut tr = VqTrainer::new(VqConfig::tiny(32), 3e-3, 2, &dev)?;
         let fresh = tr.step(&x)?;
         for _ in 0..40 {
