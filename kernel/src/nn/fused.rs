@@ -10,6 +10,18 @@ use super::im2col::f32_slice;
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, CustomOp3, D, DType, Device, Layout, Result, Shape, Tensor,
 };
+use rayon::prelude::*;
+
+/// Rows (vectors of the last dim) per parallel task. Fixed, so reductions across tasks add up
+/// in the same order on every run.
+const ROWS: usize = 32;
+
+/// Sums per-task partial reductions in task order (deterministic).
+fn sum_partials(partials: Vec<Vec<f32>>, out: &mut [f32]) {
+    for p in partials {
+        out.iter_mut().zip(p).for_each(|(o, v)| *o += v);
+    }
+}
 
 fn fused_ok(t: &Tensor) -> bool {
     matches!(t.device(), Device::Cpu) && t.dtype() == DType::F32
@@ -56,13 +68,17 @@ impl CustomOp2 for RmsNorm {
         let w = f32_slice(s2, l2, "rms-norm")?;
         let h = w.len();
         let mut y = vec![0f32; x.len()];
-        for (yr, xr) in y.chunks_mut(h).zip(x.chunks(h)) {
-            let ms = xr.iter().map(|v| v * v).sum::<f32>() / h as f32;
-            let r = 1.0 / (ms + self.0).sqrt();
-            for ((o, v), g) in yr.iter_mut().zip(xr).zip(w) {
-                *o = v * r * g;
-            }
-        }
+        y.par_chunks_mut(h * ROWS)
+            .zip(x.par_chunks(h * ROWS))
+            .for_each(|(ys, xs)| {
+                for (yr, xr) in ys.chunks_mut(h).zip(xs.chunks(h)) {
+                    let ms = xr.iter().map(|v| v * v).sum::<f32>() / h as f32;
+                    let r = 1.0 / (ms + self.0).sqrt();
+                    for ((o, v), g) in yr.iter_mut().zip(xr).zip(w) {
+                        *o = v * r * g;
+                    }
+                }
+            });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
     fn bwd(
@@ -101,21 +117,30 @@ impl CustomOp3 for RmsNormGrad {
         let h = w.len();
         let mut out = vec![0f32; x.len() + h];
         let (dx, dw) = out.split_at_mut(x.len());
-        for ((dxr, xr), gr) in dx.chunks_mut(h).zip(x.chunks(h)).zip(dy.chunks(h)) {
-            let ms = xr.iter().map(|v| v * v).sum::<f32>() / h as f32;
-            let r = 1.0 / (ms + self.0).sqrt();
-            let mut dot = 0.0;
-            for ((v, g), a) in xr.iter().zip(gr).zip(w) {
-                dot += g * a * v * r;
-            }
-            let mean = dot / h as f32;
-            for (((o, v), g), a) in dxr.iter_mut().zip(xr).zip(gr).zip(w.iter()) {
-                *o = r * (g * a - v * r * mean);
-            }
-            for ((d, v), g) in dw.iter_mut().zip(xr).zip(gr) {
-                *d += g * v * r;
-            }
-        }
+        let partials: Vec<Vec<f32>> = dx
+            .par_chunks_mut(h * ROWS)
+            .zip(x.par_chunks(h * ROWS).zip(dy.par_chunks(h * ROWS)))
+            .map(|(dxs, (xs, gs))| {
+                let mut dw = vec![0f32; h];
+                for ((dxr, xr), gr) in dxs.chunks_mut(h).zip(xs.chunks(h)).zip(gs.chunks(h)) {
+                    let ms = xr.iter().map(|v| v * v).sum::<f32>() / h as f32;
+                    let r = 1.0 / (ms + self.0).sqrt();
+                    let mut dot = 0.0;
+                    for ((v, g), a) in xr.iter().zip(gr).zip(w) {
+                        dot += g * a * v * r;
+                    }
+                    let mean = dot / h as f32;
+                    for (((o, v), g), a) in dxr.iter_mut().zip(xr).zip(gr).zip(w.iter()) {
+                        *o = r * (g * a - v * r * mean);
+                    }
+                    for ((d, v), g) in dw.iter_mut().zip(xr).zip(gr) {
+                        *d += g * v * r;
+                    }
+                }
+                dw
+            })
+            .collect();
+        sum_partials(partials, dw);
         Ok((CpuStorage::F32(out), Shape::from(x.len() + h)))
     }
 }
@@ -165,13 +190,18 @@ impl CustomOp3 for HeadNorm {
         let d = *l1.dims().last().expect("rank 3");
         let heads = w.len() / d;
         let mut y = vec![0f32; x.len()];
-        for (k, (yr, xr)) in y.chunks_mut(d).zip(x.chunks(d)).enumerate() {
-            let hh = (k % heads) * d;
-            let (mean, inv) = moments(xr, self.0);
-            for (j, (o, v)) in yr.iter_mut().zip(xr).enumerate() {
-                *o = (v - mean) * inv * w[hh + j] + b[hh + j];
-            }
-        }
+        y.par_chunks_mut(d * ROWS)
+            .zip(x.par_chunks(d * ROWS))
+            .enumerate()
+            .for_each(|(task, (ys, xs))| {
+                for (r, (yr, xr)) in ys.chunks_mut(d).zip(xs.chunks(d)).enumerate() {
+                    let hh = ((task * ROWS + r) % heads) * d;
+                    let (mean, inv) = moments(xr, self.0);
+                    for (j, (o, v)) in yr.iter_mut().zip(xr).enumerate() {
+                        *o = (v - mean) * inv * w[hh + j] + b[hh + j];
+                    }
+                }
+            });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
     fn bwd(
@@ -212,30 +242,41 @@ impl CustomOp3 for HeadNormGrad {
         let heads = w.len() / d;
         let mut out = vec![0f32; x.len() + 2 * w.len()];
         let (dx, rest) = out.split_at_mut(x.len());
-        let (dw, db) = rest.split_at_mut(w.len());
-        let mut xhat = vec![0f32; d];
-        for (k, ((dxr, xr), gr)) in dx
-            .chunks_mut(d)
-            .zip(x.chunks(d))
-            .zip(dy.chunks(d))
+        let partials: Vec<Vec<f32>> = dx
+            .par_chunks_mut(d * ROWS)
+            .zip(x.par_chunks(d * ROWS).zip(dy.par_chunks(d * ROWS)))
             .enumerate()
-        {
-            let hh = (k % heads) * d;
-            let (mean, inv) = moments(xr, self.0);
-            let (mut mg, mut mgx) = (0.0, 0.0);
-            for j in 0..d {
-                xhat[j] = (xr[j] - mean) * inv;
-                let g = gr[j] * w[hh + j];
-                mg += g;
-                mgx += g * xhat[j];
-                dw[hh + j] += gr[j] * xhat[j];
-                db[hh + j] += gr[j];
-            }
-            let (mg, mgx) = (mg / d as f32, mgx / d as f32);
-            for j in 0..d {
-                dxr[j] = (gr[j] * w[hh + j] - mg - xhat[j] * mgx) * inv;
-            }
-        }
+            .map(|(task, (dxs, (xs, gs)))| {
+                // [dw | db] of this task's rows.
+                let mut acc = vec![0f32; 2 * w.len()];
+                let (dw, db) = acc.split_at_mut(w.len());
+                let mut xhat = vec![0f32; d];
+                for (r, ((dxr, xr), gr)) in dxs
+                    .chunks_mut(d)
+                    .zip(xs.chunks(d))
+                    .zip(gs.chunks(d))
+                    .enumerate()
+                {
+                    let hh = ((task * ROWS + r) % heads) * d;
+                    let (mean, inv) = moments(xr, self.0);
+                    let (mut mg, mut mgx) = (0.0, 0.0);
+                    for j in 0..d {
+                        xhat[j] = (xr[j] - mean) * inv;
+                        let g = gr[j] * w[hh + j];
+                        mg += g;
+                        mgx += g * xhat[j];
+                        dw[hh + j] += gr[j] * xhat[j];
+                        db[hh + j] += gr[j];
+                    }
+                    let (mg, mgx) = (mg / d as f32, mgx / d as f32);
+                    for j in 0..d {
+                        dxr[j] = (gr[j] * w[hh + j] - mg - xhat[j] * mgx) * inv;
+                    }
+                }
+                acc
+            })
+            .collect();
+        sum_partials(partials, rest);
         Ok((CpuStorage::F32(out), Shape::from(x.len() + 2 * w.len())))
     }
 }
@@ -276,16 +317,21 @@ impl CustomOp1 for Rope {
             );
         }
         let mut y = vec![0f32; x.len()];
-        for (k, (yr, xr)) in y.chunks_mut(d).zip(x.chunks(d)).enumerate() {
-            let p = (k % t) * half;
-            let (c, s) = (&self.cos[p..p + half], &self.sin[p..p + half]);
-            let (x1, x2) = xr.split_at(half);
-            let (y1, y2) = yr.split_at_mut(half);
-            for j in 0..half {
-                y1[j] = x1[j] * c[j] - x2[j] * s[j];
-                y2[j] = x2[j] * c[j] + x1[j] * s[j];
-            }
-        }
+        y.par_chunks_mut(d * ROWS)
+            .zip(x.par_chunks(d * ROWS))
+            .enumerate()
+            .for_each(|(task, (ys, xs))| {
+                for (r, (yr, xr)) in ys.chunks_mut(d).zip(xs.chunks(d)).enumerate() {
+                    let p = ((task * ROWS + r) % t) * half;
+                    let (c, s) = (&self.cos[p..p + half], &self.sin[p..p + half]);
+                    let (x1, x2) = xr.split_at(half);
+                    let (y1, y2) = yr.split_at_mut(half);
+                    for j in 0..half {
+                        y1[j] = x1[j] * c[j] - x2[j] * s[j];
+                        y2[j] = x2[j] * c[j] + x1[j] * s[j];
+                    }
+                }
+            });
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
     fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -325,11 +371,17 @@ impl CustomOp1 for SwiGlu {
         let dims = l.dims();
         let two_i = dims[dims.len() - 1];
         let i = two_i / 2;
-        let mut y = Vec::with_capacity(x.len() / 2);
-        for row in x.chunks(two_i) {
-            let (g, u) = row.split_at(i);
-            y.extend(g.iter().zip(u).map(|(g, u)| g * sigmoid(*g) * u));
-        }
+        let mut y = vec![0f32; x.len() / 2];
+        y.par_chunks_mut(i * ROWS)
+            .zip(x.par_chunks(two_i * ROWS))
+            .for_each(|(ys, xs)| {
+                for (yr, row) in ys.chunks_mut(i).zip(xs.chunks(two_i)) {
+                    let (g, u) = row.split_at(i);
+                    for ((o, g), u) in yr.iter_mut().zip(g).zip(u) {
+                        *o = g * sigmoid(*g) * u;
+                    }
+                }
+            });
         let mut shape = dims.to_vec();
         *shape.last_mut().expect("rank >= 1") = i;
         Ok((CpuStorage::F32(y), Shape::from(shape)))
@@ -360,15 +412,19 @@ impl CustomOp2 for SwiGluGrad {
         let two_i = *l1.dims().last().expect("rank >= 1");
         let i = two_i / 2;
         let mut out = vec![0f32; x.len()];
-        for ((o, row), gr) in out.chunks_mut(two_i).zip(x.chunks(two_i)).zip(dy.chunks(i)) {
-            let (g, u) = row.split_at(i);
-            let (dg, du) = o.split_at_mut(i);
-            for j in 0..i {
-                let s = sigmoid(g[j]);
-                dg[j] = gr[j] * u[j] * s * (1.0 + g[j] * (1.0 - s));
-                du[j] = gr[j] * g[j] * s;
-            }
-        }
+        out.par_chunks_mut(two_i * ROWS)
+            .zip(x.par_chunks(two_i * ROWS).zip(dy.par_chunks(i * ROWS)))
+            .for_each(|(os, (xs, gs))| {
+                for ((o, row), gr) in os.chunks_mut(two_i).zip(xs.chunks(two_i)).zip(gs.chunks(i)) {
+                    let (g, u) = row.split_at(i);
+                    let (dg, du) = o.split_at_mut(i);
+                    for j in 0..i {
+                        let s = sigmoid(g[j]);
+                        dg[j] = gr[j] * u[j] * s * (1.0 + g[j] * (1.0 - s));
+                        du[j] = gr[j] * g[j] * s;
+                    }
+                }
+            });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
@@ -413,7 +469,8 @@ mod tests {
     #[test]
     fn rms_norm_matches_candle_forward_and_backward() -> Result<()> {
         check(
-            &[randn(&[2, 5, 12]), (randn(&[12]) + 1.0)?],
+            // More rows than one parallel task takes, so the per-task reductions are exercised.
+            &[randn(&[2, 45, 12]), (randn(&[12]) + 1.0)?],
             |t| rms_norm(&t[0], &t[1], 1e-5),
             |t| candle_nn::ops::rms_norm_slow(&t[0], &t[1], 1e-5),
         )
@@ -431,7 +488,7 @@ mod tests {
                 .broadcast_add(&t[2])
         };
         check(
-            &[randn(&[7, 3, 8]), randn(&[3, 8]), randn(&[3, 8])],
+            &[randn(&[70, 3, 8]), randn(&[3, 8]), randn(&[3, 8])],
             |t| head_norm(&t[0], &t[1], &t[2], 1e-5),
             composed,
         )
@@ -439,13 +496,13 @@ mod tests {
 
     #[test]
     fn rope_matches_candle_and_its_backward_is_the_inverse_rotation() -> Result<()> {
-        let (cos, sin) = (randn(&[5, 4]).cos()?, randn(&[5, 4]).sin()?);
+        let (cos, sin) = (randn(&[25, 4]).cos()?, randn(&[25, 4]).sin()?);
         check(
-            &[randn(&[2, 3, 5, 8])],
+            &[randn(&[2, 3, 25, 8])],
             |t| rope(&t[0], &cos, &sin),
             |t| candle_nn::rotary_emb::rope_slow(&t[0], &cos, &sin),
         )?;
-        let x = randn(&[1, 2, 5, 8]);
+        let x = randn(&[1, 2, 25, 8]);
         let fused = candle_nn::rotary_emb::rope(&x, &cos, &sin)?;
         let d = (rope(&x, &cos, &sin)? - fused)?
             .abs()?
@@ -458,7 +515,7 @@ mod tests {
     #[test]
     fn swiglu_matches_the_composed_op() -> Result<()> {
         check(
-            &[randn(&[6, 10])],
+            &[randn(&[70, 10])],
             |t| swiglu(&t[0]),
             |t| t[0].narrow(1, 0, 5)?.silu()? * t[0].narrow(1, 5, 5)?,
         )
