@@ -3,7 +3,9 @@
 //! calls per layer for 8 candidates — plus a softmax and copies; here it is one pass that reads
 //! the cache buffers in place. Grouped-query heads share their key/value head. Inference only.
 
+use super::gemv::fast_dot;
 use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
 
 /// `q`: `(batch, heads, 1, d)`; `k`, `v`: `(batch, kv_heads, t, d)` (views of the cache are
 /// fine). Returns `softmax(q·kᵀ·scale)·v`, `(batch, heads, 1, d)`; `None` when the general
@@ -61,33 +63,29 @@ impl CustomOp3 for DecodeAttention {
         }
         let (ks, vs) = (lk.stride(), lv.stride());
         let mut out = vec![0f32; b * h * d];
-        let mut scores = vec![0f32; t];
-        for bi in 0..b {
-            for hi in 0..h {
-                let kv = hi / (h / hk);
-                let qr = &q[(bi * h + hi) * d..][..d];
-                let k0 = lk.start_offset() + bi * ks[0] + kv * ks[1];
-                let v0 = lv.start_offset() + bi * vs[0] + kv * vs[1];
-                let mut max = f32::NEG_INFINITY;
-                for (j, s) in scores.iter_mut().enumerate() {
-                    let kr = &k[k0 + j * ks[2]..][..d];
-                    *s = qr.iter().zip(kr).map(|(a, b)| a * b).sum::<f32>() * self.0;
-                    max = max.max(*s);
-                }
-                let mut sum = 0.0;
-                for s in scores.iter_mut() {
-                    *s = (*s - max).exp();
-                    sum += *s;
-                }
-                let o = &mut out[(bi * h + hi) * d..][..d];
-                for (j, s) in scores.iter().enumerate() {
-                    let p = s / sum;
-                    for (oi, vv) in o.iter_mut().zip(&v[v0 + j * vs[2]..][..d]) {
-                        *oi += p * vv;
-                    }
+        // One task per (sequence, head): independent rows of the output.
+        out.par_chunks_mut(d).enumerate().for_each(|(row, o)| {
+            let (bi, hi) = (row / h, row % h);
+            let kv = hi / (h / hk);
+            let qr = &q[row * d..][..d];
+            let k0 = lk.start_offset() + bi * ks[0] + kv * ks[1];
+            let v0 = lv.start_offset() + bi * vs[0] + kv * vs[1];
+            let mut scores: Vec<f32> = (0..t)
+                .map(|j| fast_dot(qr, &k[k0 + j * ks[2]..][..d]) * self.0)
+                .collect();
+            let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0.0;
+            for s in scores.iter_mut() {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            for (j, s) in scores.iter().enumerate() {
+                let p = s / sum;
+                for (oi, vv) in o.iter_mut().zip(&v[v0 + j * vs[2]..][..d]) {
+                    *oi += p * vv;
                 }
             }
-        }
+        });
         Ok((CpuStorage::F32(out), Shape::from((b, h, 1, d))))
     }
 }

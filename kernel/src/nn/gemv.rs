@@ -57,10 +57,17 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     dot(a, b)
 }
 
-fn kernel(x: &[f32], w: &[f32], rows: usize, k: usize, n: usize) -> Vec<f32> {
+/// Dot product of two equally long slices, with AVX2 where the CPU has it.
+pub(crate) fn fast_dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    let fast =
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU was just checked for AVX2 and FMA.
+        return unsafe { dot_avx2(a, b) };
+    }
+    dot(a, b)
+}
+
+fn kernel(x: &[f32], w: &[f32], rows: usize, k: usize, n: usize) -> Vec<f32> {
     // out[o][r] for a block of output features, transposed at the end.
     let mut t = vec![0f32; n * rows];
     t.par_chunks_mut(OUT_PER_TASK * rows)
@@ -68,14 +75,7 @@ fn kernel(x: &[f32], w: &[f32], rows: usize, k: usize, n: usize) -> Vec<f32> {
         .for_each(|(tb, wb)| {
             for (to, wo) in tb.chunks_mut(rows).zip(wb.chunks(k)) {
                 for (r, o) in to.iter_mut().enumerate() {
-                    let xr = &x[r * k..(r + 1) * k];
-                    #[cfg(target_arch = "x86_64")]
-                    if fast {
-                        // SAFETY: the CPU was checked for AVX2 and FMA above.
-                        *o = unsafe { dot_avx2(xr, wo) };
-                        continue;
-                    }
-                    *o = dot(xr, wo);
+                    *o = fast_dot(&x[r * k..(r + 1) * k], wo);
                 }
             }
         });
