@@ -82,7 +82,10 @@ pub fn load_model_image(path: &Path, size: u32) -> Result<RgbImage> {
             ),
         });
     }
-    let img = img.to_rgb8();
+    check_size(path, img.to_rgb8(), size)
+}
+
+fn check_size(path: &Path, img: RgbImage, size: u32) -> Result<RgbImage> {
     if img.dimensions() != (size, size) {
         let (w, h) = img.dimensions();
         return Err(Error::Image {
@@ -114,15 +117,7 @@ pub fn relative_path(from: &Path, target: &Path) -> Result<std::path::PathBuf> {
 
 /// Loads an image and checks it is `size` x `size`.
 pub fn load_rgb_sized(path: &Path, size: u32) -> Result<RgbImage> {
-    let img = load_rgb(path)?;
-    if img.dimensions() != (size, size) {
-        let (w, h) = img.dimensions();
-        return Err(Error::Image {
-            path: path.into(),
-            message: format!("is {w}x{h} but the model expects {size}x{size}; resize it first"),
-        });
-    }
-    Ok(img)
+    check_size(path, load_rgb(path)?, size)
 }
 
 #[cfg(test)]

@@ -29,6 +29,13 @@ pub fn causal_softmax(scores: &Tensor, scale: f64, offset: usize) -> Result<Tens
             offset,
         });
     }
+    composed(scores, scale, offset)
+}
+
+/// The same with candle ops: scale, add a `-inf` mask, differentiable softmax.
+fn composed(scores: &Tensor, scale: f64, offset: usize) -> Result<Tensor> {
+    let dims = scores.dims();
+    let (t, s) = (dims[dims.len() - 2], dims[dims.len() - 1]);
     let mask: Vec<f32> = (0..t)
         .flat_map(|i| {
             (0..s).map(move |j| {
@@ -129,25 +136,6 @@ impl CustomOp2 for SoftmaxGrad {
 mod tests {
     use super::*;
 
-    /// The composed reference: scale, mask, candle's differentiable softmax.
-    fn reference(x: &Tensor, scale: f64, offset: usize) -> Result<Tensor> {
-        let dims = x.dims();
-        let (t, s) = (dims[dims.len() - 2], dims[dims.len() - 1]);
-        let mask: Vec<f32> = (0..t)
-            .flat_map(|i| {
-                (0..s).map(move |j| {
-                    if j <= offset + i {
-                        0.0
-                    } else {
-                        f32::NEG_INFINITY
-                    }
-                })
-            })
-            .collect();
-        let mask = Tensor::from_vec(mask, (t, s), x.device())?;
-        candle_nn::ops::softmax(&(x * scale)?.broadcast_add(&mask)?, D::Minus1)
-    }
-
     #[test]
     fn matches_the_composed_softmax_forward_and_backward() -> Result<()> {
         let dev = Device::Cpu;
@@ -160,7 +148,7 @@ mod tests {
             )?)?;
             let w = Tensor::randn(0f32, 1.0, (2, 3, t, offset + t), &dev)?;
             let ours = causal_softmax(x.as_tensor(), 0.3, offset)?;
-            let theirs = reference(x.as_tensor(), 0.3, offset)?;
+            let theirs = composed(x.as_tensor(), 0.3, offset)?;
             let d = (&ours - &theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(d < 1e-6, "forward t={t} offset={offset}: {d}");
             let ga = (ours * &w)?.sum_all()?.backward()?;
