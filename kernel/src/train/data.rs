@@ -3,7 +3,7 @@
 //! the VQ encoder's pre-quantisation features, and cached with the dataset on disk).
 
 use super::loss::recognition_weights;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::tokenize::vq::images_to_tensor;
 use crate::tokenize::{ImageTokenizer, TextTokenizer};
 use image::RgbImage;
@@ -90,6 +90,7 @@ pub fn load_examples(
     text: &TextTokenizer,
 ) -> Result<Vec<Example>> {
     use crate::data::AuroraDataset;
+    use crate::error::Error;
     use candle_core::Tensor;
     let ds = AuroraDataset::load(dir)?;
     let labelled: Vec<usize> = (0..ds.rows.len())
