@@ -3,6 +3,7 @@
 //! Data flows one way: [`world`] -> [`data`] -> [`tokenize`] -> model -> training /
 //! bootstrap / verification -> evaluation -> reports. See `docs/ARCHITECTURE.md`.
 
+pub mod bootstrap;
 pub mod data;
 pub mod error;
 pub mod eval;

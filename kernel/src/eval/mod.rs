@@ -1,5 +1,84 @@
 //! Evaluation: measuring tokenizers and models against the world's ground truth.
+//!
+//! [`judge`] scores generated images like the paper's GPT-4o judge, exactly; [`world_eval`]
+//! runs best-of-N over a labelled set; [`dynamics_eval`] measures the dynamics model (exact
+//! action, BLEU-4, ROUGE-L, the preference test); [`text`] and [`stats`] hold the metrics and
+//! confidence intervals; [`report`] writes the tables and example pages.
 
+pub mod dynamics_eval;
+pub mod judge;
+pub mod report;
+pub mod stats;
+pub mod text;
 pub mod tokenizer;
+pub mod world_eval;
 
+pub use dynamics_eval::{DynamicsReport, evaluate_dynamics};
+pub use judge::{Judge, Judgement};
+pub use stats::Estimate;
 pub use tokenizer::{TokenizerReport, evaluate_tokenizer};
+pub use world_eval::{WorldEvalConfig, WorldExample, WorldReport, evaluate_world};
+
+use crate::data::Sidecar;
+use crate::error::{Error, Result};
+use image::RgbImage;
+use std::collections::BTreeMap;
+
+/// One labelled test row: source, instruction, true target and (on the embedded world) the
+/// scene states the judge compares against.
+#[derive(Clone, Debug)]
+pub struct EvalItem {
+    pub source: RgbImage,
+    pub target: RgbImage,
+    pub instruction: String,
+    pub task: String,
+    pub sidecar: Option<Sidecar>,
+}
+
+impl EvalItem {
+    /// The ground truth the judge needs.
+    pub fn sidecar(&self) -> Result<&Sidecar> {
+        self.sidecar.as_ref().ok_or_else(|| {
+            Error::Invalid(format!(
+                "row \"{}\" has no sidecar (action, source_state, target_state): the judge reads \
+                 scene states, which only the embedded world's data carries; generate it with \
+                 `dynaboot world generate --split test`",
+                self.instruction
+            ))
+        })
+    }
+}
+
+/// Row indices per task (family), tasks in name order.
+pub fn by_task(items: &[EvalItem]) -> BTreeMap<String, Vec<usize>> {
+    let mut m: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, it) in items.iter().enumerate() {
+        m.entry(it.task.clone()).or_default().push(i);
+    }
+    m
+}
+
+/// The labelled rows of an AURORA folder (rows without a target image are skipped).
+#[cfg(feature = "fs")]
+pub fn load_items(dataset: &crate::data::AuroraDataset) -> Result<Vec<EvalItem>> {
+    let mut items = Vec::new();
+    for (i, row) in dataset.rows.iter().enumerate() {
+        let Some(target) = dataset.output_image(i)? else {
+            continue;
+        };
+        items.push(EvalItem {
+            source: dataset.input_image(i)?,
+            target,
+            instruction: row.instruction.clone(),
+            task: row.task.clone(),
+            sidecar: row.sidecar.clone(),
+        });
+    }
+    if items.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: no row has an `output` image; evaluation needs ground-truth targets",
+            dataset.json.display()
+        )));
+    }
+    Ok(items)
+}

@@ -1,0 +1,154 @@
+//! Reports: tables as Markdown and HTML, and example pages with the images inline (PNG data
+//! URIs, so one `.html` file holds everything and opens anywhere).
+
+use super::world_eval::WorldExample;
+use crate::error::Result;
+use base64::Engine;
+use image::RgbImage;
+
+/// A table: a header row and body rows of already formatted cells.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Table {
+    pub title: String,
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(title: &str, header: &[&str]) -> Self {
+        Table {
+            title: title.into(),
+            header: header.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, row: Vec<String>) {
+        self.rows.push(row);
+    }
+
+    pub fn markdown(&self) -> String {
+        let line = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
+        let mut s = format!("### {}\n\n", self.title);
+        s += &line(&self.header);
+        s += &format!("|{}\n", "---|".repeat(self.header.len()));
+        for r in &self.rows {
+            s += &line(r);
+        }
+        s + "\n"
+    }
+
+    pub fn html(&self) -> String {
+        let cells = |tag: &str, row: &[String]| {
+            row.iter()
+                .map(|c| format!("<{tag}>{}</{tag}>", escape(c)))
+                .collect::<String>()
+        };
+        let body: String = self
+            .rows
+            .iter()
+            .map(|r| format!("<tr>{}</tr>", cells("td", r)))
+            .collect();
+        format!(
+            "<h3>{}</h3>\n<table><tr>{}</tr>{body}</table>\n",
+            escape(&self.title),
+            cells("th", &self.header)
+        )
+    }
+}
+
+/// HTML-escapes text.
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// An image as a `data:image/png;base64,...` URI.
+pub fn png_data_uri(img: &RgbImage) -> Result<String> {
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut bytes, image::ImageFormat::Png)
+        .map_err(|e| crate::error::Error::Invalid(format!("encoding a PNG for a report: {e}")))?;
+    Ok(format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes.into_inner())
+    ))
+}
+
+fn figure(img: &RgbImage, caption: &str, class: &str) -> Result<String> {
+    Ok(format!(
+        "<figure class=\"{class}\"><img src=\"{}\" width=\"128\" height=\"128\"><figcaption>{}</figcaption></figure>",
+        png_data_uri(img)?,
+        escape(caption)
+    ))
+}
+
+/// Example rows: source, action, every candidate with its verification score and judge score
+/// (the one best-of-N returns outlined), and the true target.
+pub fn examples_html(examples: &[WorldExample]) -> Result<String> {
+    let mut s = String::from("<h3>Examples</h3>\n");
+    for ex in examples {
+        s += &format!(
+            "<div class=\"example\"><p><b>{}</b>: “{}”</p><div class=\"row\">",
+            escape(&ex.task),
+            escape(&ex.instruction)
+        );
+        s += &figure(&ex.source, "source", "")?;
+        for (i, (img, score, j)) in ex.candidates.iter().enumerate() {
+            let verify = score
+                .map(|sc| format!("log p {:.1} · ", sc.sum))
+                .unwrap_or_default();
+            let class = if i == ex.chosen { "chosen" } else { "" };
+            s += &figure(img, &format!("#{i} {verify}judge {:.1}", j.score), class)?;
+        }
+        s += &figure(&ex.target, "true target", "")?;
+        s += "</div></div>\n";
+    }
+    Ok(s)
+}
+
+/// A whole page around `body`.
+pub fn html_page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title><style>\
+body{{font-family:system-ui,sans-serif;margin:2em;max-width:80em}}\
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:right}}\
+td:first-child,th:first-child{{text-align:left}}\
+.row{{display:flex;flex-wrap:wrap;gap:.5em}}figure{{margin:0;text-align:center;font-size:.8em}}\
+figure img{{image-rendering:pixelated;border:3px solid transparent}}figure.chosen img{{border-color:#2a7}}\
+</style></head><body><h1>{t}</h1>\n{body}</body></html>\n",
+        t = escape(title)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_render_every_cell_escaped() {
+        let mut t = Table::new("Judge <score>", &["family", "N = 1"]);
+        t.push(vec!["kubric".into(), "7.30".into()]);
+        let md = t.markdown();
+        assert!(
+            md.contains("| family | N = 1 |\n|---|---|\n| kubric | 7.30 |"),
+            "{md}"
+        );
+        let html = t.html();
+        assert!(html.contains("<td>kubric</td><td>7.30</td>"));
+        assert!(html.contains("Judge &lt;score&gt;"));
+    }
+
+    #[test]
+    fn images_become_png_data_uris() {
+        let img = RgbImage::from_pixel(4, 4, image::Rgb([10, 20, 30]));
+        let uri = png_data_uri(&img).unwrap();
+        let b64 = uri.strip_prefix("data:image/png;base64,").unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        let back = image::load_from_memory(&bytes).unwrap().to_rgb8();
+        assert_eq!(back, img);
+    }
+}

@@ -1,0 +1,90 @@
+//! Means with 95 % confidence intervals (Student's t, for the handful of seeds an ablation runs).
+
+use serde::{Deserialize, Serialize};
+
+/// A mean over runs and its two-sided 95 % confidence interval.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    pub mean: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// Runs behind it.
+    pub n: usize,
+}
+
+/// The 0.975 quantile of Student's t with `df` degrees of freedom.
+pub fn t_975(df: usize) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    match df {
+        0 => f64::INFINITY,
+        d if d <= 30 => TABLE[d - 1],
+        _ => 1.960,
+    }
+}
+
+impl Estimate {
+    /// Mean and t-interval of `values`. One value gives an interval of zero width (no spread
+    /// can be measured); none gives NaN.
+    pub fn of(values: &[f64]) -> Estimate {
+        let n = values.len();
+        let mean = values.iter().sum::<f64>() / n as f64;
+        if n < 2 {
+            return Estimate {
+                mean,
+                ci_low: mean,
+                ci_high: mean,
+                n,
+            };
+        }
+        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        let half = t_975(n - 1) * (var / n as f64).sqrt();
+        Estimate {
+            mean,
+            ci_low: mean - half,
+            ci_high: mean + half,
+            n,
+        }
+    }
+
+    /// The paired difference `a[i] - b[i]` (the same seed under two conditions).
+    pub fn paired(a: &[f64], b: &[f64]) -> Estimate {
+        let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+        Estimate::of(&d)
+    }
+
+    /// Whether the interval excludes zero.
+    pub fn significant(&self) -> bool {
+        self.ci_low > 0.0 || self.ci_high < 0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_by_hand() {
+        // 1, 2, 3: mean 2, sd 1, half-width 4.303 / sqrt(3).
+        let e = Estimate::of(&[1.0, 2.0, 3.0]);
+        assert_eq!(e.mean, 2.0);
+        assert!((e.ci_high - (2.0 + 4.303 / 3f64.sqrt())).abs() < 1e-12);
+        assert!((e.ci_low - (2.0 - 4.303 / 3f64.sqrt())).abs() < 1e-12);
+        assert!(!e.significant(), "the interval spans 0");
+        assert!(Estimate::of(&[2.0, 3.0, 4.0]).significant());
+        let flat = Estimate::of(&[5.0]);
+        assert_eq!((flat.ci_low, flat.ci_high, flat.n), (5.0, 5.0, 1));
+    }
+
+    #[test]
+    fn paired_differences() {
+        let e = Estimate::paired(&[3.0, 4.0, 5.0], &[1.0, 2.0, 3.0]);
+        assert_eq!((e.mean, e.ci_low, e.ci_high), (2.0, 2.0, 2.0));
+        assert!(!Estimate::paired(&[1.0, 3.0], &[2.0, 2.0]).significant());
+        assert_eq!(t_975(2), 4.303);
+        assert_eq!(t_975(100), 1.96);
+    }
+}
