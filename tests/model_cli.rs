@@ -330,3 +330,217 @@ fn a_killed_run_resumes_to_the_same_weights() {
         .count();
     assert_eq!(lines, 40);
 }
+
+/// The first `n` rows of each family of a freshly generated 32-pixel test split, as a json
+/// file beside it (the judge needs the sidecars the generator writes).
+fn small_test_split(dir: &Path, n: usize) -> PathBuf {
+    let data = dir.join("test");
+    ok(&[
+        "world",
+        "generate",
+        "--split",
+        "test",
+        "--out",
+        s(&data),
+        "--size",
+        "32",
+    ]);
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(data.join("data.json")).unwrap()).unwrap();
+    let picked: Vec<&serde_json::Value> = rows
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 50 < n)
+        .map(|(_, r)| r)
+        .collect();
+    let json = data.join("small.json");
+    std::fs::write(&json, serde_json::to_string(&picked).unwrap()).unwrap();
+    json
+}
+
+#[test]
+fn eval_reports_the_judge_per_family_with_baselines() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_test_split(dir.path(), 2);
+    let (json, html) = (dir.path().join("eval.json"), dir.path().join("eval.html"));
+    let printed = ok(&[
+        "eval",
+        "--world",
+        s(&f.ckpt),
+        "--dynamics",
+        s(&f.ckpt),
+        "--n",
+        "4",
+        "--data",
+        s(&data),
+        "--out",
+        s(&json),
+        "--html",
+        s(&html),
+    ]);
+    assert!(printed.contains("| **average** |"), "{printed}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let avg = r["average"].as_f64().unwrap();
+    assert!((0.0..=10.0).contains(&avg), "{avg}");
+    let tasks: Vec<&String> = r["per_task"].as_object().unwrap().keys().collect();
+    assert_eq!(tasks, ["kubric", "magicbrush", "something", "whatsup"]);
+    let ns: Vec<u64> = r["best_of"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ns, [1, 2, 4]);
+    assert_eq!(
+        r["best_of"][2]["average"], r["average"],
+        "the report is best-of-4"
+    );
+    // Copying the source scores (almost) nothing on the judge; its pixel error is lowest.
+    assert!(
+        r["copy_source"]["average"].as_f64().unwrap() <= 1.0,
+        "{}",
+        r["copy_source"]
+    );
+    assert_eq!(r["rows"], 8);
+    let d = &r["dynamics"];
+    for key in ["exact", "bleu", "rouge_l", "parsed"] {
+        let v = d[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{key} = {v}");
+    }
+    for key in [
+        "random_action",
+        "random_observation",
+        "copied_observation",
+        "swapped_observations",
+    ] {
+        assert!(d["preference"][key].as_f64().is_some(), "{key}");
+    }
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("data:image/png;base64,") && page.contains("kubric"));
+}
+
+#[test]
+fn bootstrap_labels_videos_and_feeds_training() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let (videos, syn) = (dir.path().join("videos"), dir.path().join("syn"));
+    ok(&[
+        "world",
+        "generate",
+        "--split",
+        "videos",
+        "--n",
+        "3",
+        "--out",
+        s(&videos),
+        "--size",
+        "32",
+    ]);
+    let printed = ok(&[
+        "bootstrap",
+        "--dynamics",
+        s(&f.ckpt),
+        "--videos",
+        s(&videos),
+        "--out",
+        s(&syn),
+        "--keep",
+        "4",
+    ]);
+    assert!(printed.contains("annotator vs hidden labels"), "{printed}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(syn.join("bootstrap.json")).unwrap())
+            .unwrap();
+    let kept = report["kept"].as_u64().unwrap();
+    assert!(kept <= 4 && kept <= report["pairs"].as_u64().unwrap());
+    assert!(report["quality_all"]["pair_precision"].as_f64().is_some());
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(syn.join("data.json")).unwrap()).unwrap();
+    assert_eq!(rows.len() as u64, kept);
+    for r in &rows {
+        assert_eq!(r["task"], "synthetic");
+        assert!(syn.join(r["input"].as_str().unwrap()).is_file());
+        assert!(
+            r.get("action").is_none(),
+            "hidden labels never reach the synthetic data"
+        );
+    }
+    if kept > 0 {
+        let out = dir.path().join("fdm");
+        let printed = ok(&[
+            "train",
+            "--role",
+            "world",
+            "--data",
+            s(&f.data),
+            "--synthetic",
+            s(&syn),
+            "--tokenizers",
+            s(&f.tok),
+            "--preset",
+            "tiny",
+            "--steps",
+            "2",
+            "--out",
+            s(&out),
+            "--eval-examples",
+            "2",
+            "--weighted",
+            "0.5",
+        ]);
+        assert!(
+            printed.contains(&format!("+ {kept} synthetic examples")),
+            "{printed}"
+        );
+    }
+}
+
+#[test]
+fn demo_and_export_run_on_given_checkpoints() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = dir.path().join("shipped");
+    ok(&["export", "--from", s(&f.ckpt), "--to", s(&shipped)]);
+    let size = |p: &Path| {
+        std::fs::metadata(p.join("model.safetensors"))
+            .unwrap()
+            .len()
+    };
+    assert!(
+        size(&shipped) * 10 < size(&f.ckpt) * 6,
+        "f16 halves the weights"
+    );
+    let out = dir.path().join("demo");
+    let printed = ok(&[
+        "demo",
+        "--world",
+        s(&shipped),
+        "--dynamics",
+        s(&f.ckpt),
+        "--per-family",
+        "1",
+        "--n",
+        "2",
+        "--out",
+        s(&out),
+    ]);
+    for family in ["kubric", "something", "whatsup", "magicbrush", "average"] {
+        assert!(printed.contains(&format!("| {family} |")), "{printed}");
+    }
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(page.contains("<img"), "examples are in the report");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(r["world"]["rows"], 4);
+    // A missing model is a clear error, not a panic.
+    let err = fails(&[
+        "demo",
+        "--world",
+        s(&dir.path().join("nope")),
+        "--out",
+        s(&out),
+    ]);
+    assert!(err.contains("--world"), "{err}");
+}

@@ -127,30 +127,3 @@ fn shipped_tokenizers_load_and_reconstruct() {
         / 8.0;
     assert!(psnr > 27.0, "shipped VQ reconstructs at {psnr:.1} dB");
 }
-
-/// The main job's whole chain (generate, train, evaluate) on a tiny configuration.
-#[test]
-fn demo_runs_end_to_end_when_tiny() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = ok(&[
-        "demo",
-        "--tiny",
-        "--n",
-        "8",
-        "--steps",
-        "5",
-        "--out",
-        s(dir.path()),
-    ]);
-    assert!(out.contains("recogniser on reconstructions"), "{out}");
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("tokenizer-report.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(
-        report["images"], 400,
-        "the whole fixed test split is evaluated"
-    );
-    assert!(dir.path().join("models/vq/model.safetensors").is_file());
-    assert!(dir.path().join("models/tokenizer.json").is_file());
-}

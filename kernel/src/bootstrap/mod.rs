@@ -186,6 +186,54 @@ pub fn annotator_quality(annotations: &[Annotation], labels: &[VideoLabels]) -> 
     }
 }
 
+/// Annotates every video of a dataset; `progress` gets the number of videos done.
+#[cfg(feature = "fs")]
+pub fn annotate_videos(
+    dynamics: &DynamicsModel,
+    videos: &crate::data::VideoDataset,
+    config: &BootstrapConfig,
+    mut progress: impl FnMut(usize),
+) -> Result<Vec<Annotation>> {
+    let mut out = Vec::new();
+    for v in 0..videos.videos.len() {
+        out.extend(annotate_video(dynamics, v, &videos.frames(v)?, config)?);
+        progress(v + 1);
+    }
+    Ok(out)
+}
+
+/// Writes annotations as an AURORA folder of task [`SYNTHETIC_TASK`] (frames copied as PNGs).
+#[cfg(feature = "fs")]
+pub fn write_synthetic(
+    dir: &std::path::Path,
+    videos: &crate::data::VideoDataset,
+    annotations: &[Annotation],
+) -> Result<std::path::PathBuf> {
+    let mut writer = crate::data::AuroraWriter::new(dir)?;
+    let mut loaded: Option<(usize, Vec<RgbImage>)> = None;
+    for (i, a) in annotations.iter().enumerate() {
+        if loaded.as_ref().is_none_or(|(v, _)| *v != a.video) {
+            loaded = Some((a.video, videos.frames(a.video)?));
+        }
+        let frames = &loaded.as_ref().expect("loaded above").1;
+        let id = format!("syn{i:05}");
+        writer.push(
+            &id,
+            &frames[a.pair.before],
+            Some(&frames[a.pair.after]),
+            crate::data::Row {
+                input: String::new(),
+                output: None,
+                instruction: a.text.clone(),
+                task: SYNTHETIC_TASK.into(),
+                id: None,
+                sidecar: None,
+            },
+        )?;
+    }
+    writer.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,6 +49,35 @@ impl EvalItem {
     }
 }
 
+/// The embedded world's fixed test split rendered at `size` pixels, the first `per_family`
+/// rows of each family (all 50 with `per_family >= 50`).
+pub fn test_split_items(per_family: usize, size: u32) -> Vec<EvalItem> {
+    use crate::world::generate::{TEST_PER_FAMILY, render_triplet, test_split};
+    let render = crate::world::RenderConfig {
+        size,
+        ..Default::default()
+    };
+    test_split()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % TEST_PER_FAMILY < per_family)
+        .map(|(_, t)| {
+            let (source, target) = render_triplet(&t, render);
+            EvalItem {
+                source,
+                target,
+                instruction: t.text.clone(),
+                task: t.family().task_name().to_string(),
+                sidecar: Some(Sidecar {
+                    action: t.action,
+                    source_state: t.source,
+                    target_state: t.target,
+                }),
+            }
+        })
+        .collect()
+}
+
 /// Row indices per task (family), tasks in name order.
 pub fn by_task(items: &[EvalItem]) -> BTreeMap<String, Vec<usize>> {
     let mut m: BTreeMap<String, Vec<usize>> = BTreeMap::new();

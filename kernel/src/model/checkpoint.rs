@@ -203,6 +203,35 @@ pub fn load_config(dir: &std::path::Path) -> Result<ModelConfig> {
     Ok(config)
 }
 
+/// Copies the checkpoint in `from` to `to` with its weights stored as `dtype` (f16 halves what
+/// ships; loading converts back to f32) and `vq_path` rewritten for the new place. Training
+/// state (`train_state.safetensors`, metrics) is not copied.
+#[cfg(feature = "fs")]
+pub fn export(from: &std::path::Path, to: &std::path::Path, dtype: DType) -> Result<()> {
+    let mut config = load_config(from)?;
+    let w = from.join("model.safetensors");
+    let tensors = candle_core::safetensors::load(&w, &Device::Cpu)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", w.display())))?;
+    let mut named: Vec<(String, Tensor)> = tensors
+        .into_iter()
+        .map(|(k, v)| Ok((k, v.to_dtype(dtype)?)))
+        .collect::<Result<_>>()?;
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    std::fs::create_dir_all(to).map_err(|e| Error::io(to, e))?;
+    config.dynaboot.vq_path =
+        crate::files::relative_path(to, &from.join(&config.dynaboot.vq_path))?
+            .to_string_lossy()
+            .into_owned();
+    let text = TextTokenizer::load(&from.join("tokenizer.json"))?;
+    save(to, &config, &named, &text)?;
+    for extra in ["metrics.jsonl"] {
+        if from.join(extra).exists() {
+            std::fs::copy(from.join(extra), to.join(extra)).map_err(|e| Error::io(to, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes `config.json`, `model.safetensors` and `tokenizer.json` into `dir`, each atomically.
 #[cfg(feature = "fs")]
 pub fn save(

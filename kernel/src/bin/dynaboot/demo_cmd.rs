@@ -1,60 +1,118 @@
-//! `dynaboot demo`: the main job on the embedded default. Generates the world's data, trains
-//! the image and text tokenizers and reports how much of the world they keep.
+//! `dynaboot demo`: the main job. With the shipped world and dynamics models, on the embedded
+//! world's fixed test split, best-of-N verification for every family: a per-family table
+//! (judge score at N = 1 and N = max, the dynamics model's exact-action accuracy) and an HTML
+//! report with examples. No download, no training.
 
-use crate::{tokenizer_cmd, world_cmd};
-use anyhow::Result;
+use crate::predict_cmd::load;
+use crate::progress::bar;
+use anyhow::{Context, Result};
 use clap::Args;
-use dynaboot::tokenize::vq_train::VqTrainConfig;
+use dynaboot::eval::report::{Table, dynamics_table, examples_html, html_page, world_table};
+use dynaboot::eval::{Judge, WorldEvalConfig, evaluate_dynamics, evaluate_world, test_split_items};
+use dynaboot::files::write_atomic;
+use dynaboot::model::{DynamicsModel, Sampling, WorldModel};
+use dynaboot::world::{Recogniser, RenderConfig};
 use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Args)]
 pub struct DemoArgs {
-    /// Where data, models and reports go.
+    /// World-model checkpoint.
+    #[arg(long, default_value = "models/world")]
+    world: PathBuf,
+    /// Dynamics-model checkpoint (the verifier).
+    #[arg(long, default_value = "models/dynamics")]
+    dynamics: PathBuf,
+    /// Candidates per test row (best-of-N).
+    #[arg(long, default_value_t = 8)]
+    n: usize,
+    /// Test rows per family (the fixed split has 50).
+    #[arg(long, default_value_t = 50)]
+    per_family: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where `report.html` and `report.json` go.
     #[arg(long, default_value = "out/demo")]
     out: PathBuf,
-    /// Training triplets to generate.
-    #[arg(long, default_value_t = 2000)]
-    n: usize,
-    /// Image-tokenizer training steps.
-    #[arg(long, default_value_t = VqTrainConfig::default().steps)]
-    steps: usize,
-    /// A tiny configuration that finishes in seconds (for smoke tests).
-    #[arg(long)]
-    tiny: bool,
 }
 
 pub fn run(a: DemoArgs) -> Result<()> {
     let t0 = Instant::now();
-    let (train, test, models) = (
-        a.out.join("data/train"),
-        a.out.join("data/test"),
-        a.out.join("models"),
-    );
-    let size = if a.tiny { 32 } else { 64 };
+    let hint = "the shipped models live in models/ of the repository; run from its root or pass --world/--dynamics";
+    let world = WorldModel::new(load(&a.world).context(hint)?)?;
+    let dynamics = DynamicsModel::new(load(&a.dynamics).context(hint)?)?;
+    let size = world.model.vq.config.image_size as u32;
+    let items = test_split_items(a.per_family, size);
     println!(
-        "== generating {} training triplets and the fixed test split",
-        a.n
+        "== best-of-{} on {} test rows ({} per family)",
+        a.n,
+        items.len(),
+        a.per_family.min(50)
     );
-    world_cmd::generate(world_cmd::Split::Train, Some(a.n), 0, &train, size)?;
-    world_cmd::generate(world_cmd::Split::Test, None, 0, &test, size)?;
-    println!("== training the tokenizers");
-    let vq = VqTrainConfig {
-        steps: a.steps,
+    let judge = Judge::new(Recogniser::new(RenderConfig {
+        size,
         ..Default::default()
+    }));
+    let config = WorldEvalConfig {
+        n: a.n,
+        sampling: Sampling {
+            seed: a.seed,
+            ..Default::default()
+        },
+        examples_per_task: 2,
     };
-    tokenizer_cmd::train(&train, &models, vq, 448, a.tiny, None)?;
-    println!("== evaluating on the test split");
-    tokenizer_cmd::eval(
-        &models,
-        &test,
-        None,
-        Some(a.out.join("tokenizer-report.json")),
+    let pb = bar(items.len(), "world");
+    let (w, examples) = evaluate_world(&world, Some(&dynamics), &items, &config, &judge, |i| {
+        pb.set_position(i as u64)
+    })?;
+    pb.finish_and_clear();
+    let pb = bar(items.len(), "dynamics");
+    let d = evaluate_dynamics(&dynamics, &items, 25, a.seed, |i| pb.set_position(i as u64))?;
+    pb.finish_and_clear();
+
+    let first = &w.best_of[0].scores;
+    let mut summary = Table::new(
+        "Per family: judge score (0-10) without and with verification, dynamics accuracy",
+        &[
+            "family",
+            "judge N = 1",
+            &format!("judge N = {}", w.n),
+            "dynamics exact",
+        ],
+    );
+    for (task, v) in &w.scores.per_task {
+        summary.push(vec![
+            task.clone(),
+            format!("{:.2}", first.per_task[task]),
+            format!("{v:.2}"),
+            format!("{:.1} %", 100.0 * d.exact_per_task[task]),
+        ]);
+    }
+    summary.push(vec![
+        "average".into(),
+        format!("{:.2}", first.average),
+        format!("{:.2}", w.scores.average),
+        format!("{:.1} %", 100.0 * d.exact),
+    ]);
+    print!("{}", summary.markdown());
+    let tables = [summary, world_table(&w), dynamics_table(&d)];
+    let body = tables.iter().map(Table::html).collect::<String>() + &examples_html(&examples)?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let html = a.out.join("report.html");
+    write_atomic(
+        &html,
+        html_page("dynaboot demo: best-of-N on the test split", &body).as_bytes(),
+    )?;
+    let json =
+        serde_json::json!({ "world": w, "dynamics": d, "seconds": t0.elapsed().as_secs_f64() });
+    write_atomic(
+        &a.out.join("report.json"),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
     )?;
     println!(
-        "== done in {:.0}s; see {}",
+        "== done in {:.0}s; wrote {}",
         t0.elapsed().as_secs_f64(),
-        a.out.display()
+        html.display()
     );
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! The `dynaboot` command line: a thin layer over the kernel's public API.
 
 mod bench_cmd;
+mod bootstrap_cmd;
 mod demo_cmd;
+mod eval_cmd;
 mod predict_cmd;
 mod progress;
 mod tokenizer_cmd;
@@ -28,7 +30,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The main job: generate the world's data, train the tokenizers, evaluate them.
+    /// The main job: best-of-N with the shipped models on the test split, per family.
     Demo(demo_cmd::DemoArgs),
     /// Generate and inspect data from the embedded world.
     #[command(subcommand)]
@@ -42,6 +44,12 @@ enum Command {
     Predict(predict_cmd::PredictArgs),
     /// Say in words what changed between two images, with a dynamics model.
     Explain(predict_cmd::ExplainArgs),
+    /// Label unlabelled videos with a dynamics model (weak supervision for the world model).
+    Bootstrap(bootstrap_cmd::BootstrapArgs),
+    /// Evaluate a world model (best-of-N with a dynamics model) and the dynamics model.
+    Eval(eval_cmd::EvalArgs),
+    /// Copy a checkpoint with f16 weights (what ships in models/).
+    Export(eval_cmd::ExportArgs),
     /// Measure training and inference speed of the `small` preset.
     Bench(bench_cmd::BenchArgs),
 }
@@ -63,6 +71,9 @@ fn main() {
         Command::Predict(a) => predict_cmd::predict(a),
         Command::Explain(a) => predict_cmd::explain(a),
         Command::Bench(a) => bench_cmd::run(a),
+        Command::Bootstrap(a) => bootstrap_cmd::run(a),
+        Command::Eval(a) => eval_cmd::run(a),
+        Command::Export(a) => eval_cmd::export(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -24,7 +24,7 @@ pub struct SamplingArgs {
 }
 
 impl SamplingArgs {
-    fn sampling(&self) -> Sampling {
+    pub fn sampling(&self) -> Sampling {
         Sampling {
             temperature: self.temperature,
             top_k: self.top_k,
@@ -57,7 +57,7 @@ pub struct PredictArgs {
     sampling: SamplingArgs,
 }
 
-fn load(path: &Path) -> Result<Arc<Model>> {
+pub fn load(path: &Path) -> Result<Arc<Model>> {
     Ok(Arc::new(
         Model::load(path, &Device::Cpu).with_context(|| format!("loading {}", path.display()))?,
     ))

@@ -1,0 +1,92 @@
+//! `dynaboot bootstrap`: a dynamics model labels unlabelled videos (frame selection, sampled
+//! annotations, stratified top-K) and the kept pairs are written as an AURORA folder of task
+//! `synthetic` for `train --synthetic`. With the videos' hidden labels present, the
+//! annotator's quality is measured too (never used for training).
+
+use crate::predict_cmd::{SamplingArgs, load};
+use crate::progress::bar;
+use anyhow::Result;
+use clap::Args;
+use dynaboot::bootstrap::{
+    BootstrapConfig, FrameSelection, annotate_videos, annotator_quality, filter_annotations,
+    write_synthetic,
+};
+use dynaboot::data::VideoDataset;
+use dynaboot::data::video::LABELS_FILE;
+use dynaboot::files::write_atomic;
+use dynaboot::model::DynamicsModel;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct BootstrapArgs {
+    /// Dynamics-model checkpoint (the annotator).
+    #[arg(long)]
+    dynamics: PathBuf,
+    /// Folder of unlabelled videos (`videos.json`).
+    #[arg(long)]
+    videos: PathBuf,
+    /// Where the synthetic AURORA folder goes.
+    #[arg(long)]
+    out: PathBuf,
+    /// K of the stratified top-K: annotated pairs kept.
+    #[arg(long, default_value_t = BootstrapConfig::default().keep)]
+    keep: usize,
+    /// K_f: motion events kept per video.
+    #[arg(long, default_value_t = FrameSelection::default().keep)]
+    frames_per_video: usize,
+    /// I_f: minimum frames between kept events.
+    #[arg(long, default_value_t = FrameSelection::default().gap)]
+    gap: usize,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+}
+
+pub fn run(a: BootstrapArgs) -> Result<()> {
+    let dynamics = DynamicsModel::new(load(&a.dynamics)?)?;
+    let videos = VideoDataset::load(&a.videos)?;
+    let config = BootstrapConfig {
+        frames: FrameSelection {
+            keep: a.frames_per_video,
+            gap: a.gap,
+            ..Default::default()
+        },
+        keep: a.keep,
+        sampling: a.sampling.sampling(),
+        ..Default::default()
+    };
+    let pb = bar(videos.videos.len(), "annotate");
+    let all = annotate_videos(&dynamics, &videos, &config, |i| pb.set_position(i as u64))?;
+    pb.finish_and_clear();
+    let kept = filter_annotations(&all, &config);
+    let json = write_synthetic(&a.out, &videos, &kept)?;
+    println!(
+        "{} pairs from {} videos annotated, {} kept -> {}",
+        all.len(),
+        videos.videos.len(),
+        kept.len(),
+        json.display()
+    );
+    let mut report =
+        serde_json::json!({ "config": config, "pairs": all.len(), "kept": kept.len() });
+    if a.videos.join(LABELS_FILE).exists() {
+        let labels = videos.labels_for_evaluation()?;
+        let (q_all, q_kept) = (
+            annotator_quality(&all, &labels),
+            annotator_quality(&kept, &labels),
+        );
+        println!(
+            "annotator vs hidden labels: all pairs exact {:.1} % (pairs right {:.1} %), kept exact {:.1} % (pairs right {:.1} %), BLEU-4 {:.3}",
+            100.0 * q_all.exact,
+            100.0 * q_all.pair_precision,
+            100.0 * q_kept.exact,
+            100.0 * q_kept.pair_precision,
+            q_kept.bleu
+        );
+        report["quality_all"] = serde_json::to_value(q_all)?;
+        report["quality_kept"] = serde_json::to_value(q_kept)?;
+    }
+    let path = a.out.join("bootstrap.json");
+    write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    println!("wrote {}", path.display());
+    Ok(())
+}

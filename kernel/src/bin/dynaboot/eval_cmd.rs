@@ -1,0 +1,134 @@
+//! `dynaboot eval`: evaluate a world model (best-of-N when a dynamics model is given) and the
+//! dynamics model on any labelled AURORA folder, the paper's way; and `dynaboot export`, which
+//! copies a checkpoint with half-precision weights for shipping.
+
+use crate::predict_cmd::{SamplingArgs, load};
+use crate::progress::bar;
+use anyhow::Result;
+use candle_core::DType;
+use clap::Args;
+use dynaboot::data::AuroraDataset;
+use dynaboot::eval::report::{Table, dynamics_table, html_page, world_table};
+use dynaboot::eval::{
+    DynamicsReport, Judge, WorldEvalConfig, WorldReport, evaluate_dynamics, evaluate_world,
+    load_items,
+};
+use dynaboot::files::write_atomic;
+use dynaboot::model::{DynamicsModel, WorldModel};
+use dynaboot::world::{Recogniser, RenderConfig};
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// World-model checkpoint.
+    #[arg(long)]
+    world: PathBuf,
+    /// Dynamics-model checkpoint: verifies the world model's candidates (best-of-N) and is
+    /// evaluated itself.
+    #[arg(long)]
+    dynamics: Option<PathBuf>,
+    /// Candidates per row (best-of-N) when --dynamics is given.
+    #[arg(long, default_value_t = 8)]
+    n: usize,
+    /// Labelled AURORA folder or json (with the embedded world's sidecars for the judge).
+    #[arg(long)]
+    data: PathBuf,
+    /// The report (json: `average`, `per_task`, best-of-n, baselines, `dynamics`).
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write an HTML page with the tables and example images.
+    #[arg(long)]
+    html: Option<PathBuf>,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+}
+
+/// What `eval` writes.
+#[derive(Serialize)]
+pub struct EvalFile {
+    #[serde(flatten)]
+    pub world: WorldReport,
+    pub dynamics: Option<DynamicsReport>,
+}
+
+pub fn run(a: EvalArgs) -> Result<()> {
+    let world = WorldModel::new(load(&a.world)?)?;
+    let dynamics = match &a.dynamics {
+        Some(p) if p == &a.world => Some(DynamicsModel::new(world.model.clone())?),
+        Some(p) => Some(DynamicsModel::new(load(p)?)?),
+        None => None,
+    };
+    let items = load_items(&AuroraDataset::load(&a.data)?)?;
+    let size = world.model.vq.config.image_size as u32;
+    let judge = Judge::new(Recogniser::new(RenderConfig {
+        size,
+        ..Default::default()
+    }));
+    let config = WorldEvalConfig {
+        n: a.n,
+        sampling: a.sampling.sampling(),
+        ..Default::default()
+    };
+    let pb = bar(items.len(), "world");
+    let (world_report, examples) =
+        evaluate_world(&world, dynamics.as_ref(), &items, &config, &judge, |i| {
+            pb.set_position(i as u64)
+        })?;
+    pb.finish_and_clear();
+    let dyn_report = match &dynamics {
+        Some(d) => {
+            let pb = bar(items.len(), "dynamics");
+            let r = evaluate_dynamics(d, &items, 16, config.sampling.seed, |i| {
+                pb.set_position(i as u64)
+            })?;
+            pb.finish_and_clear();
+            Some(r)
+        }
+        None => None,
+    };
+    let mut tables: Vec<Table> = vec![world_table(&world_report)];
+    if let Some(d) = &dyn_report {
+        tables.push(dynamics_table(d));
+    }
+    for t in &tables {
+        print!("{}", t.markdown());
+    }
+    let file = EvalFile {
+        world: world_report,
+        dynamics: dyn_report,
+    };
+    write_atomic(&a.out, serde_json::to_string_pretty(&file)?.as_bytes())?;
+    println!("wrote {}", a.out.display());
+    if let Some(h) = &a.html {
+        let body: String = tables.iter().map(Table::html).collect::<String>()
+            + &dynaboot::eval::report::examples_html(&examples)?;
+        write_atomic(h, html_page("dynaboot evaluation", &body).as_bytes())?;
+        println!("wrote {}", h.display());
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Checkpoint folder to copy.
+    #[arg(long)]
+    from: PathBuf,
+    /// Destination folder.
+    #[arg(long)]
+    to: PathBuf,
+    /// Keep f32 weights instead of f16.
+    #[arg(long)]
+    full: bool,
+}
+
+pub fn export(a: ExportArgs) -> Result<()> {
+    let dtype = if a.full { DType::F32 } else { DType::F16 };
+    dynaboot::model::checkpoint::export(&a.from, &a.to, dtype)?;
+    println!(
+        "{} -> {} ({dtype:?} weights)",
+        a.from.display(),
+        a.to.display()
+    );
+    Ok(())
+}
