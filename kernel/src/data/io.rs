@@ -132,6 +132,35 @@ impl AuroraWriter {
     }
 }
 
+/// Renders triplets and writes them as an AURORA folder with sidecars (row ids `00000`, ...);
+/// `progress` gets the number of rows written.
+pub fn write_triplets(
+    dir: &Path,
+    triplets: &[crate::world::Triplet],
+    render: crate::world::RenderConfig,
+    mut progress: impl FnMut(usize),
+) -> Result<PathBuf> {
+    let mut w = AuroraWriter::new(dir)?;
+    for (i, t) in triplets.iter().enumerate() {
+        let (src, tgt) = crate::world::generate::render_triplet(t, render);
+        let row = Row {
+            input: String::new(),
+            output: None,
+            instruction: t.text.clone(),
+            task: t.family().task_name().to_string(),
+            id: None,
+            sidecar: Some(super::Sidecar {
+                action: t.action,
+                source_state: t.source.clone(),
+                target_state: t.target.clone(),
+            }),
+        };
+        w.push(&format!("{i:05}"), &src, Some(&tgt), row)?;
+        progress(i + 1);
+    }
+    w.finish()
+}
+
 /// A folder of unlabelled videos.
 #[derive(Clone, Debug)]
 pub struct VideoDataset {

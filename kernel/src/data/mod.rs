@@ -10,4 +10,4 @@ pub mod video;
 
 pub use aurora::{Row, Sidecar};
 #[cfg(feature = "fs")]
-pub use io::{AuroraDataset, AuroraWriter, VideoDataset};
+pub use io::{AuroraDataset, AuroraWriter, VideoDataset, write_triplets};

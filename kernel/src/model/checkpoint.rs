@@ -136,9 +136,7 @@ impl Model {
         let w = dir.join("model.safetensors");
         let weights = std::fs::read(&w).map_err(|e| Error::io(&w, e))?;
         let vq_dir = dir.join(&config.dynaboot.vq_path);
-        let vq_weights = vq_dir.join("model.safetensors");
-        let bytes = std::fs::read(&vq_weights).map_err(|e| Error::io(&vq_weights, e))?;
-        let found = format!("{:016x}", crate::nn::init::fnv1a(&bytes));
+        let found = vq_fingerprint(&vq_dir)?;
         if found != config.dynaboot.vq_fingerprint {
             return Err(Error::Invalid(format!(
                 "{}: the image tokenizer at {} is not the one this model was trained with \
@@ -181,6 +179,14 @@ impl Model {
         self.format.check_action(&ids, role)?;
         Ok(ids)
     }
+}
+
+/// The fingerprint a checkpoint records of its image tokenizer (FNV-1a of the VQ weights file).
+#[cfg(feature = "fs")]
+pub fn vq_fingerprint(vq_dir: &std::path::Path) -> Result<String> {
+    let path = vq_dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    Ok(format!("{:016x}", crate::nn::init::fnv1a(&bytes)))
 }
 
 /// Reads and checks `config.json` of a checkpoint folder.

@@ -97,6 +97,30 @@ impl Preset {
         }
     }
 
+    /// The checkpoint configuration of a fresh model of this size for `roles` over the given
+    /// tokenizers; `vq_path` is where the image tokenizer is, relative to the checkpoint.
+    pub fn model_config(
+        self,
+        roles: Vec<crate::model::Role>,
+        text: &crate::tokenize::TextTokenizer,
+        vq: &crate::tokenize::ImageTokenizer,
+        vq_path: String,
+        vq_fingerprint: String,
+    ) -> Result<ModelConfig> {
+        let vocab = crate::model::Vocab::new(text, vq.config.codebook_size)?;
+        let image_tokens = vq.config.tokens_per_image();
+        Ok(ModelConfig {
+            backbone: self.backbone(vocab.size(), image_tokens),
+            dynaboot: crate::model::ModelMeta {
+                roles,
+                vocab,
+                image_tokens,
+                vq_path,
+                vq_fingerprint,
+            },
+        })
+    }
+
     pub fn train(self) -> TrainConfig {
         let (steps, batch_size, lr, warmup) = match self {
             Preset::Tiny => (200, 8, 3e-3, 10),

@@ -210,6 +210,25 @@ pub fn random_video(rng: &mut impl Rng, cfg: VideoConfig, render: RenderConfig) 
     Video { frames, segments }
 }
 
+/// `n` random videos named `v0000`, `v0001`, ... from one seeded generator; `progress` gets the
+/// number made.
+pub fn videos(
+    seed: u64,
+    n: usize,
+    cfg: VideoConfig,
+    render: RenderConfig,
+    mut progress: impl FnMut(usize),
+) -> Vec<(String, Video)> {
+    let mut rng = rng(seed);
+    (0..n)
+        .map(|i| {
+            let v = random_video(&mut rng, cfg, render);
+            progress(i + 1);
+            (format!("v{i:04}"), v)
+        })
+        .collect()
+}
+
 fn placed(scene: &Scene) -> Vec<Instance> {
     super::render::instances(scene)
         .into_iter()

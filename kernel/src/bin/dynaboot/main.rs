@@ -1,5 +1,6 @@
 //! The `dynaboot` command line: a thin layer over the kernel's public API.
 
+mod ablate_cmd;
 mod bench_cmd;
 mod bootstrap_cmd;
 mod demo_cmd;
@@ -50,6 +51,8 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// Copy a checkpoint with f16 weights (what ships in models/).
     Export(eval_cmd::ExportArgs),
+    /// The paper's ablation: FT, FDM and FDM without each part, best-of-N, over seeds.
+    Ablate(ablate_cmd::AblateArgs),
     /// Measure training and inference speed of the `small` preset.
     Bench(bench_cmd::BenchArgs),
 }
@@ -72,6 +75,7 @@ fn main() {
         Command::Explain(a) => predict_cmd::explain(a),
         Command::Bench(a) => bench_cmd::run(a),
         Command::Bootstrap(a) => bootstrap_cmd::run(a),
+        Command::Ablate(a) => ablate_cmd::run(a),
         Command::Eval(a) => eval_cmd::run(a),
         Command::Export(a) => eval_cmd::export(a),
     };

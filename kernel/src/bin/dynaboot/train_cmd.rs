@@ -5,7 +5,7 @@ use crate::progress::bar;
 use anyhow::{Context, Result, bail};
 use candle_core::Device;
 use clap::{Args, ValueEnum};
-use dynaboot::model::{ModelConfig, ModelMeta, Role, Vocab};
+use dynaboot::model::Role;
 use dynaboot::tokenize::{ImageTokenizer, TextTokenizer};
 use dynaboot::train::data::load_examples;
 use dynaboot::train::trainer::STATE_FILE;
@@ -81,8 +81,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let device = Device::Cpu;
     let vq_dir = a.tokenizers.join("vq");
     let vq = ImageTokenizer::load(&vq_dir, &device)?;
-    let vq_bytes = std::fs::read(vq_dir.join("model.safetensors"))?;
-    let fingerprint = format!("{:016x}", dynaboot::nn::init::fnv1a(&vq_bytes));
+    let fingerprint = dynaboot::model::checkpoint::vq_fingerprint(&vq_dir)?;
     let text = TextTokenizer::load(&a.tokenizers.join("tokenizer.json"))?;
 
     let mut examples = load_examples(&a.data, &vq, &fingerprint, &text)?;
@@ -120,20 +119,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
         println!("resuming at step {} of {}", t.step_count(), t.config.steps);
         t
     } else {
-        let vocab = Vocab::new(&text, vq.config.codebook_size)?;
-        let image_tokens = vq.config.tokens_per_image();
-        let model_config = ModelConfig {
-            backbone: a.preset.backbone(vocab.size(), image_tokens),
-            dynaboot: ModelMeta {
-                roles: a.role.roles(),
-                vocab,
-                image_tokens,
-                vq_path: dynaboot::files::relative_path(&a.out, &vq_dir)?
-                    .to_string_lossy()
-                    .into_owned(),
-                vq_fingerprint: fingerprint,
-            },
-        };
+        let vq_path = dynaboot::files::relative_path(&a.out, &vq_dir)?
+            .to_string_lossy()
+            .into_owned();
+        let model_config =
+            a.preset
+                .model_config(a.role.roles(), &text, &vq, vq_path, fingerprint)?;
         let mut config = a.preset.train();
         config.weighted = a.weighted;
         config.seed = a.seed;

@@ -3,7 +3,7 @@
 use crate::progress::bar;
 use anyhow::{Context, Result, bail};
 use clap::{Subcommand, ValueEnum};
-use dynaboot::data::{AuroraDataset, AuroraWriter, Row, Sidecar, VideoDataset};
+use dynaboot::data::{AuroraDataset, VideoDataset, write_triplets};
 use dynaboot::files::save_png;
 use dynaboot::world::generate::{self, TEST_PER_FAMILY, Triplet};
 use dynaboot::world::{RenderConfig, VideoConfig};
@@ -84,42 +84,18 @@ pub fn generate(
             } else {
                 generate::triplets(seed, n.unwrap_or(1000))
             };
-            let mut w =
-                AuroraWriter::new(out).with_context(|| format!("creating {}", out.display()))?;
             let pb = bar(triplets.len(), "rendering");
-            for (i, t) in triplets.into_iter().enumerate() {
-                let (src, tgt) = generate::render_triplet(&t, render);
-                let row = Row {
-                    input: String::new(),
-                    output: None,
-                    instruction: t.text.clone(),
-                    task: t.family().task_name().to_string(),
-                    id: None,
-                    sidecar: Some(Sidecar {
-                        action: t.action,
-                        source_state: t.source,
-                        target_state: t.target,
-                    }),
-                };
-                w.push(&format!("{i:05}"), &src, Some(&tgt), row)?;
-                pb.inc(1);
-            }
+            let path = write_triplets(out, &triplets, render, |i| pb.set_position(i as u64))
+                .with_context(|| format!("writing {}", out.display()))?;
             pb.finish_and_clear();
-            let path = w.finish()?;
             println!("wrote {}", path.display());
         }
         Split::Videos => {
             let n = n.unwrap_or(50);
-            let cfg = VideoConfig::default();
-            let mut rng = generate::rng(seed);
             let pb = bar(n, "videos");
-            let videos: Vec<_> = (0..n)
-                .map(|i| {
-                    let v = generate::random_video(&mut rng, cfg, render);
-                    pb.inc(1);
-                    (format!("v{i:04}"), v)
-                })
-                .collect();
+            let videos = generate::videos(seed, n, VideoConfig::default(), render, |i| {
+                pb.set_position(i as u64)
+            });
             pb.finish_and_clear();
             VideoDataset::write(out, &videos)?;
             println!(
