@@ -1,6 +1,6 @@
 # Common recipes. `just` itself: `cargo install just` (the README's commands do not need it).
 
-# The main job on the embedded default: generate data, train the tokenizers, evaluate them.
+# The main job: best-of-8 with the shipped models on the fixed test split, per family.
 demo:
     cargo run --release -- demo
 
@@ -18,6 +18,23 @@ data n="2000":
 tokenizers:
     cargo run --release -- tokenizer train --data data/train --out models
     cargo run --release -- tokenizer eval --tokenizers models --data data/test
+
+# Train the shipped world and dynamics models from scratch into models/ (about an hour on 2
+# cores): dynamics model, weak supervision from videos, FDM world model, f16 export, evaluation.
+models:
+    cargo run --release -- world generate --split train --n 12000 --seed 0 --out data/train
+    cargo run --release -- world generate --split videos --n 300 --seed 1 --out data/videos
+    cargo run --release -- world generate --split test --out data/test
+    cargo run --release -- train --role dynamics --data data/train --preset demo --steps 2000 --eval-every 500 --out runs/dynamics
+    cargo run --release -- bootstrap --dynamics runs/dynamics --videos data/videos --out data/synthetic --keep 800
+    cargo run --release -- train --role world --data data/train --synthetic data/synthetic --weighted 0.5 --preset demo --steps 2000 --eval-every 500 --out runs/world
+    cargo run --release -- export --from runs/dynamics --to models/dynamics
+    cargo run --release -- export --from runs/world --to models/world
+    cargo run --release -- eval --world models/world --dynamics models/dynamics --n 8 --data data/test --out models/eval.json --html out/models-eval.html
+
+# The paper's ablation (3 seeds, about 25 minutes on 2 cores).
+ablate:
+    cargo run --release -- ablate --preset paper --seeds 3 --out out/ablate
 
 # Format and lint.
 lint:

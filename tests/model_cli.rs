@@ -469,27 +469,9 @@ fn bootstrap_labels_videos_and_feeds_training() {
     }
     if kept > 0 {
         let out = dir.path().join("fdm");
-        let printed = ok(&[
-            "train",
-            "--role",
-            "world",
-            "--data",
-            s(&f.data),
-            "--synthetic",
-            s(&syn),
-            "--tokenizers",
-            s(&f.tok),
-            "--preset",
-            "tiny",
-            "--steps",
-            "2",
-            "--out",
-            s(&out),
-            "--eval-examples",
-            "2",
-            "--weighted",
-            "0.5",
-        ]);
+        let mut args = train_args(f, s(&out), "2");
+        args.extend(["--synthetic", s(&syn)]);
+        let printed = ok(&args);
         assert!(
             printed.contains(&format!("+ {kept} synthetic examples")),
             "{printed}"

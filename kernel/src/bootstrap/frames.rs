@@ -56,8 +56,8 @@ fn cells(img: &RgbImage, pool: u32) -> Vec<[f32; 3]> {
     let mut count = vec![0f32; out.len()];
     for (x, y, px) in img.enumerate_pixels() {
         let i = ((y / p) * cw + x / p) as usize;
-        for c in 0..3 {
-            out[i][c] += px.0[c] as f32 / 255.0;
+        for (acc, &v) in out[i].iter_mut().zip(&px.0) {
+            *acc += v as f32 / 255.0;
         }
         count[i] += 1.0;
     }

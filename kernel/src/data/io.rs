@@ -140,25 +140,45 @@ pub fn write_triplets(
     render: crate::world::RenderConfig,
     mut progress: impl FnMut(usize),
 ) -> Result<PathBuf> {
+    use rayon::prelude::*;
     let mut w = AuroraWriter::new(dir)?;
-    for (i, t) in triplets.iter().enumerate() {
-        let (src, tgt) = crate::world::generate::render_triplet(t, render);
-        let row = Row {
-            input: String::new(),
-            output: None,
-            instruction: t.text.clone(),
-            task: t.family().task_name().to_string(),
-            id: None,
-            sidecar: Some(super::Sidecar {
-                action: t.action,
-                source_state: t.source.clone(),
-                target_state: t.target.clone(),
-            }),
-        };
-        w.push(&format!("{i:05}"), &src, Some(&tgt), row)?;
-        progress(i + 1);
+    // Rendering dominates; render a block in parallel, then write it in order.
+    let mut done = 0;
+    for block in triplets.chunks(64) {
+        let images: Vec<(RgbImage, RgbImage)> = block
+            .par_iter()
+            .map(|t| crate::world::generate::render_triplet(t, render))
+            .collect();
+        for (t, (src, tgt)) in block.iter().zip(images) {
+            write_row(&mut w, done, t, &src, &tgt)?;
+            done += 1;
+            progress(done);
+        }
     }
     w.finish()
+}
+
+/// Writes one rendered triplet as row `i`, with its sidecar.
+fn write_row(
+    w: &mut AuroraWriter,
+    i: usize,
+    t: &crate::world::Triplet,
+    src: &RgbImage,
+    tgt: &RgbImage,
+) -> Result<()> {
+    let row = Row {
+        input: String::new(),
+        output: None,
+        instruction: t.text.clone(),
+        task: t.family().task_name().to_string(),
+        id: None,
+        sidecar: Some(super::Sidecar {
+            action: t.action,
+            source_state: t.source.clone(),
+            target_state: t.target.clone(),
+        }),
+    };
+    w.push(&format!("{i:05}"), src, Some(tgt), row)
 }
 
 /// A folder of unlabelled videos.

@@ -1,9 +1,13 @@
 //! Evaluating a dynamics model: it explains each (source, target) pair greedily, and the text is
 //! compared with the reference — exact structured match through the world's parser, BLEU-4 and
-//! ROUGE-L. Then the paper's zero-shot preference test: is log p(action | source, target) of
+//! ROUGE-L. The explained action is also *executed*: applied to the source's scene state, the
+//! state it leads to is judged against the true target with the world model's judge (partial
+//! credit on the same facts, 0-10), so the two models can be compared on one scale. Then the
+//! paper's zero-shot preference test: is log p(action | source, target) of
 //! the true trajectory higher than that of negatives made with a random action, a random
 //! observation, a copied observation (target = source) or swapped observations?
 
+use super::judge::judge_states;
 use super::text::{corpus_bleu, rouge_l, sentence_bleu};
 use super::{EvalItem, by_task};
 use crate::error::{Error, Result};
@@ -27,6 +31,10 @@ pub struct DynamicsReport {
     /// Share of explanations whose parsed action equals the true action, over families.
     pub exact: f64,
     pub exact_per_task: BTreeMap<String, f64>,
+    /// The explained action executed on the source state and judged against the true target
+    /// (0-10, the world model's judge; unreadable or refused actions score 0), over families.
+    pub judge: f64,
+    pub judge_per_task: BTreeMap<String, f64>,
     /// Share of explanations the world's parser understands at all.
     pub parsed: f64,
     /// Corpus BLEU-4 and mean sentence BLEU-4 (0-1).
@@ -44,6 +52,18 @@ fn reference_action(item: &EvalItem) -> Option<Action> {
     match &item.sidecar {
         Some(s) => Some(s.action),
         None => parse(&item.instruction).ok(),
+    }
+}
+
+/// The judge score (0-10) of executing `text` on the row's source state; 0 when the text does
+/// not parse, the action is refused, or the row has no scene states.
+pub fn executed_judge(item: &EvalItem, text: &str) -> f64 {
+    let Some(sc) = &item.sidecar else {
+        return 0.0;
+    };
+    match parse(text).map(|a| a.apply(&sc.source_state)) {
+        Ok(Ok(predicted)) => judge_states(&sc.source_state, &sc.target_state, &predicted).score,
+        _ => 0.0,
     }
 }
 
@@ -85,13 +105,25 @@ pub fn evaluate_dynamics(
             _ => false,
         })
         .collect();
-    let exact_per_task: BTreeMap<String, f64> = by_task(items)
-        .into_iter()
-        .map(|(task, idx)| {
-            let ok = idx.iter().filter(|&&i| exact_of[i]).count();
-            (task, ok as f64 / idx.len() as f64)
-        })
+    let judge_of: Vec<f64> = items
+        .iter()
+        .zip(&texts)
+        .map(|(it, t)| executed_judge(it, t))
         .collect();
+    let groups = by_task(items);
+    let mean_per_task = |v: &dyn Fn(usize) -> f64| -> BTreeMap<String, f64> {
+        groups
+            .iter()
+            .map(|(task, idx)| {
+                (
+                    task.clone(),
+                    idx.iter().map(|&i| v(i)).sum::<f64>() / idx.len() as f64,
+                )
+            })
+            .collect()
+    };
+    let exact_per_task = mean_per_task(&|i| f64::from(u8::from(exact_of[i])));
+    let judge_per_task = mean_per_task(&|i| judge_of[i]);
     let pairs: Vec<(&str, &str)> = texts
         .iter()
         .zip(items)
@@ -130,6 +162,8 @@ pub fn evaluate_dynamics(
         rows: items.len(),
         exact: exact_per_task.values().sum::<f64>() / exact_per_task.len() as f64,
         exact_per_task,
+        judge: judge_per_task.values().sum::<f64>() / judge_per_task.len() as f64,
+        judge_per_task,
         parsed: texts.iter().filter(|t| parse(t).is_ok()).count() as f64 / n,
         bleu: corpus_bleu(&pairs),
         sentence_bleu: pairs.iter().map(|(c, r)| sentence_bleu(c, r)).sum::<f64>() / n,
@@ -147,4 +181,39 @@ pub fn evaluate_dynamics(
             .map(|(it, t)| (it.instruction.clone(), t.clone()))
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Sidecar;
+    use crate::world::generate::{random_triplet, rng};
+    use crate::world::{Family, describe};
+
+    #[test]
+    fn executed_actions_are_judged_like_world_model_outputs() {
+        let t = random_triplet(&mut rng(9), Family::Kubric);
+        let img = image::RgbImage::new(1, 1);
+        let item = EvalItem {
+            source: img.clone(),
+            target: img,
+            instruction: t.text.clone(),
+            task: "kubric".into(),
+            sidecar: Some(Sidecar {
+                action: t.action,
+                source_state: t.source.clone(),
+                target_state: t.target.clone(),
+            }),
+        };
+        // Any paraphrase of the true action scores 10; nonsense scores 0.
+        let other_words = describe(&t.action, &t.source, 1).unwrap();
+        assert_eq!(executed_judge(&item, &t.text), 10.0);
+        assert_eq!(executed_judge(&item, &other_words), 10.0);
+        assert_eq!(executed_judge(&item, "dance a little jig"), 0.0);
+        let no_truth = EvalItem {
+            sidecar: None,
+            ..item
+        };
+        assert_eq!(executed_judge(&no_truth, &t.text), 0.0);
+    }
 }

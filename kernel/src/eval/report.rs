@@ -111,6 +111,10 @@ pub fn dynamics_table(d: &DynamicsReport) -> Table {
         t.push(vec![format!("exact action, {task}"), pct(*v)]);
     }
     t.push(vec!["exact action, average".into(), pct(d.exact)]);
+    t.push(vec![
+        "judge of the executed action (0-10)".into(),
+        format!("{:.2}", d.judge),
+    ]);
     t.push(vec!["parsable".into(), pct(d.parsed)]);
     t.push(vec!["BLEU-4 (corpus)".into(), format!("{:.3}", d.bleu)]);
     t.push(vec!["ROUGE-L".into(), format!("{:.3}", d.rouge_l)]);

@@ -64,6 +64,8 @@ impl TrainConfig {
 pub enum Preset {
     /// A few thousand parameters, for tests.
     Tiny,
+    /// hidden 64, intermediate 176, 2 layers, 4 heads: the ablation's many short runs.
+    Mini,
     /// hidden 256, intermediate 688, 6 layers, 8 heads: the benchmark configuration.
     Small,
     /// hidden 192, intermediate 512, 4 layers, 6 heads: the shipped models.
@@ -76,6 +78,7 @@ impl Preset {
     pub fn backbone(self, vocab_size: usize, image_tokens: usize) -> ChameleonConfig {
         let (hidden_size, intermediate_size, num_hidden_layers, heads, kv) = match self {
             Preset::Tiny => (32, 64, 2, 4, 2),
+            Preset::Mini => (64, 176, 2, 4, 4),
             Preset::Small => (256, 688, 6, 8, 8),
             Preset::Demo => (192, 512, 4, 6, 6),
         };
@@ -124,6 +127,7 @@ impl Preset {
     pub fn train(self) -> TrainConfig {
         let (steps, batch_size, lr, warmup) = match self {
             Preset::Tiny => (200, 8, 3e-3, 10),
+            Preset::Mini => (600, 16, 3e-3, 50),
             Preset::Small => (2000, 16, 1e-3, 100),
             Preset::Demo => (3000, 16, 1.5e-3, 100),
         };
