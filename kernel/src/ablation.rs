@@ -588,6 +588,7 @@ pub fn tables(r: &AblationResults) -> Vec<Table> {
             "exact (kept)",
             "BLEU-4 (kept)",
             "dynamics exact on test",
+            "dynamics judge on test",
         ],
     );
     for s in &r.runs {

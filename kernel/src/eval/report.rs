@@ -25,6 +25,7 @@ impl Table {
     }
 
     pub fn push(&mut self, row: Vec<String>) {
+        debug_assert_eq!(row.len(), self.header.len(), "a row of \"{}\"", self.title);
         self.rows.push(row);
     }
 
