@@ -20,8 +20,8 @@ use crate::eval::report::{Table, examples_html, html_page};
 use crate::eval::stats::Estimate;
 use crate::eval::world_eval::Scores;
 use crate::eval::{
-    DynamicsReport, EvalItem, Judge, WorldEvalConfig, WorldExample, WorldReport, evaluate_dynamics,
-    evaluate_world, test_split_items,
+    DynamicsEvalConfig, DynamicsReport, EvalItem, Judge, WorldEvalConfig, WorldExample,
+    WorldReport, evaluate_dynamics, evaluate_world, test_split_items,
 };
 use crate::model::checkpoint::vq_fingerprint;
 use crate::model::{DynamicsModel, Model, Role, Sampling, WorldModel};
@@ -309,7 +309,12 @@ pub fn run_ablation(
             seed,
             |m, step| {
                 let d = DynamicsModel::new(m)?;
-                let r = evaluate_dynamics(&d, &curve_items, 32, seed, |_| {})?;
+                let quick = DynamicsEvalConfig {
+                    batch: 32,
+                    seed,
+                    preference: false,
+                };
+                let r = evaluate_dynamics(&d, &curve_items, &quick, |_| {})?;
                 dynamics_curve.push(CurvePoint {
                     step,
                     score: r.judge / 10.0,
@@ -318,7 +323,12 @@ pub fn run_ablation(
             },
         )?;
         let dynamics = DynamicsModel::new(dyn_model)?;
-        let dyn_report = evaluate_dynamics(&dynamics, &test, 32, seed, |_| {})?;
+        let full = DynamicsEvalConfig {
+            batch: 32,
+            seed,
+            preference: true,
+        };
+        let dyn_report = evaluate_dynamics(&dynamics, &test, &full, |_| {})?;
 
         log(&format!("seed {seed}: annotating {} videos", cfg.videos));
         let boot = BootstrapConfig {

@@ -25,6 +25,27 @@ pub struct Preference {
     pub swapped_observations: f64,
 }
 
+/// How to evaluate a dynamics model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DynamicsEvalConfig {
+    /// Pairs explained per generation pass.
+    pub batch: usize,
+    /// Picks the preference test's random negatives.
+    pub seed: u64,
+    /// Run the preference test (three scoring passes per row).
+    pub preference: bool,
+}
+
+impl Default for DynamicsEvalConfig {
+    fn default() -> Self {
+        DynamicsEvalConfig {
+            batch: 16,
+            seed: 0,
+            preference: true,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DynamicsReport {
     pub rows: usize,
@@ -42,7 +63,8 @@ pub struct DynamicsReport {
     pub sentence_bleu: f64,
     /// Mean ROUGE-L F1 (0-1).
     pub rouge_l: f64,
-    pub preference: Preference,
+    /// Absent when not asked for.
+    pub preference: Option<Preference>,
     /// The first explanations, for reading: (reference, generated).
     pub samples: Vec<(String, String)>,
 }
@@ -53,6 +75,49 @@ fn reference_action(item: &EvalItem) -> Option<Action> {
         Some(s) => Some(s.action),
         None => parse(&item.instruction).ok(),
     }
+}
+
+/// The preference test: win rates of the true trajectory's log p(action | source, target)
+/// against the four kinds of negative.
+fn preference_test(
+    dynamics: &DynamicsModel,
+    items: &[EvalItem],
+    codes: &[(Vec<u32>, Vec<u32>)],
+    seed: u64,
+) -> Result<Preference> {
+    let m = &dynamics.model;
+    let shift = 1 + (seed as usize % (items.len() - 1));
+    let mut wins = [0usize; 4];
+    for (r, it) in items.iter().enumerate() {
+        let other = (r + shift) % items.len();
+        let (src, tgt) = &codes[r];
+        let action = m.encode_action(&it.instruction, Role::Dynamics)?;
+        let true_and_obs = dynamics.score_codes(
+            src,
+            &[tgt.clone(), codes[other].1.clone(), src.clone()],
+            &action,
+        )?;
+        let truth = true_and_obs[0].sum;
+        let other_action = m.encode_action(&items[other].instruction, Role::Dynamics)?;
+        let rand_action =
+            dynamics.score_codes(src, std::slice::from_ref(tgt), &other_action)?[0].sum;
+        let swapped = dynamics.score_codes(tgt, std::slice::from_ref(src), &action)?[0].sum;
+        for (w, neg) in wins.iter_mut().zip([
+            rand_action,
+            true_and_obs[1].sum,
+            true_and_obs[2].sum,
+            swapped,
+        ]) {
+            *w += usize::from(truth > neg);
+        }
+    }
+    let rate = |w: usize| w as f64 / items.len() as f64;
+    Ok(Preference {
+        random_action: rate(wins[0]),
+        random_observation: rate(wins[1]),
+        copied_observation: rate(wins[2]),
+        swapped_observations: rate(wins[3]),
+    })
 }
 
 /// The judge score (0-10) of executing `text` on the row's source state; 0 when the text does
@@ -67,15 +132,15 @@ pub fn executed_judge(item: &EvalItem, text: &str) -> f64 {
     }
 }
 
-/// Evaluates `dynamics` on `items`, `batch` pairs per generation pass; the preference test's
-/// random negatives come from row `(r + shift) % rows` with `shift` derived from `seed`.
+/// Evaluates `dynamics` on `items`; the preference test's random negatives come from row
+/// `(r + shift) % rows` with `shift` derived from the seed.
 pub fn evaluate_dynamics(
     dynamics: &DynamicsModel,
     items: &[EvalItem],
-    batch: usize,
-    seed: u64,
+    config: &DynamicsEvalConfig,
     mut progress: impl FnMut(usize),
 ) -> Result<DynamicsReport> {
+    let batch = config.batch.max(1);
     if items.len() < 2 {
         return Err(Error::Invalid(
             "the dynamics evaluation needs at least 2 rows (negatives come from other rows)".into(),
@@ -92,10 +157,10 @@ pub fn evaluate_dynamics(
         codes.extend(c.chunks(2).map(|p| (p[0].clone(), p[1].clone())));
     }
     let mut texts = Vec::with_capacity(items.len());
-    for (k, chunk) in codes.chunks(batch.max(1)).enumerate() {
+    for (k, chunk) in codes.chunks(batch).enumerate() {
         let ex = dynamics.explain_codes(chunk, &Sampling::greedy())?;
         texts.extend(ex.into_iter().map(|e| e.text));
-        progress((k * batch.max(1) + chunk.len()).min(items.len()));
+        progress((k * batch + chunk.len()).min(items.len()));
     }
     let exact_of: Vec<bool> = items
         .iter()
@@ -131,33 +196,11 @@ pub fn evaluate_dynamics(
         .collect();
     let n = items.len() as f64;
 
-    // Preference test.
-    let shift = 1 + (seed as usize % (items.len() - 1));
-    let mut wins = [0usize; 4];
-    for (r, it) in items.iter().enumerate() {
-        let other = (r + shift) % items.len();
-        let (src, tgt) = &codes[r];
-        let action = m.encode_action(&it.instruction, Role::Dynamics)?;
-        let true_and_obs = dynamics.score_codes(
-            src,
-            &[tgt.clone(), codes[other].1.clone(), src.clone()],
-            &action,
-        )?;
-        let truth = true_and_obs[0].sum;
-        let other_action = m.encode_action(&items[other].instruction, Role::Dynamics)?;
-        let rand_action =
-            dynamics.score_codes(src, std::slice::from_ref(tgt), &other_action)?[0].sum;
-        let swapped = dynamics.score_codes(tgt, std::slice::from_ref(src), &action)?[0].sum;
-        for (w, neg) in wins.iter_mut().zip([
-            rand_action,
-            true_and_obs[1].sum,
-            true_and_obs[2].sum,
-            swapped,
-        ]) {
-            *w += usize::from(truth > neg);
-        }
-    }
-    let rate = |w: usize| w as f64 / n;
+    let preference = if config.preference {
+        Some(preference_test(dynamics, items, &codes, config.seed)?)
+    } else {
+        None
+    };
     Ok(DynamicsReport {
         rows: items.len(),
         exact: exact_per_task.values().sum::<f64>() / exact_per_task.len() as f64,
@@ -168,12 +211,7 @@ pub fn evaluate_dynamics(
         bleu: corpus_bleu(&pairs),
         sentence_bleu: pairs.iter().map(|(c, r)| sentence_bleu(c, r)).sum::<f64>() / n,
         rouge_l: pairs.iter().map(|(c, r)| rouge_l(c, r)).sum::<f64>() / n,
-        preference: Preference {
-            random_action: rate(wins[0]),
-            random_observation: rate(wins[1]),
-            copied_observation: rate(wins[2]),
-            swapped_observations: rate(wins[3]),
-        },
+        preference,
         samples: items
             .iter()
             .zip(&texts)

@@ -13,7 +13,7 @@ pub mod text;
 pub mod tokenizer;
 pub mod world_eval;
 
-pub use dynamics_eval::{DynamicsReport, evaluate_dynamics};
+pub use dynamics_eval::{DynamicsEvalConfig, DynamicsReport, evaluate_dynamics};
 pub use judge::{Judge, Judgement};
 pub use stats::Estimate;
 pub use tokenizer::{TokenizerReport, evaluate_tokenizer};

@@ -119,14 +119,15 @@ pub fn dynamics_table(d: &DynamicsReport) -> Table {
     t.push(vec!["parsable".into(), pct(d.parsed)]);
     t.push(vec!["BLEU-4 (corpus)".into(), format!("{:.3}", d.bleu)]);
     t.push(vec!["ROUGE-L".into(), format!("{:.3}", d.rouge_l)]);
-    let p = &d.preference;
-    for (name, v) in [
-        ("prefers truth over a random action", p.random_action),
-        ("... over a random observation", p.random_observation),
-        ("... over a copied observation", p.copied_observation),
-        ("... over swapped observations", p.swapped_observations),
-    ] {
-        t.push(vec![name.into(), pct(v)]);
+    if let Some(p) = &d.preference {
+        for (name, v) in [
+            ("prefers truth over a random action", p.random_action),
+            ("... over a random observation", p.random_observation),
+            ("... over a copied observation", p.copied_observation),
+            ("... over swapped observations", p.swapped_observations),
+        ] {
+            t.push(vec![name.into(), pct(v)]);
+        }
     }
     t
 }

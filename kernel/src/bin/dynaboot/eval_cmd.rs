@@ -10,8 +10,8 @@ use clap::Args;
 use dynaboot::data::AuroraDataset;
 use dynaboot::eval::report::{Table, dynamics_table, html_page, world_table};
 use dynaboot::eval::{
-    DynamicsReport, Judge, WorldEvalConfig, WorldReport, evaluate_dynamics, evaluate_world,
-    load_items,
+    DynamicsEvalConfig, DynamicsReport, Judge, WorldEvalConfig, WorldReport, evaluate_dynamics,
+    evaluate_world, load_items,
 };
 use dynaboot::files::write_atomic;
 use dynaboot::model::{DynamicsModel, WorldModel};
@@ -79,9 +79,11 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let dyn_report = match &dynamics {
         Some(d) => {
             let pb = bar(items.len(), "dynamics");
-            let r = evaluate_dynamics(d, &items, 16, config.sampling.seed, |i| {
-                pb.set_position(i as u64)
-            })?;
+            let dc = DynamicsEvalConfig {
+                seed: config.sampling.seed,
+                ..Default::default()
+            };
+            let r = evaluate_dynamics(d, &items, &dc, |i| pb.set_position(i as u64))?;
             pb.finish_and_clear();
             Some(r)
         }
