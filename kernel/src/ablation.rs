@@ -25,9 +25,9 @@ use crate::eval::{
 };
 use crate::model::checkpoint::vq_fingerprint;
 use crate::model::{DynamicsModel, Model, Role, Sampling, WorldModel};
-use crate::tokenize::{ImageTokenizer, TextTokenizer};
+use crate::tokenize::load_tokenizers;
 use crate::train::data::{Example, load_examples};
-use crate::train::{Preset, Trainer, hold_out};
+use crate::train::{Preset, Trainer};
 use crate::world::generate::{triplets, videos};
 use crate::world::{Recogniser, RenderConfig, VideoConfig};
 use candle_core::Device;
@@ -184,7 +184,7 @@ pub struct AblationResults {
 }
 
 /// Trains one model for `roles` and records a learning curve with `curve` (called with the
-/// current model and the step), at `points` evenly spaced steps.
+/// current model and the step), at `cfg.curve_points` evenly spaced steps.
 #[allow(clippy::too_many_arguments)]
 fn train_model(
     cfg: &AblationConfig,
@@ -193,17 +193,8 @@ fn train_model(
     examples: Vec<Example>,
     weighted: f64,
     seed: u64,
-    mut curve: impl FnMut(Arc<Model>, usize) -> Result<()>,
+    curve: impl FnMut(Arc<Model>, usize) -> Result<()>,
 ) -> Result<Arc<Model>> {
-    let (vq, text) = load_tokenizers(tokenizers)?;
-    let vq_dir = tokenizers.join("vq");
-    let model_config = cfg.backbone.model_config(
-        roles,
-        &text,
-        &vq,
-        vq_dir.to_string_lossy().into_owned(),
-        vq_fingerprint(&vq_dir)?,
-    )?;
     let mut tc = cfg.backbone.train();
     tc.steps = cfg.steps;
     tc.batch_size = cfg.batch_size;
@@ -212,29 +203,14 @@ fn train_model(
     tc.weighted = weighted;
     tc.seed = seed;
     tc.eval_every = 0;
-    let (train, eval) = hold_out(examples, 0, seed);
-    let mut trainer = Trainer::new(model_config, tc, train, eval, &Device::Cpu)?;
-    let points: Vec<usize> = (1..=cfg.curve_points.max(1))
-        .map(|k| (k * cfg.steps).div_ceil(cfg.curve_points.max(1)))
-        .collect();
-    for step in 1..=cfg.steps {
-        trainer.step()?;
-        if points.contains(&step) && step < cfg.steps {
-            let (vq, text) = load_tokenizers(tokenizers)?;
-            curve(Arc::new(trainer.snapshot(vq, text)?), step)?;
-        }
-    }
-    let (vq, text) = load_tokenizers(tokenizers)?;
-    let model = Arc::new(trainer.snapshot(vq, text)?);
-    curve(model.clone(), cfg.steps)?;
+    let mut trainer =
+        Trainer::from_tokenizers(cfg.backbone, roles, tokenizers, tc, examples, &Device::Cpu)?;
+    let (model, _) = trainer.run_with_snapshots(
+        cfg.curve_points,
+        || load_tokenizers(tokenizers, &Device::Cpu),
+        curve,
+    )?;
     Ok(model)
-}
-
-fn load_tokenizers(dir: &Path) -> Result<(ImageTokenizer, TextTokenizer)> {
-    Ok((
-        ImageTokenizer::load(&dir.join("vq"), &Device::Cpu)?,
-        TextTokenizer::load(&dir.join("tokenizer.json"))?,
-    ))
 }
 
 /// Rows of each family among the first `per_family` of each.
@@ -265,7 +241,7 @@ pub fn run_ablation(
         return Err(Error::Invalid("--seeds: run at least one seed".into()));
     }
     let t0 = std::time::Instant::now();
-    let (vq, text) = load_tokenizers(tokenizers)?;
+    let (vq, text) = load_tokenizers(tokenizers, &Device::Cpu)?;
     let size = vq.config.image_size as u32;
     let render = RenderConfig {
         size,

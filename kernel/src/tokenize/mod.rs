@@ -7,3 +7,16 @@ pub mod vq_train;
 pub use text::TextTokenizer;
 pub use vq::{ImageTokenizer, VqConfig};
 pub use vq_train::{VqStats, VqTrainer};
+
+/// The tokenizers a model directory ships: the image tokenizer in `dir/vq` and the text
+/// tokenizer in `dir/tokenizer.json`.
+#[cfg(feature = "fs")]
+pub fn load_tokenizers(
+    dir: &std::path::Path,
+    device: &candle_core::Device,
+) -> crate::Result<(ImageTokenizer, TextTokenizer)> {
+    Ok((
+        ImageTokenizer::load(&dir.join("vq"), device)?,
+        TextTokenizer::load(&dir.join("tokenizer.json"))?,
+    ))
+}

@@ -13,14 +13,16 @@ use super::batch::Batch;
 use super::data::Example;
 use super::loss::{completion_loss, mix};
 use crate::error::{Error, Result};
-use crate::model::{Chameleon, ChameleonConfig, Format, ModelConfig, Role, Sequence};
+use crate::model::{Chameleon, ChameleonConfig, Format, Model, ModelConfig, Role, Sequence};
 use crate::nn::seeded_var_builder;
+use crate::tokenize::{ImageTokenizer, TextTokenizer};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// How to train. Saved in the checkpoint's training state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -231,6 +233,30 @@ impl Trainer {
         })
     }
 
+    /// A fresh `preset`-sized model for `roles` over the tokenizers in `tokenizers` (a folder
+    /// with `vq/` and `tokenizer.json`, like the shipped `models/`), to train on `train`
+    /// with nothing held out.
+    #[cfg(feature = "fs")]
+    pub fn from_tokenizers(
+        preset: Preset,
+        roles: Vec<Role>,
+        tokenizers: &std::path::Path,
+        config: TrainConfig,
+        train: Vec<Example>,
+        device: &Device,
+    ) -> Result<Self> {
+        let (vq, text) = crate::tokenize::load_tokenizers(tokenizers, device)?;
+        let vq_dir = tokenizers.join("vq");
+        let model_config = preset.model_config(
+            roles,
+            &text,
+            &vq,
+            vq_dir.to_string_lossy().into_owned(),
+            crate::model::checkpoint::vq_fingerprint(&vq_dir)?,
+        )?;
+        Trainer::new(model_config, config, train, Vec::new(), device)
+    }
+
     /// Optimizer steps taken so far.
     pub fn step_count(&self) -> usize {
         self.step
@@ -315,6 +341,40 @@ impl Trainer {
         })
     }
 
+    /// Trains on to `config.steps` and, at `points` evenly spaced steps (the last one at the
+    /// end), hands `visit` a snapshot of the model and the step: a learning curve.
+    /// `tokenizers` gives each snapshot its own copy of the tokenizers. Returns the final
+    /// model and the statistics of every step taken.
+    pub fn run_with_snapshots(
+        &mut self,
+        points: usize,
+        mut tokenizers: impl FnMut() -> Result<(ImageTokenizer, TextTokenizer)>,
+        mut visit: impl FnMut(Arc<Model>, usize) -> Result<()>,
+    ) -> Result<(Arc<Model>, Vec<StepStats>)> {
+        let steps = self.config.steps;
+        let points = points.clamp(1, steps.max(1));
+        let at: Vec<usize> = (1..=points).map(|k| (k * steps).div_ceil(points)).collect();
+        let mut stats = Vec::with_capacity(steps.saturating_sub(self.step));
+        let mut last = None;
+        while self.step < steps {
+            stats.push(self.step()?);
+            if at.contains(&self.step) {
+                let (vq, text) = tokenizers()?;
+                let model = Arc::new(self.snapshot(vq, text)?);
+                visit(model.clone(), self.step)?;
+                last = Some(model);
+            }
+        }
+        let model = match last {
+            Some(m) => m,
+            None => {
+                let (vq, text) = tokenizers()?;
+                Arc::new(self.snapshot(vq, text)?)
+            }
+        };
+        Ok((model, stats))
+    }
+
     /// Mean completion loss (unweighted) per role on the held-out examples.
     pub fn eval_loss(&self) -> Result<Vec<(Role, f64)>> {
         let mut out = Vec::new();
@@ -356,11 +416,7 @@ impl Trainer {
     }
 
     /// A snapshot of the current weights as an inference model (training may go on).
-    pub fn snapshot(
-        &self,
-        vq: crate::tokenize::ImageTokenizer,
-        text: crate::tokenize::TextTokenizer,
-    ) -> Result<crate::model::Model> {
+    pub fn snapshot(&self, vq: ImageTokenizer, text: TextTokenizer) -> Result<Model> {
         let copies: std::collections::HashMap<String, Tensor> = self
             .tensors()
             .into_iter()
@@ -368,7 +424,7 @@ impl Trainer {
             .collect::<Result<_>>()?;
         let vb = candle_nn::VarBuilder::from_tensors(copies, DType::F32, self.backbone.device());
         let backbone = Chameleon::new(self.model_config.backbone.clone(), vb)?;
-        crate::model::Model::assemble(self.model_config.clone(), backbone, vq, text)
+        Model::assemble(self.model_config.clone(), backbone, vq, text)
     }
 
     /// Every trainable parameter with its name (for gradient checks).
