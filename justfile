@@ -8,6 +8,15 @@ demo:
 test:
     bash tests/run-all.sh
 
+# Execute every notebook headlessly; fails on any error or false assertion. Arguments go to
+# notebooks/run.py: `--quick` (CI sizes), `--html out/notebooks` (rendered copies), paths.
+notebooks *args:
+    bash notebooks/run.sh {{args}}
+
+# Open JupyterLab on the notebooks (installs JupyterLab, evcxr_jupyter and rust-src if missing).
+lab:
+    bash notebooks/lab.sh
+
 # Generate the embedded world's splits into data/.
 data n="2000":
     cargo run --release -- world generate --split train --n {{n}} --out data/train
@@ -39,7 +48,7 @@ ablate:
 # Format and lint.
 lint:
     cargo fmt --all
-    cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy --workspace --all-targets --features dynaboot/notebook -- -D warnings
 
 # Check the kernel compiles for the browser.
 wasm:

@@ -12,12 +12,15 @@ rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup ta
 
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -q -- -D warnings
+cargo clippy --workspace --all-targets --features dynaboot/notebook -q -- -D warnings
 
 step "unit and end-to-end tests"
-cargo test --workspace
+cargo test --workspace --features dynaboot/notebook
 
 step "kernel builds for the browser (wasm32, no default features)"
 cargo build -q -p dynaboot --target wasm32-unknown-unknown --no-default-features
+
+step "notebooks: executed headlessly with CI-sized parameters (installs Jupyter and evcxr if missing)"
+bash notebooks/run.sh --quick
 
 step "done"

@@ -13,8 +13,14 @@ pub mod eval;
 pub mod files;
 pub mod model;
 pub mod nn;
+#[cfg(feature = "notebook")]
+pub mod notebook;
 pub mod tokenize;
 pub mod train;
 pub mod world;
 
 pub use error::{Error, Result};
+
+// The versions the kernel's API speaks, for notebooks and the web crate.
+pub use candle_core;
+pub use image;
