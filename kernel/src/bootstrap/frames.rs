@@ -25,6 +25,15 @@ pub struct FrameSelection {
     pub min_cells: usize,
     /// Still transitions inside one event that are bridged over.
     pub bridge: usize,
+    /// Hysteresis: `min_cells` finds motion; a run then grows over neighbouring transitions
+    /// with at least this many changed cells, so a pair starts and ends where the motion does
+    /// rather than where it is strongest.
+    #[serde(default = "default_low_cells")]
+    pub low_cells: usize,
+}
+
+fn default_low_cells() -> usize {
+    1
 }
 
 impl Default for FrameSelection {
@@ -36,6 +45,7 @@ impl Default for FrameSelection {
             cell_threshold: 0.12,
             min_cells: 4,
             bridge: 1,
+            low_cells: default_low_cells(),
         }
     }
 }
@@ -108,6 +118,24 @@ pub fn select_pairs(frames: &[RgbImage], cfg: &FrameSelection) -> Vec<FramePair>
             _ => runs.push((t, t + 1)),
         }
     }
+    // Grow each run while the motion lasts, then merge runs that now touch.
+    let low = cfg.low_cells.clamp(1, cfg.min_cells.max(1));
+    for r in runs.iter_mut() {
+        while r.0 > 0 && m[r.0 - 1] >= low {
+            r.0 -= 1;
+        }
+        while r.1 < m.len() && m[r.1] >= low {
+            r.1 += 1;
+        }
+    }
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(runs.len());
+    for r in runs {
+        match merged.last_mut() {
+            Some(p) if r.0 <= p.1 + cfg.bridge => p.1 = p.1.max(r.1),
+            _ => merged.push(r),
+        }
+    }
+    let mut runs = merged;
     let strength = |r: &(usize, usize)| m[r.0..r.1].iter().sum::<usize>();
     let peak = |r: &(usize, usize)| {
         (r.0..r.1)
@@ -189,6 +217,40 @@ mod tests {
                 after: 7
             }]
         );
+    }
+
+    #[test]
+    fn a_pair_spans_the_weak_start_of_a_motion_too() {
+        // A 2x2 dot hops one cell per frame (weak motion, frames 2 -> 5), then an 8x8 square
+        // slides 4 px per frame (strong motion, 5 -> 8); still before and after.
+        let dot = [0, 0, 0, 4, 8, 12, 12, 12, 12, 12, 12];
+        let square = [0, 0, 0, 0, 0, 0, 4, 8, 12, 12, 12];
+        let frames: Vec<RgbImage> = (0..dot.len())
+            .map(|t| {
+                RgbImage::from_fn(32, 32, |x, y| {
+                    let in_dot = (dot[t]..dot[t] + 2).contains(&x) && (24..26).contains(&y);
+                    let in_square = (square[t]..square[t] + 8).contains(&x) && (8..16).contains(&y);
+                    if in_dot || in_square {
+                        image::Rgb([255, 255, 255])
+                    } else {
+                        image::Rgb([20, 20, 20])
+                    }
+                })
+            })
+            .collect();
+        let m = motion_profile(&frames, &cfg());
+        assert!(m[2..5].iter().all(|&v| (1..4).contains(&v)), "weak: {m:?}");
+        let pair = FramePair {
+            before: 2,
+            after: 8,
+        };
+        assert_eq!(select_pairs(&frames, &cfg()), vec![pair]);
+        // Without hysteresis the pair starts where the motion became strong.
+        let strict = FrameSelection {
+            low_cells: 4,
+            ..cfg()
+        };
+        assert_eq!(select_pairs(&frames, &strict)[0].before, 5);
     }
 
     #[test]
