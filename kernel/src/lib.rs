@@ -15,6 +15,7 @@ pub mod model;
 pub mod nn;
 #[cfg(feature = "notebook")]
 pub mod notebook;
+pub mod playground;
 pub mod tokenize;
 pub mod train;
 pub mod world;
