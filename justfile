@@ -50,6 +50,14 @@ lint:
     cargo fmt --all
     cargo clippy --workspace --all-targets --features dynaboot/notebook -- -D warnings
 
+# Build the browser demo into web/dist (wasm32 release, wasm-bindgen, the page, the models).
+web-build:
+    bash web/build.sh
+
+# Build and serve the browser demo on http://127.0.0.1:8080.
+web: web-build
+    python3 -m http.server --bind 127.0.0.1 --directory web/dist 8080
+
 # Check the kernel compiles for the browser.
 wasm:
     rustup target add wasm32-unknown-unknown

@@ -20,6 +20,9 @@ cargo test --workspace --features dynaboot/notebook
 step "kernel builds for the browser (wasm32, no default features)"
 cargo build -q -p dynaboot --target wasm32-unknown-unknown --no-default-features
 
+step "browser demo: wasm32 release build, served on 127.0.0.1, checked end to end in headless Chromium"
+bash web/tests/run.sh
+
 step "notebooks: executed headlessly with CI-sized parameters (installs Jupyter and evcxr if missing)"
 bash notebooks/run.sh --quick
 

@@ -90,6 +90,38 @@ impl Model {
         Self::assemble(config, backbone, vq, text)
     }
 
+    /// Puts a checkpoint together from the contents of its files, as the browser fetches
+    /// them: `config.json`, `model.safetensors`, `tokenizer.json`, and the image tokenizer's
+    /// `config.json` and `model.safetensors` (checked against the fingerprint the checkpoint
+    /// recorded).
+    pub fn from_files(
+        config_json: &str,
+        weights: Vec<u8>,
+        tokenizer_json: &str,
+        vq_config_json: &str,
+        vq_weights: Vec<u8>,
+        device: &Device,
+    ) -> Result<Self> {
+        let config = parse_config(config_json, "config.json")?;
+        let found = fingerprint(&vq_weights);
+        if found != config.dynaboot.vq_fingerprint {
+            return Err(Error::Invalid(format!(
+                "the image tokenizer (fingerprint {found}) is not the one this model was trained \
+                 with ({}); serve the vq/ folder that shipped with it",
+                config.dynaboot.vq_fingerprint
+            )));
+        }
+        let vq_config = serde_json::from_str(vq_config_json).map_err(|e| Error::Malformed {
+            file: "vq/config.json".into(),
+            row: None,
+            field: None,
+            message: e.to_string(),
+        })?;
+        let vq = ImageTokenizer::from_safetensors(vq_config, vq_weights, device)?;
+        let text = TextTokenizer::from_json(tokenizer_json)?;
+        Self::from_parts(config, weights, vq, text, device)
+    }
+
     /// Wraps a backbone (e.g. one just trained) with its tokenizers.
     pub fn assemble(
         config: ModelConfig,
@@ -186,7 +218,7 @@ impl Model {
 pub fn vq_fingerprint(vq_dir: &std::path::Path) -> Result<String> {
     let path = vq_dir.join("model.safetensors");
     let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    Ok(format!("{:016x}", crate::nn::init::fnv1a(&bytes)))
+    Ok(fingerprint(&bytes))
 }
 
 /// Reads and checks `config.json` of a checkpoint folder.
@@ -194,19 +226,29 @@ pub fn vq_fingerprint(vq_dir: &std::path::Path) -> Result<String> {
 pub fn load_config(dir: &std::path::Path) -> Result<ModelConfig> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let config: ModelConfig = serde_json::from_str(&text).map_err(|e| Error::Malformed {
-        file: path.display().to_string(),
+    parse_config(&text, &path.display().to_string())
+}
+
+/// Parses and checks a checkpoint's `config.json`; `file` names it in errors.
+pub fn parse_config(text: &str, file: &str) -> Result<ModelConfig> {
+    let config: ModelConfig = serde_json::from_str(text).map_err(|e| Error::Malformed {
+        file: file.into(),
         row: None,
         field: None,
         message: format!("{e}; it must be a config.json written by `dynaboot train`"),
     })?;
     config.backbone.validate().map_err(|m| Error::Malformed {
-        file: path.display().to_string(),
+        file: file.into(),
         row: None,
         field: None,
         message: m,
     })?;
     Ok(config)
+}
+
+/// The FNV-1a fingerprint of image tokenizer weights, as checkpoints record it.
+pub fn fingerprint(vq_weights: &[u8]) -> String {
+    format!("{:016x}", crate::nn::init::fnv1a(vq_weights))
 }
 
 /// Copies the checkpoint in `from` to `to` with its weights stored as `dtype` (f16 halves what

@@ -1,0 +1,69 @@
+// The Web Worker: fetches the shipped models (the browser caches them), builds the wasm Demo
+// and answers the page's requests, so inference never freezes the page.
+import init, { Demo } from "./pkg/dynaboot_web.js";
+
+let demo = null;
+const post = (m, transfer) => self.postMessage(m, transfer ?? []);
+
+async function fetchBytes(path, label) {
+  const res = await fetch(path);
+  if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+  const total = Number(res.headers.get("content-length")) || 0;
+  const reader = res.body.getReader();
+  const chunks = [];
+  let got = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    got += value.length;
+    post({ type: "progress", text: `Loading ${label}: ${(got / 1e6).toFixed(1)}${total ? ` of ${(total / 1e6).toFixed(1)}` : ""} MB` });
+  }
+  const out = new Uint8Array(got);
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.length; }
+  return out;
+}
+const fetchText = async (path, label) => new TextDecoder().decode(await fetchBytes(path, label));
+
+async function load() {
+  await init();
+  const files = {};
+  for (const m of ["world", "dynamics"]) {
+    files[m] = {
+      config: await fetchText(`models/${m}/config.json`, `${m} config`),
+      weights: await fetchBytes(`models/${m}/model.safetensors`, `${m} model`),
+      tokenizer: await fetchText(`models/${m}/tokenizer.json`, `${m} tokenizer`),
+    };
+  }
+  const vqConfig = await fetchText("models/vq/config.json", "image tokenizer config");
+  const vqWeights = await fetchBytes("models/vq/model.safetensors", "image tokenizer");
+  post({ type: "progress", text: "Building the models…" });
+  demo = new Demo(
+    files.world.config, files.world.weights, files.world.tokenizer,
+    files.dynamics.config, files.dynamics.weights, files.dynamics.tokenizer,
+    vqConfig, vqWeights, 1n,
+  );
+  post({ type: "ready", backend: "cpu", scene: demo.scene_png(), suggestions: demo.suggestions() });
+}
+
+self.onmessage = ({ data: m }) => {
+  try {
+    if (m.type === "predict") {
+      const check = JSON.parse(demo.check_action(m.action));
+      if (check.note) post({ type: "note", text: check.note });
+      demo.predict(check.text, m.n, m.temperature, BigInt(m.seed), (meta, png) => {
+        post({ type: "candidate", meta: JSON.parse(meta), png }, [png.buffer]);
+      });
+      post({ type: "done", n: m.n, note: check.note });
+    } else if (m.type === "new-scene") {
+      post({ type: "scene", scene: demo.new_scene(BigInt(m.seed)), suggestions: demo.suggestions() });
+    } else if (m.type === "explain") {
+      post({ type: "explained", result: JSON.parse(demo.explain(m.before, m.after)) });
+    }
+  } catch (e) {
+    post({ type: "error", text: String(e.message ?? e) });
+  }
+};
+
+load().catch((e) => post({ type: "error", text: `Could not start: ${e.message ?? e}` }));
