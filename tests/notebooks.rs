@@ -63,6 +63,26 @@ fn every_notebook_is_clean_nbformat_4_for_the_rust_kernel() {
                 "{name}: stored execution count"
             );
         }
+        // evcxr keeps one output per MIME type per cell: a second figure would replace the
+        // first, so each cell shows at most one.
+        for c in &code {
+            let src = source(c);
+            let shows = [
+                "show_html(",
+                "show_table(",
+                "show_plot(",
+                "show_images(",
+                "show_image(",
+                ".show()",
+            ]
+            .iter()
+            .map(|p| src.matches(p).count())
+            .sum::<usize>();
+            assert!(
+                shows <= 1,
+                "{name}: a cell shows {shows} figures; split it:\n{src}"
+            );
+        }
         let last = source(code.last().expect("code cells"));
         assert!(
             last.contains("assert"),

@@ -72,6 +72,25 @@ fn emit(mime: &str, content: &str) {
     println!("EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT");
 }
 
+/// Shows one image as the cell's output (`image/png`), enlarged `scale` times with crisp
+/// pixels.
+pub fn show_image(image: &RgbImage, scale: u32) -> Result<()> {
+    emit("image/png", &png_base64(image, scale)?);
+    Ok(())
+}
+
+/// `image` enlarged `scale` times (nearest neighbour) as base64 PNG, evcxr's `image/png`.
+fn png_base64(image: &RgbImage, scale: u32) -> Result<String> {
+    use base64::Engine;
+    let (w, h) = image.dimensions();
+    let s = scale.max(1);
+    let big = image::imageops::resize(image, w * s, h * s, image::imageops::FilterType::Nearest);
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    big.write_to(&mut bytes, image::ImageFormat::Png)
+        .map_err(|e| Error::Invalid(format!("encoding a PNG for the notebook: {e}")))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes.into_inner()))
+}
+
 /// Shows HTML as the cell's output.
 pub fn show_html(html: &str) {
     emit("text/html", html);
@@ -206,6 +225,21 @@ mod tests {
         // A quarter of the maximum is dark red; half is bright red going orange.
         assert_eq!(img.get_pixel(7, 0).0, [191, 0, 0]);
         assert!(heatmap(&[1.0; 5], 2, 8).is_err());
+    }
+
+    #[test]
+    fn images_go_out_as_enlarged_base64_png() {
+        use base64::Engine;
+        let mut img = RgbImage::new(3, 2);
+        img.put_pixel(2, 1, image::Rgb([200, 10, 30]));
+        let b64 = png_base64(&img, 4).unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        let back = image::load_from_memory(&bytes).unwrap().to_rgb8();
+        assert_eq!(back.dimensions(), (12, 8));
+        assert_eq!(back.get_pixel(11, 7).0, [200, 10, 30]);
+        assert_eq!(back.get_pixel(7, 3).0, [0, 0, 0]);
     }
 
     #[test]
