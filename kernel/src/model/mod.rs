@@ -9,6 +9,8 @@ pub mod chameleon;
 pub mod checkpoint;
 pub mod dynamics;
 pub mod format;
+#[cfg(feature = "fs")]
+pub mod hf;
 pub mod sampling;
 pub mod verifier;
 pub mod vocab;

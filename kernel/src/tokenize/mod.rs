@@ -1,9 +1,13 @@
 //! Tokenizers: the VQ-VAE image tokenizer and the BPE text tokenizer.
 
+#[cfg(feature = "fs")]
+pub mod chameleon_vq;
 pub mod text;
 pub mod vq;
 pub mod vq_train;
 
+#[cfg(feature = "fs")]
+pub use chameleon_vq::{ChameleonVq, ChameleonVqConfig};
 pub use text::TextTokenizer;
 pub use vq::{ImageTokenizer, VqConfig};
 pub use vq_train::{VqStats, VqTrainer};
