@@ -242,7 +242,7 @@ pub fn run_ablation(
     }
     let t0 = std::time::Instant::now();
     let (vq, text) = load_tokenizers(tokenizers, &Device::Cpu)?;
-    let size = vq.config.image_size as u32;
+    let size = vq.image_size() as u32;
     let render = RenderConfig {
         size,
         ..Default::default()

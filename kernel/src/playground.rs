@@ -61,7 +61,7 @@ impl Playground {
     pub fn new(world: Arc<Model>, dynamics: Arc<Model>, seed: u64) -> Result<Self> {
         crate::model::verifier::check_compatible(&world, &dynamics)?;
         let render = RenderConfig {
-            size: world.vq.config.image_size as u32,
+            size: world.vq.image_size() as u32,
             ..Default::default()
         };
         let scene = random_scene(&mut rng(seed), 2..=4);

@@ -13,9 +13,10 @@ use super::chameleon::{Chameleon, ChameleonConfig};
 use super::format::{Format, Role};
 use super::vocab::Vocab;
 use crate::error::{Error, Result};
-use crate::tokenize::vq::{images_to_tensor, tensor_to_images};
-use crate::tokenize::{ImageTokenizer, TextTokenizer};
-use candle_core::{DType, Device, Tensor};
+use crate::tokenize::{ImageCodec, ImageTokenizer, TextTokenizer};
+use candle_core::{DType, Device};
+#[cfg(feature = "fs")]
+use candle_core::Tensor;
 use candle_nn::VarBuilder;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -62,7 +63,7 @@ impl ModelConfig {
 pub struct Model {
     pub config: ModelConfig,
     pub backbone: Chameleon,
-    pub vq: ImageTokenizer,
+    pub vq: ImageCodec,
     pub text: TextTokenizer,
     pub format: Format,
 }
@@ -72,7 +73,7 @@ impl Model {
     pub fn from_parts(
         config: ModelConfig,
         weights: Vec<u8>,
-        vq: ImageTokenizer,
+        vq: impl Into<ImageCodec>,
         text: TextTokenizer,
         device: &Device,
     ) -> Result<Self> {
@@ -126,19 +127,20 @@ impl Model {
     pub fn assemble(
         config: ModelConfig,
         mut backbone: Chameleon,
-        vq: ImageTokenizer,
+        vq: impl Into<ImageCodec>,
         text: TextTokenizer,
     ) -> Result<Self> {
+        let vq = vq.into();
         let meta = &config.dynaboot;
         meta.vocab.check_text(&text)?;
-        if meta.vocab.codebook_size as usize != vq.config.codebook_size
-            || meta.image_tokens != vq.config.tokens_per_image()
+        if meta.vocab.codebook_size as usize != vq.codebook_size()
+            || meta.image_tokens != vq.tokens_per_image()
         {
             return Err(Error::Invalid(format!(
                 "the image tokenizer (codebook {}, {} tokens per image) is not the one the model was \
                  trained with (codebook {}, {} tokens)",
-                vq.config.codebook_size,
-                vq.config.tokens_per_image(),
+                vq.codebook_size(),
+                vq.tokens_per_image(),
                 meta.vocab.codebook_size,
                 meta.image_tokens
             )));
@@ -190,19 +192,12 @@ impl Model {
 
     /// Image codes of RGB images (each must be the tokenizer's size).
     pub fn encode_images(&self, images: &[RgbImage]) -> Result<Vec<Vec<u32>>> {
-        let x = images_to_tensor(images, self.vq.config.image_size, self.device())?;
-        let (ids, _) = self.vq.encode(&x)?;
-        Ok(ids.to_vec2::<u32>()?)
+        Ok(self.vq.encode(images)?.codes)
     }
 
     /// RGB images of image codes.
     pub fn decode_images(&self, codes: &[Vec<u32>]) -> Result<Vec<RgbImage>> {
-        if codes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let flat: Vec<u32> = codes.iter().flatten().copied().collect();
-        let ids = Tensor::from_vec(flat, (codes.len(), codes[0].len()), self.device())?;
-        tensor_to_images(&self.vq.decode(&ids)?)
+        self.vq.decode(codes)
     }
 
     /// Text token ids of an action, checked against the context of `role`.

@@ -1,13 +1,13 @@
 //! Tokenizers: the VQ-VAE image tokenizer and the BPE text tokenizer.
 
-#[cfg(feature = "fs")]
 pub mod chameleon_vq;
+pub mod image_codec;
 pub mod text;
 pub mod vq;
 pub mod vq_train;
 
-#[cfg(feature = "fs")]
 pub use chameleon_vq::{ChameleonVq, ChameleonVqConfig};
+pub use image_codec::{Encoded, ImageCodec};
 pub use text::TextTokenizer;
 pub use vq::{ImageTokenizer, VqConfig};
 pub use vq_train::{VqStats, VqTrainer};
@@ -18,9 +18,9 @@ pub use vq_train::{VqStats, VqTrainer};
 pub fn load_tokenizers(
     dir: &std::path::Path,
     device: &candle_core::Device,
-) -> crate::Result<(ImageTokenizer, TextTokenizer)> {
+) -> crate::Result<(ImageCodec, TextTokenizer)> {
     Ok((
-        ImageTokenizer::load(&dir.join("vq"), device)?,
+        ImageTokenizer::load(&dir.join("vq"), device)?.into(),
         TextTokenizer::load(&dir.join("tokenizer.json"))?,
     ))
 }

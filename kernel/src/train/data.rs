@@ -4,8 +4,7 @@
 
 use super::loss::recognition_weights;
 use crate::error::Result;
-use crate::tokenize::vq::images_to_tensor;
-use crate::tokenize::{ImageTokenizer, TextTokenizer};
+use crate::tokenize::{ImageCodec, TextTokenizer};
 use image::RgbImage;
 
 /// One labelled triplet, tokenised.
@@ -29,24 +28,20 @@ pub struct CodedPair {
 }
 
 /// Image codes and recognition weights of (source, target) image pairs, 32 pairs at a time.
-pub fn encode_pairs(vq: &ImageTokenizer, pairs: &[(RgbImage, RgbImage)]) -> Result<Vec<CodedPair>> {
+pub fn encode_pairs(vq: &ImageCodec, pairs: &[(RgbImage, RgbImage)]) -> Result<Vec<CodedPair>> {
     let mut out = Vec::with_capacity(pairs.len());
-    let size = vq.config.image_size;
     for chunk in pairs.chunks(32) {
         let imgs: Vec<RgbImage> = chunk
             .iter()
             .flat_map(|(s, t)| [s.clone(), t.clone()])
             .collect();
-        let (ids, feats) = vq.encode(&images_to_tensor(&imgs, size, vq.device())?)?;
-        let ids = ids.to_vec2::<u32>()?;
-        let dim = vq.config.code_dim;
-        let feats = feats.flatten_from(1)?.to_vec2::<f32>()?;
+        let enc = vq.encode(&imgs)?;
         for i in 0..chunk.len() {
             let (s, t) = (2 * i, 2 * i + 1);
             out.push(CodedPair {
-                source: ids[s].clone(),
-                target: ids[t].clone(),
-                change: recognition_weights(&feats[s], &feats[t], dim),
+                source: enc.codes[s].clone(),
+                target: enc.codes[t].clone(),
+                change: recognition_weights(&enc.features[s], &enc.features[t], enc.code_dim),
             });
         }
     }
@@ -55,7 +50,7 @@ pub fn encode_pairs(vq: &ImageTokenizer, pairs: &[(RgbImage, RgbImage)]) -> Resu
 
 /// Tokenises labelled triplets `(source, target, action text, task)`.
 pub fn tokenize(
-    vq: &ImageTokenizer,
+    vq: &ImageCodec,
     text: &TextTokenizer,
     triplets: &[(RgbImage, RgbImage, String, String)],
 ) -> Result<Vec<Example>> {
@@ -85,7 +80,7 @@ pub fn tokenize(
 #[cfg(feature = "fs")]
 pub fn load_examples(
     dir: &std::path::Path,
-    vq: &ImageTokenizer,
+    vq: &ImageCodec,
     vq_fingerprint: &str,
     text: &TextTokenizer,
 ) -> Result<Vec<Example>> {
@@ -115,7 +110,7 @@ pub fn load_examples(
         .json
         .with_file_name(format!("{stem}.tokens-{vq_fingerprint}.safetensors"));
     let n = labelled.len();
-    let t = vq.config.tokens_per_image();
+    let t = vq.tokens_per_image();
     let cached = candle_core::safetensors::load(&cache, vq.device())
         .ok()
         .filter(|m| m.get("source").is_some_and(|s| s.dims() == [n, t]));

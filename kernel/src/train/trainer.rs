@@ -15,7 +15,7 @@ use super::loss::{completion_loss, mix};
 use crate::error::{Error, Result};
 use crate::model::{Chameleon, ChameleonConfig, Format, Model, ModelConfig, Role, Sequence};
 use crate::nn::seeded_var_builder;
-use crate::tokenize::{ImageTokenizer, TextTokenizer};
+use crate::tokenize::{ImageCodec, TextTokenizer};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 use rand::SeedableRng;
@@ -108,12 +108,12 @@ impl Preset {
         self,
         roles: Vec<crate::model::Role>,
         text: &crate::tokenize::TextTokenizer,
-        vq: &crate::tokenize::ImageTokenizer,
+        vq: &crate::tokenize::ImageCodec,
         vq_path: String,
         vq_fingerprint: String,
     ) -> Result<ModelConfig> {
-        let vocab = crate::model::Vocab::new(text, vq.config.codebook_size)?;
-        let image_tokens = vq.config.tokens_per_image();
+        let vocab = crate::model::Vocab::new(text, vq.codebook_size())?;
+        let image_tokens = vq.tokens_per_image();
         Ok(ModelConfig {
             backbone: self.backbone(vocab.size(), image_tokens),
             dynaboot: crate::model::ModelMeta {
@@ -348,7 +348,7 @@ impl Trainer {
     pub fn run_with_snapshots(
         &mut self,
         points: usize,
-        mut tokenizers: impl FnMut() -> Result<(ImageTokenizer, TextTokenizer)>,
+        mut tokenizers: impl FnMut() -> Result<(ImageCodec, TextTokenizer)>,
         mut visit: impl FnMut(Arc<Model>, usize) -> Result<()>,
     ) -> Result<(Arc<Model>, Vec<StepStats>)> {
         let steps = self.config.steps;
@@ -416,7 +416,7 @@ impl Trainer {
     }
 
     /// A snapshot of the current weights as an inference model (training may go on).
-    pub fn snapshot(&self, vq: ImageTokenizer, text: TextTokenizer) -> Result<Model> {
+    pub fn snapshot(&self, vq: impl Into<ImageCodec>, text: TextTokenizer) -> Result<Model> {
         let copies: std::collections::HashMap<String, Tensor> = self
             .tensors()
             .into_iter()

@@ -43,7 +43,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let hint = "the shipped models live in models/ of the repository; run from its root or pass --world/--dynamics";
     let world = WorldModel::new(load(&a.world).context(hint)?)?;
     let dynamics = DynamicsModel::new(load(&a.dynamics).context(hint)?)?;
-    let size = world.model.vq.config.image_size as u32;
+    let size = world.model.vq.image_size() as u32;
     let items = test_split_items(a.per_family, size);
     println!(
         "== best-of-{} on {} test rows ({} per family)",

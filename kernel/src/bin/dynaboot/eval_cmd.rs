@@ -60,7 +60,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         None => None,
     };
     let items = load_items(&AuroraDataset::load(&a.data)?)?;
-    let size = world.model.vq.config.image_size as u32;
+    let size = world.model.vq.image_size() as u32;
     let judge = Judge::new(Recogniser::new(RenderConfig {
         size,
         ..Default::default()

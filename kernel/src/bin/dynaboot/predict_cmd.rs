@@ -65,7 +65,7 @@ pub fn load(path: &Path) -> Result<Arc<Model>> {
 
 pub fn predict(a: PredictArgs) -> Result<()> {
     let world = WorldModel::new(load(&a.world)?)?;
-    let size = world.model.vq.config.image_size as u32;
+    let size = world.model.vq.image_size() as u32;
     let source = load_model_image(&a.image, size)?;
     let sampling = a.sampling.sampling();
     let mut rows = Vec::new();
@@ -139,7 +139,7 @@ pub struct ExplainArgs {
 
 pub fn explain(a: ExplainArgs) -> Result<()> {
     let dynamics = DynamicsModel::new(load(&a.dynamics)?)?;
-    let size = dynamics.model.vq.config.image_size as u32;
+    let size = dynamics.model.vq.image_size() as u32;
     let before = load_model_image(&a.before, size)?;
     let after = load_model_image(&a.after, size)?;
     let sampling = if a.sample {

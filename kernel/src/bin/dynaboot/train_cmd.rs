@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use candle_core::Device;
 use clap::{Args, ValueEnum};
 use dynaboot::model::Role;
-use dynaboot::tokenize::{ImageTokenizer, TextTokenizer};
+use dynaboot::tokenize::{ImageCodec, ImageTokenizer, TextTokenizer};
 use dynaboot::train::data::load_examples;
 use dynaboot::train::trainer::STATE_FILE;
 use dynaboot::train::{Preset, Trainer, hold_out};
@@ -80,7 +80,7 @@ pub struct TrainArgs {
 pub fn run(a: TrainArgs) -> Result<()> {
     let device = Device::Cpu;
     let vq_dir = a.tokenizers.join("vq");
-    let vq = ImageTokenizer::load(&vq_dir, &device)?;
+    let vq: ImageCodec = ImageTokenizer::load(&vq_dir, &device)?.into();
     let fingerprint = dynaboot::model::checkpoint::vq_fingerprint(&vq_dir)?;
     let text = TextTokenizer::load(&a.tokenizers.join("tokenizer.json"))?;
 
