@@ -10,12 +10,15 @@
 //! which have a backward ([`crate::nn::fused`], [`crate::nn::softmax`]); elsewhere inference
 //! takes candle's fused kernels and training the composed ops.
 
+use super::lora::{LoraConfig, peft_name};
 use crate::nn::decode_attention::decode_attention;
 use crate::nn::softmax::causal_softmax;
 use crate::nn::{fused, gemv};
 use candle_core::{Device, IndexOp, Module, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// HF `ChameleonConfig` (the fields the architecture uses; other HF fields are ignored).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -134,11 +137,72 @@ fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, pass: Pass) -> Result<Tensor> {
     }
 }
 
-/// A linear layer stored as HF does (`weight` is `(out, in)`), applied to `(rows, in)`.
+/// A linear layer stored as HF does (`weight` is `(out, in)`), applied to `(rows, in)`,
+/// optionally with a LoRA adapter ([`super::lora`]).
 #[derive(Clone)]
 struct Linear {
     weight: Tensor,
     bias: Option<Tensor>,
+    lora: Option<Adapter>,
+}
+
+/// The trainable low-rank update of a frozen [`Linear`].
+#[derive(Clone)]
+struct Adapter {
+    /// `(r, in)`.
+    a: Tensor,
+    /// `(out, r)`.
+    b: Tensor,
+    scale: f64,
+    dropout: f64,
+    /// Which adapter this is: its dropout stream.
+    index: u64,
+    /// The dropout seed of the current micro-batch, shared by every adapter of a model.
+    seed: Arc<AtomicU64>,
+}
+
+impl Adapter {
+    /// `scale · dropout(x)·Aᵀ·Bᵀ`; dropout only in training, with a mask drawn from
+    /// `(seed, index)` so that runs repeat exactly.
+    fn delta(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
+        let x = if pass == Pass::Train && self.dropout > 0.0 {
+            let seed = self.seed.load(Ordering::Relaxed);
+            let keep = dropout_mask(x, self.dropout, seed, self.index)?;
+            (x * keep)?
+        } else {
+            x.clone()
+        };
+        x.matmul(&self.a.t()?)?.matmul(&self.b.t()?)? * self.scale
+    }
+}
+
+/// Inverted-dropout mask (`0` or `1 / (1 - p)`) shaped like `x`. On the CPU it comes from
+/// ChaCha8 at stream `(seed, index)`; on an accelerator from the device's generator seeded
+/// with the same pair (drawing billions of numbers on the host would stall a GPU run).
+fn dropout_mask(x: &Tensor, p: f64, seed: u64, index: u64) -> Result<Tensor> {
+    use rand::{Rng, SeedableRng};
+    let keep = 1.0 / (1.0 - p);
+    match x.device() {
+        Device::Cpu => {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(index);
+            let v: Vec<f32> = (0..x.elem_count())
+                .map(|_| {
+                    if rng.random::<f64>() < p {
+                        0.0
+                    } else {
+                        keep as f32
+                    }
+                })
+                .collect();
+            Tensor::from_vec(v, x.shape(), x.device())?.to_dtype(x.dtype())
+        }
+        dev => {
+            dev.set_seed(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index)?;
+            let u = Tensor::rand(0f32, 1f32, x.shape(), dev)?;
+            (u.ge(p)?.to_dtype(candle_core::DType::F32)? * keep)?.to_dtype(x.dtype())
+        }
+    }
 }
 
 impl Linear {
@@ -156,10 +220,15 @@ impl Linear {
         } else {
             None
         };
-        Ok(Linear { weight, bias })
+        Ok(Linear {
+            weight,
+            bias,
+            lora: None,
+        })
     }
 
     /// Several linears that read the same input, as one matmul (`cat` of weights along `out`).
+    /// Adapters are not carried over: see [`Linear::forward_parts`].
     fn fused(parts: &[&Linear]) -> Result<Linear> {
         let weight = Tensor::cat(&parts.iter().map(|l| &l.weight).collect::<Vec<_>>(), 0)?;
         let bias = if parts.iter().all(|l| l.bias.is_some()) {
@@ -168,7 +237,32 @@ impl Linear {
         } else {
             None
         };
-        Ok(Linear { weight, bias })
+        Ok(Linear {
+            weight,
+            bias,
+            lora: None,
+        })
+    }
+
+    /// The outputs of several linears side by side: one matmul for the frozen weights, plus
+    /// each part's adapter update in its own columns.
+    fn forward_parts(parts: &[&Linear], x: &Tensor, pass: Pass) -> Result<Tensor> {
+        let y = Linear::fused(parts)?.forward(x, pass)?;
+        if parts.iter().all(|p| p.lora.is_none()) {
+            return Ok(y);
+        }
+        let mut cols = Vec::with_capacity(parts.len());
+        let mut at = 0;
+        for p in parts {
+            let n = p.weight.dim(0)?;
+            let piece = y.narrow(1, at, n)?;
+            cols.push(match &p.lora {
+                Some(a) => (piece + a.delta(x, pass)?)?,
+                None => piece,
+            });
+            at += n;
+        }
+        Tensor::cat(&cols, 1)
     }
 
     /// `x`: `(rows, in)`. Inference on a few rows (a decode step) streams the weight rows
@@ -182,10 +276,23 @@ impl Linear {
             Some(y) => y,
             None => x.matmul(&self.weight.t()?)?,
         };
-        match &self.bias {
-            Some(b) => y.broadcast_add(b),
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        match &self.lora {
+            Some(a) => y + a.delta(x, pass)?,
             None => Ok(y),
         }
+    }
+
+    /// Folds the adapter into the weight: `W + scale·B·A`.
+    fn merge(&mut self) -> Result<()> {
+        if let Some(a) = self.lora.take() {
+            let ba = (a.b.matmul(&a.a)? * a.scale)?.to_dtype(self.weight.dtype())?;
+            self.weight = (&self.weight + ba)?;
+        }
+        Ok(())
     }
 }
 
@@ -332,7 +439,7 @@ impl Attention {
         let qkv = match &self.qkv {
             Some(fused) => fused.forward(&rows, pass)?,
             None => {
-                Linear::fused(&[&self.q_proj, &self.k_proj, &self.v_proj])?.forward(&rows, pass)?
+                Linear::forward_parts(&[&self.q_proj, &self.k_proj, &self.v_proj], &rows, pass)?
             }
         };
         let q = qkv.narrow(1, 0, nh * hd)?.reshape((b * t, nh, hd))?;
@@ -395,7 +502,7 @@ impl Mlp {
     fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
         let gu = match &self.gate_up {
             Some(fused) => fused.forward(x, pass)?,
-            None => Linear::fused(&[&self.gate_proj, &self.up_proj])?.forward(x, pass)?,
+            None => Linear::forward_parts(&[&self.gate_proj, &self.up_proj], x, pass)?,
         };
         self.down_proj.forward(&fused::swiglu(&gu)?, pass)
     }
@@ -434,6 +541,8 @@ pub struct Chameleon {
     /// `(max_position_embeddings, head_dim / 2)`.
     cos: Tensor,
     sin: Tensor,
+    /// Dropout seed shared by the LoRA adapters.
+    lora_seed: Arc<AtomicU64>,
 }
 
 impl Chameleon {
@@ -458,6 +567,10 @@ impl Chameleon {
             vb.get_with_hints((v, h), "lm_head.weight", init)?
         };
         let (cos, sin) = rotary_tables(&config, vb.device())?;
+        let (cos, sin) = (
+            cos.to_dtype(embed_tokens.dtype())?,
+            sin.to_dtype(embed_tokens.dtype())?,
+        );
         Ok(Chameleon {
             config,
             embed_tokens,
@@ -466,12 +579,145 @@ impl Chameleon {
             lm_head,
             cos,
             sin,
+            lora_seed: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Every projection with its HF module path (`model.layers.N.self_attn.q_proj`, ...)
+    /// and short name (`q_proj`).
+    fn projections(&mut self) -> Vec<(String, &'static str, &mut Linear)> {
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            let a = &mut l.self_attn;
+            for (name, lin) in [
+                ("q_proj", &mut a.q_proj),
+                ("k_proj", &mut a.k_proj),
+                ("v_proj", &mut a.v_proj),
+                ("o_proj", &mut a.o_proj),
+            ] {
+                out.push((format!("model.layers.{i}.self_attn.{name}"), name, lin));
+            }
+            let m = &mut l.mlp;
+            for (name, lin) in [
+                ("gate_proj", &mut m.gate_proj),
+                ("up_proj", &mut m.up_proj),
+                ("down_proj", &mut m.down_proj),
+            ] {
+                out.push((format!("model.layers.{i}.mlp.{name}"), name, lin));
+            }
+        }
+        out
+    }
+
+    /// Gives the projections `config` targets a LoRA adapter whose `A` and `B` come from `vb`
+    /// under PEFT's names (`base_model.model.<module>.lora_A.weight`): fresh ones from a
+    /// seeded var map (`A` like `nn.Linear`'s init, `B` zero), or a saved adapter.
+    pub fn add_lora(&mut self, config: &LoraConfig, vb: VarBuilder) -> Result<()> {
+        config
+            .validate()
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let seed = self.lora_seed.clone();
+        let dtype = self.embed_tokens.dtype();
+        for (index, (module, name, lin)) in self.projections().into_iter().enumerate() {
+            if !config.targets(name) {
+                continue;
+            }
+            let (out, inp) = lin.weight.dims2()?;
+            let bound = 1.0 / (inp as f64).sqrt();
+            let vb = vb.pp(format!("base_model.model.{module}"));
+            let a = vb.get_with_hints(
+                (config.r, inp),
+                "lora_A.weight",
+                Init::Uniform {
+                    lo: -bound,
+                    up: bound,
+                },
+            )?;
+            let b = vb.get_with_hints((out, config.r), "lora_B.weight", Init::Const(0.0))?;
+            lin.lora = Some(Adapter {
+                a: a.to_dtype(dtype)?,
+                b: b.to_dtype(dtype)?,
+                scale: config.scale(),
+                dropout: config.lora_dropout,
+                index: index as u64,
+                seed: seed.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The adapters' matrices under PEFT's names (what `adapter_model.safetensors` holds).
+    pub fn lora_tensors(&mut self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for (module, _, lin) in self.projections() {
+            if let Some(a) = &lin.lora {
+                out.push((peft_name(&module, "lora_A"), a.a.clone()));
+                out.push((peft_name(&module, "lora_B"), a.b.clone()));
+            }
+        }
+        out
+    }
+
+    /// Folds every adapter into its weight (`W + α/r·B·A`): the plain model that computes
+    /// the same function.
+    pub fn merge_lora(&mut self) -> Result<()> {
+        for (_, _, lin) in self.projections() {
+            lin.merge()?;
+        }
+        Ok(())
+    }
+
+    /// The frozen weights under HF names, adapters merged in (what a merged checkpoint's
+    /// `model.safetensors` holds).
+    pub fn merged_tensors(&mut self) -> Result<Vec<(String, Tensor)>> {
+        let mut out = vec![
+            (
+                "model.embed_tokens.weight".to_string(),
+                self.embed_tokens.clone(),
+            ),
+            ("model.norm.weight".to_string(), self.norm.clone()),
+        ];
+        if !self.config.tie_word_embeddings {
+            out.push(("lm_head.weight".to_string(), self.lm_head.clone()));
+        }
+        for (i, l) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            let a = &l.self_attn;
+            out.push((
+                format!("{p}.input_layernorm.weight"),
+                l.input_layernorm.clone(),
+            ));
+            out.push((
+                format!("{p}.post_attention_layernorm.weight"),
+                l.post_attention_layernorm.clone(),
+            ));
+            for (n, hn) in [("q_norm", &a.q_norm), ("k_norm", &a.k_norm)] {
+                out.push((format!("{p}.self_attn.{n}.weight"), hn.weight.clone()));
+                out.push((format!("{p}.self_attn.{n}.bias"), hn.bias.clone()));
+            }
+        }
+        for (module, _, lin) in self.projections() {
+            let mut lin = lin.clone();
+            lin.merge()?;
+            out.push((format!("{module}.weight"), lin.weight));
+            if let Some(b) = lin.bias {
+                out.push((format!("{module}.bias"), b));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Seeds the adapters' dropout for the next training forward pass (the trainer sets it
+    /// from the run's seed, step and micro-batch, so resumed runs repeat exactly).
+    pub fn set_lora_seed(&self, seed: u64) {
+        self.lora_seed.store(seed, Ordering::Relaxed);
     }
 
     /// Fuses the q/k/v and gate/up projections into single matmuls: faster inference. The
     /// fused weights are copies, so call this on a model that is no longer being trained.
+    /// LoRA adapters are merged into their weights first.
     pub fn fuse_for_inference(&mut self) -> Result<()> {
+        self.merge_lora()?;
         for l in &mut self.layers {
             let a = &mut l.self_attn;
             a.qkv = Some(Linear::fused(&[&a.q_proj, &a.k_proj, &a.v_proj])?);
@@ -772,5 +1018,118 @@ mod tests {
         let long = Tensor::zeros((1, 65), DType::U32, &Device::Cpu).unwrap();
         let e = m.forward(&long, None, Pass::Infer).unwrap_err().to_string();
         assert!(e.contains("max_position_embeddings"), "{e}");
+    }
+
+    fn lora(r: usize, dropout: f64) -> LoraConfig {
+        LoraConfig {
+            r,
+            lora_alpha: 2.0 * r as f64,
+            lora_dropout: dropout,
+            ..LoraConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_fresh_adapter_changes_nothing_and_a_trained_one_merges_exactly() -> Result<()> {
+        let (base, _) = model(tiny(40));
+        let x = ids(&[1, 5, 9, 3, 7, 2]);
+        let want = base.forward(&x, None, Pass::Infer)?;
+        let (mut m, _) = model(tiny(40));
+        let adapters = VarMap::new();
+        m.add_lora(
+            &lora(4, 0.0),
+            seeded_var_builder(&adapters, 3, DType::F32, &Device::Cpu),
+        )?;
+        let d = (m.forward(&x, None, Pass::Infer)? - &want)?
+            .abs()?
+            .max_all()?;
+        assert_eq!(d.to_scalar::<f32>()?, 0.0, "B starts at zero");
+        // 2 layers x 7 projections x (A, B).
+        assert_eq!(adapters.all_vars().len(), 28);
+        assert_eq!(m.lora_tensors().len(), 28);
+        for (name, var) in adapters.data().lock().unwrap().iter() {
+            if name.ends_with("lora_B.weight") {
+                var.set(&Tensor::randn(0f32, 0.3, var.shape(), &Device::Cpu)?)?;
+            }
+        }
+        let adapted = m.forward(&x, None, Pass::Infer)?;
+        let moved = (&adapted - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(
+            moved > 1e-3,
+            "a trained adapter changes the logits ({moved})"
+        );
+        let merged_weights = m.merged_tensors()?;
+        m.merge_lora()?;
+        assert!(m.lora_tensors().is_empty());
+        let merged = m.forward(&x, None, Pass::Infer)?;
+        let d = (&merged - &adapted)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(d < 1e-5, "merged and adapted logits differ by {d}");
+        // The merged tensors build the same model from scratch.
+        let vb = VarBuilder::from_tensors(
+            merged_weights.into_iter().collect(),
+            DType::F32,
+            &Device::Cpu,
+        );
+        let rebuilt = Chameleon::new(tiny(40), vb)?.forward(&x, None, Pass::Infer)?;
+        let d = (rebuilt - &adapted)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(d < 1e-5, "{d}");
+        Ok(())
+    }
+
+    #[test]
+    fn gradients_reach_every_adapter_and_dropout_repeats_with_its_seed() -> Result<()> {
+        // Frozen base: built from plain tensors, not variables.
+        let (base, vm) = model(tiny(40));
+        drop(base);
+        let frozen: std::collections::HashMap<_, _> = vm
+            .data()
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+            .collect();
+        let mut m = Chameleon::new(
+            tiny(40),
+            VarBuilder::from_tensors(frozen, DType::F32, &Device::Cpu),
+        )?;
+        let adapters = VarMap::new();
+        m.add_lora(
+            &lora(2, 0.3),
+            seeded_var_builder(&adapters, 5, DType::F32, &Device::Cpu),
+        )?;
+        // B = 0 would stop A's gradient: give B a value first, as after one step.
+        for (name, var) in adapters.data().lock().unwrap().iter() {
+            if name.ends_with("lora_B.weight") {
+                var.set(&Tensor::randn(0f32, 0.1, var.shape(), &Device::Cpu)?)?;
+            }
+        }
+        let x = ids(&[1, 5, 9, 3, 7, 2, 11, 4]);
+        let loss = |seed| -> Result<Tensor> {
+            m.set_lora_seed(seed);
+            m.forward(&x, None, Pass::Train)?.sqr()?.mean_all()
+        };
+        let l = loss(7)?;
+        let grads = l.backward()?;
+        for (name, var) in adapters.data().lock().unwrap().iter() {
+            let g = grads
+                .get(var.as_tensor())
+                .unwrap_or_else(|| panic!("no gradient for {name}"));
+            let norm = g.sqr()?.sum_all()?.to_scalar::<f32>()?;
+            assert!(norm > 0.0, "zero gradient for {name}");
+        }
+        let same = (loss(7)? - &l)?.abs()?.to_scalar::<f32>()?;
+        let other = (loss(8)? - &l)?.abs()?.to_scalar::<f32>()?;
+        assert_eq!(same, 0.0, "the same seed draws the same dropout masks");
+        assert!(other > 0.0, "another seed draws other masks");
+        let infer = m.forward(&x, None, Pass::Infer)?;
+        assert_eq!(
+            (infer - m.forward(&x, None, Pass::Infer)?)?
+                .abs()?
+                .max_all()?
+                .to_scalar::<f32>()?,
+            0.0,
+            "no dropout at inference"
+        );
+        Ok(())
     }
 }

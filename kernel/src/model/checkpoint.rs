@@ -14,9 +14,9 @@ use super::format::{Format, Role};
 use super::vocab::Vocab;
 use crate::error::{Error, Result};
 use crate::tokenize::{ImageCodec, ImageTokenizer, TextTokenizer};
-use candle_core::{DType, Device};
 #[cfg(feature = "fs")]
 use candle_core::Tensor;
+use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};

@@ -166,11 +166,17 @@ impl DynamicsModel {
                     for &t in &banned {
                         row[t as usize] = f32::NEG_INFINITY;
                     }
+                    // Image tokens inside the text ids (Chameleon's layout) never go into words.
+                    let images = f.vocab.image_range();
+                    let (lo, hi) = (images.start as usize, (images.end as usize).min(row.len()));
+                    if lo < hi {
+                        row[lo..hi].fill(f32::NEG_INFINITY);
+                    }
                     // The action must fit: force <eos> at the last position.
                     let id = if tokens[i].len() == f.max_action_tokens(Role::Dynamics) {
                         s.eos
                     } else {
-                        sampling.pick(row, f.vocab.text_range(), &mut rngs[i])
+                        sampling.pick(row, 0..f.vocab.text_size, &mut rngs[i])
                     };
                     logp[i] += row[id as usize] - lse;
                     if id == s.eos {

@@ -104,7 +104,7 @@ impl Format {
                 self.max_len
             )));
         }
-        if let Some(id) = action.iter().find(|&&i| i >= self.vocab.text_size) {
+        if let Some(id) = action.iter().find(|&&i| !self.vocab.is_text(i)) {
             return Err(Error::Invalid(format!(
                 "action token {id} is not a text id"
             )));
@@ -187,10 +187,10 @@ mod tests {
 
     pub(crate) fn format() -> Format {
         Format {
-            vocab: Vocab {
-                text_size: 20,
-                codebook_size: 8,
-                specials: Specials {
+            vocab: Vocab::at_offset(
+                20,
+                8,
+                Specials {
                     pad: 0,
                     bos: 1,
                     eos: 2,
@@ -199,7 +199,7 @@ mod tests {
                     wm: 5,
                     dm: 6,
                 },
-            },
+            ),
             image_tokens: 4,
             max_len: 24,
         }

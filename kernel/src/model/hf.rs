@@ -77,7 +77,9 @@ impl ImageVocabulary {
                 .chars()
                 .map(|c| match c {
                     'A'..='J' => Ok((b'0' + (c as u8 - b'A')) as char),
-                    _ => Err(bad(format!("image token `{name}` has a character outside A-J"))),
+                    _ => Err(bad(format!(
+                        "image token `{name}` has a character outside A-J"
+                    ))),
                 })
                 .collect::<Result<_>>()?;
             let code: usize = code
@@ -185,12 +187,13 @@ impl HfCheckpoint {
             struct Index {
                 weight_map: BTreeMap<String, String>,
             }
-            let idx: Index = serde_json::from_str(&read(&index)?).map_err(|e| Error::Malformed {
-                file: index.display().to_string(),
-                row: None,
-                field: Some("weight_map".into()),
-                message: e.to_string(),
-            })?;
+            let idx: Index =
+                serde_json::from_str(&read(&index)?).map_err(|e| Error::Malformed {
+                    file: index.display().to_string(),
+                    row: None,
+                    field: Some("weight_map".into()),
+                    message: e.to_string(),
+                })?;
             let mut files: Vec<String> = idx.weight_map.into_values().collect();
             files.sort();
             files.dedup();

@@ -11,6 +11,7 @@ pub mod dynamics;
 pub mod format;
 #[cfg(feature = "fs")]
 pub mod hf;
+pub mod lora;
 pub mod sampling;
 pub mod verifier;
 pub mod vocab;

@@ -385,7 +385,10 @@ impl ChameleonVq {
             .reshape((b * h * w, d))?
             .to_dtype(DType::F32)?;
         let e = self.codebook.to_dtype(DType::F32)?;
-        let dist = (z.sqr()?.sum_keepdim(1)?.broadcast_add(&e.sqr()?.sum(1)?.unsqueeze(0)?)?
+        let dist = (z
+            .sqr()?
+            .sum_keepdim(1)?
+            .broadcast_add(&e.sqr()?.sum(1)?.unsqueeze(0)?)?
             - (z.matmul(&e.t()?)? * 2.0)?)?;
         Ok(dist.argmin(D::Minus1)?.reshape((b, h * w))?)
     }
@@ -436,7 +439,11 @@ impl ChameleonVq {
                 data.extend(img.pixels().map(|p| p.0[c] as f32 / 127.5 - 1.0));
             }
         }
-        Ok(Tensor::from_vec(data, (images.len(), 3, r, r), self.device())?)
+        Ok(Tensor::from_vec(
+            data,
+            (images.len(), 3, r, r),
+            self.device(),
+        )?)
     }
 }
 
