@@ -23,14 +23,29 @@ fn reference() -> HashMap<String, Tensor> {
 fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
     let b = b.to_dtype(DType::F32).unwrap();
     let diff = (a.to_dtype(DType::F32).unwrap() - &b).unwrap();
-    let num = diff.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-    let den = b.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let num = diff
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let den = b
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     num / den
 }
 
 fn load() -> (HfCheckpoint, Chameleon) {
     let ckpt = HfCheckpoint::open(&fixture()).unwrap();
-    assert!(ckpt.weight_files.len() > 1, "the fixture is sharded on purpose");
+    assert!(
+        ckpt.weight_files.len() > 1,
+        "the fixture is sharded on purpose"
+    );
     let model = ckpt.load_backbone(DType::F32, &Device::Cpu).unwrap();
     (ckpt, model)
 }
@@ -69,9 +84,18 @@ fn vq_encoder_codes_match_transformers_exactly() {
     assert!(e <= 1e-4, "pre-quantisation features: relative error {e}");
     let want: Vec<Vec<i64>> = r["vq.codes"].to_vec2().unwrap();
     let got: Vec<Vec<u32>> = codes.to_vec2().unwrap();
-    let got: Vec<Vec<i64>> = got.iter().map(|r| r.iter().map(|&c| c as i64).collect()).collect();
+    let got: Vec<Vec<i64>> = got
+        .iter()
+        .map(|r| r.iter().map(|&c| c as i64).collect())
+        .collect();
     assert_eq!(got, want);
-    assert!(want[0].iter().collect::<std::collections::HashSet<_>>().len() > 5);
+    assert!(
+        want[0]
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            > 5
+    );
 
     // Codes -> token ids as HF maps them (`convert_img2bpe`).
     let iv: ImageVocabulary = ckpt.image_vocabulary().unwrap();

@@ -146,6 +146,9 @@ struct Linear {
     lora: Option<Adapter>,
 }
 
+/// A LoRA dropout seed that turns dropout off (for held-out evaluation in training passes).
+pub const NO_DROPOUT: u64 = u64::MAX;
+
 /// The trainable low-rank update of a frozen [`Linear`].
 #[derive(Clone)]
 struct Adapter {
@@ -165,8 +168,8 @@ impl Adapter {
     /// `scale · dropout(x)·Aᵀ·Bᵀ`; dropout only in training, with a mask drawn from
     /// `(seed, index)` so that runs repeat exactly.
     fn delta(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
-        let x = if pass == Pass::Train && self.dropout > 0.0 {
-            let seed = self.seed.load(Ordering::Relaxed);
+        let seed = self.seed.load(Ordering::Relaxed);
+        let x = if pass == Pass::Train && self.dropout > 0.0 && seed != NO_DROPOUT {
             let keep = dropout_mask(x, self.dropout, seed, self.index)?;
             (x * keep)?
         } else {

@@ -5,6 +5,8 @@
 //! roles, [`sampling`] the token choice, [`checkpoint`] the folder a model lives in;
 //! [`WorldModel`], [`DynamicsModel`] and [`Verifier`] are the three things a user calls.
 
+#[cfg(feature = "fs")]
+pub mod base;
 pub mod chameleon;
 pub mod checkpoint;
 pub mod dynamics;

@@ -371,6 +371,16 @@ impl ChameleonVq {
         self.codebook.device()
     }
 
+    /// The codebook's values as little-endian f32 bytes (what a fingerprint is taken of).
+    pub fn codebook_bytes(&self) -> Result<Vec<u8>> {
+        let v = self
+            .codebook
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        Ok(v.iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
+
     /// Pre-quantisation features `(batch, embed_dim, grid, grid)` of images in `[-1, 1]`.
     pub fn features(&self, images: &Tensor) -> Result<Tensor> {
         let images = images.to_dtype(self.codebook.dtype())?;

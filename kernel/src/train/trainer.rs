@@ -174,6 +174,21 @@ pub struct Trainer {
     step: usize,
     /// The data order of the current epoch: `(epoch, permutation of stream items)`.
     order: (usize, Vec<usize>),
+    /// Set when fine-tuning a base with LoRA: only the adapters train.
+    pub lora: Option<LoraRun>,
+}
+
+/// A LoRA fine-tune: the adapter's config and the base it adapts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoraRun {
+    pub lora: crate::model::lora::LoraConfig,
+    /// The base checkpoint folder (dynaboot or HF Chameleon).
+    pub base: String,
+}
+
+/// Dropout seed of micro-batch `micro` of step `step` (0-based).
+fn dropout_seed(seed: u64, step: usize, micro: usize) -> u64 {
+    crate::nn::init::fnv1a(format!("lora-dropout {seed} {step} {micro}").as_bytes()) >> 1
 }
 
 impl Trainer {
@@ -185,6 +200,79 @@ impl Trainer {
         eval: Vec<Example>,
         device: &Device,
     ) -> Result<Self> {
+        Self::check(&model_config, &config, &train, &eval)?;
+        let varmap = VarMap::new();
+        let backbone = Chameleon::new(
+            model_config.backbone.clone(),
+            seeded_var_builder(&varmap, config.seed, DType::F32, device),
+        )?;
+        Ok(Self::assemble(
+            model_config,
+            config,
+            train,
+            eval,
+            backbone,
+            varmap,
+            None,
+        ))
+    }
+
+    /// Fine-tunes `base` for `roles`: with `lora`, only fresh LoRA adapters train (the base
+    /// stays frozen and memory-mapped); without, every weight trains, starting from the base's.
+    #[cfg(feature = "fs")]
+    pub fn fine_tune(
+        base: &crate::model::base::BaseModel,
+        roles: Vec<Role>,
+        lora: Option<crate::model::lora::LoraConfig>,
+        config: TrainConfig,
+        train: Vec<Example>,
+        eval: Vec<Example>,
+        device: &Device,
+    ) -> Result<Self> {
+        let model_config = base.model_config(roles);
+        Self::check(&model_config, &config, &train, &eval)?;
+        let varmap = VarMap::new();
+        let vb = seeded_var_builder(&varmap, config.seed, DType::F32, device);
+        let (backbone, run) = match lora {
+            Some(lora) => {
+                let mut b = base.backbone()?;
+                b.add_lora(&lora, vb)?;
+                let base = std::fs::canonicalize(&base.dir)
+                    .map_err(|e| Error::io(&base.dir, e))?
+                    .to_string_lossy()
+                    .into_owned();
+                (b, Some(LoraRun { lora, base }))
+            }
+            None => {
+                let b = Chameleon::new(model_config.backbone.clone(), vb)?;
+                let frozen = base.backbone()?.merged_tensors()?;
+                let vars = varmap.data().lock().expect("varmap lock");
+                for (name, t) in frozen {
+                    if let Some(v) = vars.get(&name) {
+                        v.set(&t.to_dtype(DType::F32)?)?;
+                    }
+                }
+                drop(vars);
+                (b, None)
+            }
+        };
+        Ok(Self::assemble(
+            model_config,
+            config,
+            train,
+            eval,
+            backbone,
+            varmap,
+            run,
+        ))
+    }
+
+    fn check(
+        model_config: &ModelConfig,
+        config: &TrainConfig,
+        train: &[Example],
+        eval: &[Example],
+    ) -> Result<()> {
         if train.is_empty() {
             return Err(Error::Invalid("no training examples".into()));
         }
@@ -199,18 +287,25 @@ impl Trainer {
             ));
         }
         let format = model_config.format();
-        for (i, ex) in train.iter().chain(&eval).enumerate() {
+        for (i, ex) in train.iter().chain(eval).enumerate() {
             for role in &model_config.dynaboot.roles {
                 format
                     .check_action(&ex.action, *role)
                     .map_err(|e| Error::Invalid(format!("example {i}: {e}")))?;
             }
         }
-        let varmap = VarMap::new();
-        let backbone = Chameleon::new(
-            model_config.backbone.clone(),
-            seeded_var_builder(&varmap, config.seed, DType::F32, device),
-        )?;
+        Ok(())
+    }
+
+    fn assemble(
+        model_config: ModelConfig,
+        config: TrainConfig,
+        train: Vec<Example>,
+        eval: Vec<Example>,
+        backbone: Chameleon,
+        varmap: VarMap,
+        lora: Option<LoraRun>,
+    ) -> Self {
         let vars = varmap
             .data()
             .lock()
@@ -219,7 +314,8 @@ impl Trainer {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let opt = AdamW::new(vars, config.optimizer.clone());
-        Ok(Trainer {
+        let format = model_config.format();
+        Trainer {
             config,
             model_config,
             backbone,
@@ -230,7 +326,8 @@ impl Trainer {
             eval,
             step: 0,
             order: (usize::MAX, Vec::new()),
-        })
+            lora,
+        }
     }
 
     /// A fresh `preset`-sized model for `roles` over the tokenizers in `tokenizers` (a folder
@@ -316,6 +413,8 @@ impl Trainer {
                 self.format.vocab.specials.pad,
                 self.backbone.device(),
             )?;
+            self.backbone
+                .set_lora_seed(dropout_seed(cfg.seed, self.step, micro));
             let loss = completion_loss(&self.backbone, &batch)?;
             let value = loss.to_scalar::<f32>()? as f64;
             if !value.is_finite() {
@@ -377,6 +476,8 @@ impl Trainer {
 
     /// Mean completion loss (unweighted) per role on the held-out examples.
     pub fn eval_loss(&self) -> Result<Vec<(Role, f64)>> {
+        self.backbone
+            .set_lora_seed(crate::model::chameleon::NO_DROPOUT);
         let mut out = Vec::new();
         for &role in self.roles() {
             let (mut sum, mut n) = (0.0, 0);
@@ -422,8 +523,29 @@ impl Trainer {
             .into_iter()
             .map(|(k, v)| Ok((k, v.copy()?)))
             .collect::<Result<_>>()?;
-        let vb = candle_nn::VarBuilder::from_tensors(copies, DType::F32, self.backbone.device());
-        let backbone = Chameleon::new(self.model_config.backbone.clone(), vb)?;
+        let dev = self.backbone.device();
+        let vb = candle_nn::VarBuilder::from_tensors(copies, DType::F32, dev);
+        let backbone = match &self.lora {
+            None => Chameleon::new(self.model_config.backbone.clone(), vb)?,
+            #[cfg(feature = "fs")]
+            Some(run) => {
+                let base = crate::model::base::BaseModel::open(
+                    std::path::Path::new(&run.base),
+                    None,
+                    DType::F32,
+                    dev,
+                )?;
+                let mut b = base.backbone()?;
+                b.add_lora(&run.lora, vb)?;
+                b
+            }
+            #[cfg(not(feature = "fs"))]
+            Some(_) => {
+                return Err(Error::Invalid(
+                    "a LoRA snapshot opens its base from disk: build with the `fs` feature".into(),
+                ));
+            }
+        };
         Model::assemble(self.model_config.clone(), backbone, vq, text)
     }
 
@@ -489,7 +611,7 @@ mod checkpoint {
                     Tensor::from_slice(&p.v, shape, dev)?,
                 ));
             }
-            let meta = HashMap::from([
+            let mut meta = HashMap::from([
                 ("step".to_string(), self.step.to_string()),
                 ("optimizer_t".to_string(), self.opt.t.to_string()),
                 (
@@ -501,11 +623,34 @@ mod checkpoint {
                     serde_json::to_string(&self.model_config).expect("configs serialise"),
                 ),
             ]);
+            if let Some(run) = &self.lora {
+                meta.insert(
+                    "lora_run".to_string(),
+                    serde_json::to_string(run).expect("configs serialise"),
+                );
+            }
             let bytes =
                 safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v)), Some(meta))
                     .map_err(|e| Error::Invalid(format!("serialising the training state: {e}")))?;
             crate::files::write_atomic(&dir.join(STATE_FILE), &bytes)?;
-            crate::model::checkpoint::save(dir, &self.model_config, &self.tensors(), text)
+            match &self.lora {
+                None => {
+                    crate::model::checkpoint::save(dir, &self.model_config, &self.tensors(), text)
+                }
+                Some(run) => {
+                    use crate::model::base::{AdapterConfig, AdapterMeta, save_adapter};
+                    let config = AdapterConfig {
+                        peft_type: "LORA".into(),
+                        base_model_name_or_path: run.base.clone(),
+                        lora: run.lora.clone(),
+                        dynaboot: AdapterMeta {
+                            roles: self.model_config.dynaboot.roles.clone(),
+                            vocab: self.model_config.dynaboot.vocab.clone(),
+                        },
+                    };
+                    save_adapter(dir, &config, &self.tensors())
+                }
+            }
         }
 
         /// Continues the run saved in `dir` on the same examples. `steps`, when given,
@@ -549,7 +694,28 @@ mod checkpoint {
             }
             let saved = candle_core::safetensors::load_buffer(&bytes, device)
                 .map_err(|e| bad(format!("cannot read its tensors ({e})")))?;
-            let mut trainer = Trainer::new(model_config, config, train, eval, device)?;
+            let mut trainer = match meta.get("lora_run") {
+                None => Trainer::new(model_config, config, train, eval, device)?,
+                Some(run) => {
+                    let run: LoraRun =
+                        serde_json::from_str(run).map_err(|e| bad(format!("lora_run: {e}")))?;
+                    let base = crate::model::base::BaseModel::open(
+                        Path::new(&run.base),
+                        None,
+                        DType::F32,
+                        device,
+                    )?;
+                    Trainer::fine_tune(
+                        &base,
+                        model_config.dynaboot.roles.clone(),
+                        Some(run.lora),
+                        config,
+                        train,
+                        eval,
+                        device,
+                    )?
+                }
+            };
             for p in &mut trainer.opt.params {
                 let get = |k: &str| {
                     saved
