@@ -11,6 +11,7 @@ use tokenizers::{AddedToken, Tokenizer, TokenizerBuilder};
 /// Special tokens the models need, in id order (they take ids 0..7 in a trained tokenizer).
 pub const SPECIAL_TOKENS: [&str; 7] = ["<pad>", "<bos>", "<eos>", "<boi>", "<eoi>", "<wm>", "<dm>"];
 
+#[derive(Clone)]
 pub struct TextTokenizer {
     inner: Tokenizer,
 }

@@ -1,6 +1,7 @@
 //! The `dynaboot` command line: a thin layer over the kernel's public API.
 
 mod ablate_cmd;
+mod base_cmd;
 mod bench_cmd;
 mod bootstrap_cmd;
 mod demo_cmd;
@@ -55,6 +56,40 @@ enum Command {
     Ablate(ablate_cmd::AblateArgs),
     /// Measure training and inference speed of the `small` preset.
     Bench(bench_cmd::BenchArgs),
+    /// Logits of a token sequence at every position (to compare with other implementations).
+    Logits(base_cmd::LogitsArgs),
+    /// Fold a LoRA adapter into its base and save the merged model.
+    Merge(base_cmd::MergeArgs),
+}
+
+/// The device named by a `--device` argument: `cpu`, `cuda` or `cuda:N`.
+pub fn device(name: &str) -> anyhow::Result<candle_core::Device> {
+    use anyhow::Context;
+    match name {
+        "cpu" => Ok(candle_core::Device::Cpu),
+        _ => {
+            let ordinal = match name.strip_prefix("cuda") {
+                Some("") => 0,
+                Some(n) => n
+                    .strip_prefix(':')
+                    .and_then(|n| n.parse().ok())
+                    .with_context(|| format!("--device {name}: use cuda or cuda:N"))?,
+                None => anyhow::bail!("--device {name}: use cpu, cuda or cuda:N"),
+            };
+            candle_core::Device::new_cuda(ordinal).with_context(|| {
+                format!("--device {name}: build dynaboot with `--features cuda` on a machine with the CUDA toolkit")
+            })
+        }
+    }
+}
+
+/// Weights of a base model: bf16 on a GPU (as the paper trains), f32 on the CPU.
+pub fn base_dtype(device: &candle_core::Device) -> candle_core::DType {
+    if device.is_cpu() {
+        candle_core::DType::F32
+    } else {
+        candle_core::DType::BF16
+    }
 }
 
 /// mimalloc's `purge_delay` option (`mi_option_purge_delay` in mimalloc.h).
@@ -78,6 +113,8 @@ fn main() {
         Command::Ablate(a) => ablate_cmd::run(a),
         Command::Eval(a) => eval_cmd::run(a),
         Command::Export(a) => eval_cmd::export(a),
+        Command::Logits(a) => base_cmd::logits(a),
+        Command::Merge(a) => base_cmd::merge(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

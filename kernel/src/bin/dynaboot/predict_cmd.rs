@@ -1,10 +1,11 @@
 //! `dynaboot predict` (the world model, with best-of-N verification by a dynamics model) and
 //! `dynaboot explain` (the dynamics model).
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use candle_core::Device;
 use clap::Args;
 use dynaboot::files::{load_model_image, save_png, write_atomic};
+use dynaboot::model::base::load_model;
 use dynaboot::model::{DynamicsModel, Model, Sampling, Verifier, WorldModel};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,11 +35,50 @@ impl SamplingArgs {
     }
 }
 
+/// A model given as a dynaboot checkpoint, or as a base (dynaboot or HF Chameleon) with an
+/// optional LoRA adapter.
+#[derive(Args, Clone)]
+pub struct BaseArgs {
+    /// Base checkpoint: a dynaboot checkpoint or an HF Chameleon/Anole folder.
+    #[arg(long)]
+    pub base: Option<PathBuf>,
+    /// LoRA adapter folder trained on --base (`dynaboot train --base ... --lora ...`).
+    #[arg(long, requires = "base")]
+    pub adapter: Option<PathBuf>,
+    /// Taming VQGAN checkpoint with the image decoder of an HF Chameleon base (Anole ships
+    /// it as `tokenizer/vqgan.ckpt`); HF folders hold only the encoder.
+    #[arg(long, requires = "base")]
+    pub vqgan: Option<PathBuf>,
+    /// `cpu`, or `cuda` / `cuda:N` (needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+impl BaseArgs {
+    /// The model at `checkpoint`, or --base with --adapter.
+    pub fn load(&self, checkpoint: Option<&Path>) -> Result<Arc<Model>> {
+        let device = crate::device(&self.device)?;
+        match (checkpoint, &self.base) {
+            (Some(c), None) => Ok(Arc::new(
+                Model::load(c, &device).with_context(|| format!("loading {}", c.display()))?,
+            )),
+            (None, Some(b)) => Ok(Arc::new(
+                load_model(b, self.adapter.as_deref(), self.vqgan.as_deref(), &device)
+                    .with_context(|| format!("loading --base {}", b.display()))?,
+            )),
+            (Some(_), Some(_)) => bail!("give either a checkpoint or --base, not both"),
+            (None, None) => bail!("give a checkpoint or --base DIR [--adapter DIR]"),
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct PredictArgs {
-    /// World-model checkpoint.
-    #[arg(long)]
-    world: PathBuf,
+    /// World-model checkpoint (or --base with --adapter).
+    #[arg(long, required_unless_present = "base")]
+    world: Option<PathBuf>,
+    #[command(flatten)]
+    model: BaseArgs,
     /// Source image (RGB PNG or JPEG of the tokenizer's size).
     #[arg(long)]
     image: PathBuf,
@@ -51,6 +91,9 @@ pub struct PredictArgs {
     /// it was trained for both roles).
     #[arg(long)]
     verify: Option<PathBuf>,
+    /// A dynamics-model LoRA adapter on the same --base that ranks the candidates.
+    #[arg(long, requires = "base", conflicts_with = "verify")]
+    verify_adapter: Option<PathBuf>,
     #[arg(long, default_value = "out/predict")]
     out: PathBuf,
     #[command(flatten)]
@@ -64,18 +107,29 @@ pub fn load(path: &Path) -> Result<Arc<Model>> {
 }
 
 pub fn predict(a: PredictArgs) -> Result<()> {
-    let world = WorldModel::new(load(&a.world)?)?;
+    let world = WorldModel::new(a.model.load(a.world.as_deref())?)?;
     let size = world.model.vq.image_size() as u32;
     let source = load_model_image(&a.image, size)?;
     let sampling = a.sampling.sampling();
     let mut rows = Vec::new();
-    let (ranked, verified) = match &a.verify {
-        Some(path) => {
-            let dynamics = DynamicsModel::new(if path == &a.world {
-                world.model.clone()
-            } else {
-                load(path)?
-            })?;
+    let verifier = match (&a.verify, &a.verify_adapter) {
+        (Some(path), _) if Some(path) == a.world.as_ref() => Some(world.model.clone()),
+        (Some(path), _) => Some(load(path)?),
+        (None, Some(adapter)) if Some(adapter) == a.model.adapter.as_ref() => {
+            Some(world.model.clone())
+        }
+        (None, Some(adapter)) => Some(
+            BaseArgs {
+                adapter: Some(adapter.clone()),
+                ..a.model.clone()
+            }
+            .load(None)?,
+        ),
+        (None, None) => None,
+    };
+    let (ranked, verified) = match verifier {
+        Some(model) => {
+            let dynamics = DynamicsModel::new(model)?;
             let v = Verifier::new(&world, &dynamics)?;
             let ranked = v.best_of_n(&source, &a.action, a.n, &sampling)?;
             (
@@ -123,9 +177,11 @@ pub fn predict(a: PredictArgs) -> Result<()> {
 
 #[derive(Args)]
 pub struct ExplainArgs {
-    /// Dynamics-model checkpoint.
-    #[arg(long)]
-    dynamics: PathBuf,
+    /// Dynamics-model checkpoint (or --base with --adapter).
+    #[arg(long, required_unless_present = "base")]
+    dynamics: Option<PathBuf>,
+    #[command(flatten)]
+    model: BaseArgs,
     #[arg(long)]
     before: PathBuf,
     #[arg(long)]
@@ -138,7 +194,7 @@ pub struct ExplainArgs {
 }
 
 pub fn explain(a: ExplainArgs) -> Result<()> {
-    let dynamics = DynamicsModel::new(load(&a.dynamics)?)?;
+    let dynamics = DynamicsModel::new(a.model.load(a.dynamics.as_deref())?)?;
     let size = dynamics.model.vq.image_size() as u32;
     let before = load_model_image(&a.before, size)?;
     let after = load_model_image(&a.after, size)?;

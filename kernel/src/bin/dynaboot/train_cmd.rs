@@ -3,9 +3,10 @@
 
 use crate::progress::bar;
 use anyhow::{Context, Result, bail};
-use candle_core::Device;
 use clap::{Args, ValueEnum};
 use dynaboot::model::Role;
+use dynaboot::model::base::BaseModel;
+use dynaboot::model::lora::LoraConfig;
 use dynaboot::tokenize::{ImageCodec, ImageTokenizer, TextTokenizer};
 use dynaboot::train::data::load_examples;
 use dynaboot::train::trainer::STATE_FILE;
@@ -45,6 +46,19 @@ pub struct TrainArgs {
     weighted: f64,
     #[arg(long, value_enum, default_value = "demo")]
     preset: Preset,
+    /// Fine-tune this checkpoint instead of training a fresh `--preset` model: a dynaboot
+    /// checkpoint folder or an HF Chameleon/Anole folder (config.json, model*.safetensors,
+    /// tokenizer.json). Its own tokenizers are used.
+    #[arg(long)]
+    base: Option<PathBuf>,
+    /// Train LoRA adapters on the frozen --base, e.g. `r=16,alpha=32,dropout=0.05`
+    /// (the paper's defaults; `targets=q_proj+v_proj` picks projections). Without it,
+    /// --base is fine-tuned in full.
+    #[arg(long, requires = "base")]
+    lora: Option<String>,
+    /// `cpu`, or `cuda` / `cuda:N` (needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// Checkpoint folder.
     #[arg(long)]
     out: PathBuf,
@@ -78,15 +92,34 @@ pub struct TrainArgs {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
-    let device = Device::Cpu;
+    let device = crate::device(&a.device)?;
+    let lora = a.lora.as_deref().map(LoraConfig::parse).transpose()?;
+    let base = a
+        .base
+        .as_deref()
+        .map(|b| {
+            BaseModel::open(b, None, crate::base_dtype(&device), &device)
+                .with_context(|| format!("--base {}", b.display()))
+        })
+        .transpose()?;
     let vq_dir = a.tokenizers.join("vq");
-    let vq: ImageCodec = ImageTokenizer::load(&vq_dir, &device)?.into();
-    let fingerprint = dynaboot::model::checkpoint::vq_fingerprint(&vq_dir)?;
-    let text = TextTokenizer::load(&a.tokenizers.join("tokenizer.json"))?;
+    let (vq_own, fingerprint, text) = match &base {
+        Some(b) => (None, b.meta.vq_fingerprint.clone(), b.text.clone()),
+        None => (
+            Some(ImageCodec::from(ImageTokenizer::load(&vq_dir, &device)?)),
+            dynaboot::model::checkpoint::vq_fingerprint(&vq_dir)?,
+            TextTokenizer::load(&a.tokenizers.join("tokenizer.json"))?,
+        ),
+    };
+    let vq = match (&base, &vq_own) {
+        (Some(b), _) => &b.vq,
+        (None, Some(v)) => v,
+        (None, None) => unreachable!("one of the two is set above"),
+    };
 
-    let mut examples = load_examples(&a.data, &vq, &fingerprint, &text)?;
+    let mut examples = load_examples(&a.data, vq, &fingerprint, &text)?;
     if let Some(s) = &a.synthetic {
-        let extra = load_examples(s, &vq, &fingerprint, &text)?;
+        let extra = load_examples(s, vq, &fingerprint, &text)?;
         println!(
             "{} labelled + {} synthetic examples",
             examples.len(),
@@ -95,7 +128,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         examples.extend(extra);
     }
     let (train, eval) = match &a.eval {
-        Some(dir) => (examples, load_examples(dir, &vq, &fingerprint, &text)?),
+        Some(dir) => (examples, load_examples(dir, vq, &fingerprint, &text)?),
         None => hold_out(examples, a.eval_examples, a.seed),
     };
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
@@ -119,12 +152,16 @@ pub fn run(a: TrainArgs) -> Result<()> {
         println!("resuming at step {} of {}", t.step_count(), t.config.steps);
         t
     } else {
-        let vq_path = dynaboot::files::relative_path(&a.out, &vq_dir)?
-            .to_string_lossy()
-            .into_owned();
-        let model_config =
-            a.preset
-                .model_config(a.role.roles(), &text, &vq, vq_path, fingerprint)?;
+        let model_config = match &base {
+            Some(b) => b.model_config(a.role.roles()),
+            None => {
+                let vq_path = dynaboot::files::relative_path(&a.out, &vq_dir)?
+                    .to_string_lossy()
+                    .into_owned();
+                a.preset
+                    .model_config(a.role.roles(), &text, vq, vq_path, fingerprint.clone())?
+            }
+        };
         let mut config = a.preset.train();
         config.weighted = a.weighted;
         config.seed = a.seed;
@@ -147,14 +184,36 @@ pub fn run(a: TrainArgs) -> Result<()> {
             config.checkpoint_every = c;
         }
         println!(
-            "training {:?} ({} parameters) on {} examples, {} held out",
+            "training {:?} ({} parameters{}) on {} examples, {} held out",
             model_config.dynaboot.roles,
             model_config.backbone.parameter_count(),
+            match (&base, &lora) {
+                (Some(b), Some(l)) => format!(
+                    ", frozen, from {}; LoRA r={} alpha={} on {}",
+                    b.dir.display(),
+                    l.r,
+                    l.lora_alpha,
+                    l.target_modules.join("+")
+                ),
+                (Some(b), None) => format!(", all trained, from {}", b.dir.display()),
+                _ => String::new(),
+            },
             train.len(),
             eval.len()
         );
-        Trainer::new(model_config, config, train, eval, &device)?
+        match &base {
+            Some(b) => Trainer::fine_tune(b, a.role.roles(), lora, config, train, eval, &device)?,
+            None => Trainer::new(model_config, config, train, eval, &device)?,
+        }
     };
+    if trainer.lora.is_some() {
+        let n: usize = trainer
+            .parameters()
+            .iter()
+            .map(|(_, t)| t.elem_count())
+            .sum();
+        println!("adapters only: {n} trainable parameters");
+    }
     fit(&mut trainer, &a.out, &text)
 }
 
