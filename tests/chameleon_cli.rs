@@ -108,6 +108,8 @@ fn logits_train_predict_explain_merge_on_a_real_architecture_checkpoint() {
         "3e-3",
         "--eval-examples",
         "2",
+        "--vqgan",
+        &format!("{}", fx.join("vqgan.ckpt").display()),
         "--out",
         s(&adapter),
     ]);
@@ -168,6 +170,29 @@ fn logits_train_predict_explain_merge_on_a_real_architecture_checkpoint() {
     ]
     .concat());
     assert!(said.contains("log-likelihood"), "{said}");
+
+    // An adapter folder is a checkpoint like any other (its base and VQGAN are recorded).
+    let pred2 = tmp.path().join("pred2");
+    ok(&[
+        "predict",
+        "--world",
+        s(&adapter),
+        "--verify",
+        s(&adapter),
+        "--image",
+        s(&src),
+        "--action",
+        "move the red cube to left",
+        "--n",
+        "3",
+        "--out",
+        s(&pred2),
+    ]);
+    assert_eq!(
+        std::fs::read(pred.join("predictions.json")).unwrap(),
+        std::fs::read(pred2.join("predictions.json")).unwrap(),
+        "the same model, the same seed: the same predictions"
+    );
 
     // Merge: the merged folder is an HF base whose logits are the adapted model's.
     ok(&[

@@ -51,12 +51,7 @@ impl BaseModel {
     /// taming VQGAN checkpoint with the image decoder (HF checkpoints store only the encoder);
     /// without it images can be encoded (training) but not decoded (prediction).
     pub fn open(dir: &Path, vqgan: Option<&Path>, dtype: DType, device: &Device) -> Result<Self> {
-        let text = std::fs::read_to_string(dir.join("config.json"))
-            .map_err(|e| Error::io(dir.join("config.json"), e))?;
-        let is_dynaboot = serde_json::from_str::<serde_json::Value>(&text)
-            .map(|v| v.get("dynaboot").is_some())
-            .unwrap_or(false);
-        if is_dynaboot {
+        if is_dynaboot_checkpoint(dir) {
             Self::open_dynaboot(dir, dtype, device)
         } else {
             Self::open_chameleon(dir, vqgan, dtype, device)
@@ -239,6 +234,10 @@ pub struct AdapterConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdapterMeta {
     pub roles: Vec<Role>,
+    /// The taming VQGAN checkpoint that decodes the base's image codes, when one was given
+    /// (HF Chameleon folders hold only the encoder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vqgan: Option<String>,
     /// The base's vocabulary layout, to refuse a base it was not trained on.
     pub vocab: Vocab,
 }
@@ -267,6 +266,27 @@ pub fn load_adapter_config(dir: &Path) -> Result<AdapterConfig> {
     })?;
     c.lora.validate()?;
     Ok(c)
+}
+
+/// The model of an adapter folder: its base (as `adapter_config.json` names it) with the
+/// adapter merged in, decoding images with the VQGAN it recorded.
+pub fn load_adapter(dir: &Path, device: &Device) -> Result<Model> {
+    let cfg = load_adapter_config(dir)?;
+    let base = PathBuf::from(&cfg.base_model_name_or_path);
+    load_model(
+        &base,
+        Some(dir),
+        cfg.dynaboot.vqgan.as_deref().map(Path::new),
+        device,
+    )
+}
+
+/// Whether `dir` holds a dynaboot checkpoint (a `config.json` with a `dynaboot` object).
+pub fn is_dynaboot_checkpoint(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|v| v.get("dynaboot").is_some())
 }
 
 /// A model ready for inference: `base`, with the adapter in `adapter` merged in when given.

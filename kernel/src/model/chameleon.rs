@@ -786,14 +786,17 @@ impl Chameleon {
         rms_norm(&x, &self.norm, eps, pass)
     }
 
-    /// Logits of hidden states `(..., hidden)` -> `(..., vocab_size)`.
+    /// Logits of hidden states `(..., hidden)` -> `(..., vocab_size)`, in f32 whatever the
+    /// weights' dtype (bf16 on a GPU), so losses and sampling read them alike.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         let dims = hidden.dims().to_vec();
         let h = *dims.last().expect("hidden states have a last dim");
         let rows = hidden.reshape(((), h))?;
         let mut out = dims;
         *out.last_mut().expect("non-empty") = self.config.vocab_size;
-        rows.matmul(&self.lm_head.t()?)?.reshape(out)
+        rows.matmul(&self.lm_head.t()?)?
+            .reshape(out)?
+            .to_dtype(candle_core::DType::F32)
     }
 
     /// Logits `(batch, t, vocab)` of every position.
@@ -807,7 +810,7 @@ impl Chameleon {
         let t = h.dim(1)?;
         let last = h.i((.., t - 1))?.contiguous()?;
         match gemv::small_matmul_t(&last, &self.lm_head)? {
-            Some(logits) => Ok(logits),
+            Some(logits) => logits.to_dtype(candle_core::DType::F32),
             None => self.logits(&last),
         }
     }

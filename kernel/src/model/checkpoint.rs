@@ -163,9 +163,18 @@ impl Model {
         })
     }
 
-    /// Loads a checkpoint folder (see the module doc).
+    /// Loads a checkpoint folder (see the module doc). A LoRA adapter folder (its base with
+    /// the adapter merged in) or an HF Chameleon folder loads too, so every command that takes
+    /// a checkpoint takes those ([`super::base`]).
     #[cfg(feature = "fs")]
     pub fn load(dir: &std::path::Path, device: &Device) -> Result<Self> {
+        use super::base;
+        if dir.join(base::ADAPTER_CONFIG).exists() {
+            return base::load_adapter(dir, device);
+        }
+        if dir.join("config.json").exists() && !base::is_dynaboot_checkpoint(dir) {
+            return base::load_model(dir, None, None, device);
+        }
         let config = load_config(dir)?;
         let w = dir.join("model.safetensors");
         let weights = std::fs::read(&w).map_err(|e| Error::io(&w, e))?;

@@ -184,6 +184,9 @@ pub struct LoraRun {
     pub lora: crate::model::lora::LoraConfig,
     /// The base checkpoint folder (dynaboot or HF Chameleon).
     pub base: String,
+    /// The taming VQGAN checkpoint that decodes the base's codes, recorded in the adapter.
+    #[serde(default)]
+    pub vqgan: Option<String>,
 }
 
 /// Dropout seed of micro-batch `micro` of step `step` (0-based).
@@ -222,6 +225,7 @@ impl Trainer {
     #[cfg(feature = "fs")]
     pub fn fine_tune(
         base: &crate::model::base::BaseModel,
+        base_vqgan: Option<&std::path::Path>,
         roles: Vec<Role>,
         lora: Option<crate::model::lora::LoraConfig>,
         config: TrainConfig,
@@ -241,7 +245,8 @@ impl Trainer {
                     .map_err(|e| Error::io(&base.dir, e))?
                     .to_string_lossy()
                     .into_owned();
-                (b, Some(LoraRun { lora, base }))
+                let vqgan = base_vqgan.map(|p| p.to_string_lossy().into_owned());
+                (b, Some(LoraRun { lora, base, vqgan }))
             }
             None => {
                 let b = Chameleon::new(model_config.backbone.clone(), vb)?;
@@ -644,6 +649,7 @@ mod checkpoint {
                         base_model_name_or_path: run.base.clone(),
                         lora: run.lora.clone(),
                         dynaboot: AdapterMeta {
+                            vqgan: run.vqgan.clone(),
                             roles: self.model_config.dynaboot.roles.clone(),
                             vocab: self.model_config.dynaboot.vocab.clone(),
                         },
@@ -707,6 +713,7 @@ mod checkpoint {
                     )?;
                     Trainer::fine_tune(
                         &base,
+                        run.vqgan.as_deref().map(Path::new),
                         model_config.dynaboot.roles.clone(),
                         Some(run.lora),
                         config,

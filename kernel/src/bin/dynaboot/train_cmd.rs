@@ -56,6 +56,10 @@ pub struct TrainArgs {
     /// --base is fine-tuned in full.
     #[arg(long, requires = "base")]
     lora: Option<String>,
+    /// Taming VQGAN checkpoint that decodes an HF Chameleon base's images (recorded in the
+    /// adapter, so `predict --world ADAPTER` can draw).
+    #[arg(long, requires = "base")]
+    vqgan: Option<PathBuf>,
     /// `cpu`, or `cuda` / `cuda:N` (needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -202,7 +206,16 @@ pub fn run(a: TrainArgs) -> Result<()> {
             eval.len()
         );
         match &base {
-            Some(b) => Trainer::fine_tune(b, a.role.roles(), lora, config, train, eval, &device)?,
+            Some(b) => Trainer::fine_tune(
+                b,
+                a.vqgan.as_deref(),
+                a.role.roles(),
+                lora,
+                config,
+                train,
+                eval,
+                &device,
+            )?,
             None => Trainer::new(model_config, config, train, eval, &device)?,
         }
     };
