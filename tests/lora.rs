@@ -85,7 +85,6 @@ fn lora_lowers_the_loss_changing_only_adapters_and_round_trips_through_peft_file
     let roles = vec![Role::World, Role::Dynamics];
     let mut t = Trainer::fine_tune(
         &base,
-        None,
         roles.clone(),
         Some(lora()),
         config(40),
@@ -207,7 +206,6 @@ fn the_adapted_fixture_predicts_and_explains_with_the_taming_decoder() {
     let data = examples(&base);
     let mut t = Trainer::fine_tune(
         &base,
-        None,
         vec![Role::World, Role::Dynamics],
         Some(lora()),
         config(30),

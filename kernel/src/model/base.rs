@@ -40,6 +40,8 @@ pub struct BaseModel {
     pub backbone_config: ChameleonConfig,
     pub vq: ImageCodec,
     pub text: TextTokenizer,
+    /// The taming VQGAN checkpoint whose decoder `vq` carries, when one was given.
+    pub vqgan: Option<PathBuf>,
     weights: VarBuilder<'static>,
     /// All tensors of the weight files (HF checkpoints keep the VQ encoder beside the
     /// backbone; a merge copies it along).
@@ -85,6 +87,7 @@ impl BaseModel {
             backbone_config: config.backbone,
             vq,
             text,
+            vqgan: None,
             weights,
             weight_files: files,
         })
@@ -132,6 +135,7 @@ impl BaseModel {
             backbone_config: ckpt.config.clone(),
             vq: ImageCodec::Chameleon(Box::new(vq)),
             text,
+            vqgan: vqgan.map(Path::to_path_buf),
             weights,
             weight_files: ckpt.weight_files,
         })

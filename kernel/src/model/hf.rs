@@ -178,9 +178,7 @@ impl HfCheckpoint {
                 }
             }
         }
-        config
-            .validate()
-            .map_err(|m| malformed(None, format!("{m}")))?;
+        config.validate().map_err(|m| malformed(None, m))?;
         let index = dir.join("model.safetensors.index.json");
         let weight_files = if index.exists() {
             #[derive(Deserialize)]

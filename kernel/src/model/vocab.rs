@@ -208,7 +208,7 @@ impl Vocab {
     pub fn text_ranges(&self) -> Vec<Range<u32>> {
         match &self.image_table {
             Some(t) => vec![0..t.start, t.start + self.codebook_size..self.text_size],
-            None => vec![0..self.text_size],
+            None => std::iter::once(0..self.text_size).collect(),
         }
     }
 

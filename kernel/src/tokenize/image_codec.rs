@@ -11,7 +11,7 @@ use candle_core::{Device, Tensor};
 use image::RgbImage;
 
 pub enum ImageCodec {
-    Embedded(ImageTokenizer),
+    Embedded(Box<ImageTokenizer>),
     Chameleon(Box<ChameleonVq>),
 }
 
@@ -101,6 +101,6 @@ impl ImageCodec {
 
 impl From<ImageTokenizer> for ImageCodec {
     fn from(v: ImageTokenizer) -> Self {
-        ImageCodec::Embedded(v)
+        ImageCodec::Embedded(Box::new(v))
     }
 }

@@ -225,7 +225,6 @@ impl Trainer {
     #[cfg(feature = "fs")]
     pub fn fine_tune(
         base: &crate::model::base::BaseModel,
-        base_vqgan: Option<&std::path::Path>,
         roles: Vec<Role>,
         lora: Option<crate::model::lora::LoraConfig>,
         config: TrainConfig,
@@ -241,11 +240,13 @@ impl Trainer {
             Some(lora) => {
                 let mut b = base.backbone()?;
                 b.add_lora(&lora, vb)?;
-                let base = std::fs::canonicalize(&base.dir)
-                    .map_err(|e| Error::io(&base.dir, e))?
-                    .to_string_lossy()
-                    .into_owned();
-                let vqgan = base_vqgan.map(|p| p.to_string_lossy().into_owned());
+                let absolute = |p: &std::path::Path| {
+                    std::fs::canonicalize(p)
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .map_err(|e| Error::io(p, e))
+                };
+                let vqgan = base.vqgan.as_deref().map(absolute).transpose()?;
+                let base = absolute(&base.dir)?;
                 (b, Some(LoraRun { lora, base, vqgan }))
             }
             None => {
@@ -707,13 +708,12 @@ mod checkpoint {
                         serde_json::from_str(run).map_err(|e| bad(format!("lora_run: {e}")))?;
                     let base = crate::model::base::BaseModel::open(
                         Path::new(&run.base),
-                        None,
+                        run.vqgan.as_deref().map(Path::new),
                         DType::F32,
                         device,
                     )?;
                     Trainer::fine_tune(
                         &base,
-                        run.vqgan.as_deref().map(Path::new),
                         model_config.dynaboot.roles.clone(),
                         Some(run.lora),
                         config,

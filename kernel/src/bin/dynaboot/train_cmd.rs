@@ -102,7 +102,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         .base
         .as_deref()
         .map(|b| {
-            BaseModel::open(b, None, crate::base_dtype(&device), &device)
+            BaseModel::open(b, a.vqgan.as_deref(), crate::base_dtype(&device), &device)
                 .with_context(|| format!("--base {}", b.display()))
         })
         .transpose()?;
@@ -206,16 +206,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             eval.len()
         );
         match &base {
-            Some(b) => Trainer::fine_tune(
-                b,
-                a.vqgan.as_deref(),
-                a.role.roles(),
-                lora,
-                config,
-                train,
-                eval,
-                &device,
-            )?,
+            Some(b) => Trainer::fine_tune(b, a.role.roles(), lora, config, train, eval, &device)?,
             None => Trainer::new(model_config, config, train, eval, &device)?,
         }
     };
