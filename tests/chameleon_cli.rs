@@ -194,6 +194,18 @@ fn logits_train_predict_explain_merge_on_a_real_architecture_checkpoint() {
         "the same model, the same seed: the same predictions"
     );
 
+    // Chameleon's preprocessing takes any size (centre crop, then resize).
+    let wide = tmp.path().join("wide.png");
+    RgbImage::from_fn(48, 40, |i, _| Rgb([(i * 5) as u8, 90, 200]))
+        .save(&wide)
+        .unwrap();
+    let said = ok(&[
+        &["explain", "--dynamics", s(&adapter)][..],
+        &["--before", s(&wide), "--after", s(&src)],
+    ]
+    .concat());
+    assert!(said.contains("log-likelihood"), "{said}");
+
     // Merge: the merged folder is an HF base whose logits are the adapted model's.
     ok(&[
         "merge",

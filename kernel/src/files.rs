@@ -62,10 +62,8 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
     Ok(img.to_rgb8())
 }
 
-/// Loads an image a model takes: 8-bit RGB (PNG or JPEG), `size` x `size`. Other channel
-/// counts are refused rather than silently converted (an alpha channel or a grey image is
-/// rarely what the user meant to send).
-pub fn load_model_image(path: &Path, size: u32) -> Result<RgbImage> {
+/// An RGB image of any size (PNG or JPEG); other channel counts are an error naming the file.
+pub fn load_rgb_image(path: &Path) -> Result<RgbImage> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let img = image::load_from_memory(&bytes).map_err(|e| Error::Image {
         path: path.into(),
@@ -82,7 +80,14 @@ pub fn load_model_image(path: &Path, size: u32) -> Result<RgbImage> {
             ),
         });
     }
-    check_size(path, img.to_rgb8(), size)
+    Ok(img.to_rgb8())
+}
+
+/// Loads an image a model takes: 8-bit RGB (PNG or JPEG), `size` x `size`. Other channel
+/// counts are refused rather than silently converted (an alpha channel or a grey image is
+/// rarely what the user meant to send).
+pub fn load_model_image(path: &Path, size: u32) -> Result<RgbImage> {
+    check_size(path, load_rgb_image(path)?, size)
 }
 
 fn check_size(path: &Path, img: RgbImage, size: u32) -> Result<RgbImage> {

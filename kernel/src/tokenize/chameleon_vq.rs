@@ -435,7 +435,8 @@ impl ChameleonVq {
         Ok(decoder.decode(&post.forward(&z)?)?)
     }
 
-    /// Chameleon's preprocessing: RGB resized to the encoder's resolution, scaled to `[-1, 1]`.
+    /// Chameleon's preprocessing: the shorter side resized to the encoder's resolution and the
+    /// centre cropped square (here: crop, then resize), scaled to `[-1, 1]`.
     pub fn images_to_tensor(&self, images: &[RgbImage]) -> Result<Tensor> {
         let r = self.config.resolution;
         let mut data = Vec::with_capacity(images.len() * 3 * r * r);
@@ -443,7 +444,12 @@ impl ChameleonVq {
             let img = if img.dimensions() == (r as u32, r as u32) {
                 img.clone()
             } else {
-                image::imageops::resize(img, r as u32, r as u32, image::imageops::Lanczos3)
+                let (w, h) = img.dimensions();
+                let side = w.min(h);
+                let square =
+                    image::imageops::crop_imm(img, (w - side) / 2, (h - side) / 2, side, side)
+                        .to_image();
+                image::imageops::resize(&square, r as u32, r as u32, image::imageops::Lanczos3)
             };
             for c in 0..3 {
                 data.extend(img.pixels().map(|p| p.0[c] as f32 / 127.5 - 1.0));

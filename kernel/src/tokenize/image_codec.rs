@@ -26,6 +26,12 @@ pub struct Encoded {
 }
 
 impl ImageCodec {
+    /// Whether the encoder takes images of any size (Chameleon's preprocessing crops and
+    /// resizes); dynaboot's own takes exactly `image_size`.
+    pub fn resizes(&self) -> bool {
+        matches!(self, ImageCodec::Chameleon(_))
+    }
+
     /// Side of the images the encoder takes (and the decoder gives).
     pub fn image_size(&self) -> usize {
         match self {

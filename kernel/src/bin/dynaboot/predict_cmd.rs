@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, bail};
 use candle_core::Device;
 use clap::Args;
-use dynaboot::files::{load_model_image, save_png, write_atomic};
+use dynaboot::files::{load_model_image, load_rgb_image, save_png, write_atomic};
 use dynaboot::model::base::load_model;
 use dynaboot::model::{DynamicsModel, Model, Sampling, Verifier, WorldModel};
 use std::path::{Path, PathBuf};
@@ -100,6 +100,16 @@ pub struct PredictArgs {
     sampling: SamplingArgs,
 }
 
+/// An input image for `model`: any size when its tokenizer resizes (Chameleon's), else
+/// exactly the tokenizer's size.
+fn read_image(model: &Model, path: &Path) -> Result<image::RgbImage> {
+    Ok(if model.vq.resizes() {
+        load_rgb_image(path)?
+    } else {
+        load_model_image(path, model.vq.image_size() as u32)?
+    })
+}
+
 pub fn load(path: &Path) -> Result<Arc<Model>> {
     Ok(Arc::new(
         Model::load(path, &Device::Cpu).with_context(|| format!("loading {}", path.display()))?,
@@ -108,8 +118,7 @@ pub fn load(path: &Path) -> Result<Arc<Model>> {
 
 pub fn predict(a: PredictArgs) -> Result<()> {
     let world = WorldModel::new(a.model.load(a.world.as_deref())?)?;
-    let size = world.model.vq.image_size() as u32;
-    let source = load_model_image(&a.image, size)?;
+    let source = read_image(&world.model, &a.image)?;
     let sampling = a.sampling.sampling();
     let mut rows = Vec::new();
     let verifier = match (&a.verify, &a.verify_adapter) {
@@ -195,9 +204,8 @@ pub struct ExplainArgs {
 
 pub fn explain(a: ExplainArgs) -> Result<()> {
     let dynamics = DynamicsModel::new(a.model.load(a.dynamics.as_deref())?)?;
-    let size = dynamics.model.vq.image_size() as u32;
-    let before = load_model_image(&a.before, size)?;
-    let after = load_model_image(&a.after, size)?;
+    let before = read_image(&dynamics.model, &a.before)?;
+    let after = read_image(&dynamics.model, &a.after)?;
     let sampling = if a.sample {
         a.sampling.sampling()
     } else {
