@@ -144,6 +144,8 @@ struct Linear {
     weight: Tensor,
     bias: Option<Tensor>,
     lora: Option<Adapter>,
+    /// The weight does not train (a LoRA base): skip its gradient.
+    frozen: bool,
 }
 
 /// A LoRA dropout seed that turns dropout off (for held-out evaluation in training passes).
@@ -175,7 +177,8 @@ impl Adapter {
         } else {
             x.clone()
         };
-        x.matmul(&self.a.t()?)?.matmul(&self.b.t()?)? * self.scale
+        // Scaling the `(rows, r)` intermediate, not the `(rows, out)` result.
+        (x.matmul(&self.a.t()?)? * self.scale)?.matmul(&self.b.t()?)
     }
 }
 
@@ -189,9 +192,14 @@ fn dropout_mask(x: &Tensor, p: f64, seed: u64, index: u64) -> Result<Tensor> {
         Device::Cpu => {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
             rng.set_stream(index);
-            let v: Vec<f32> = (0..x.elem_count())
-                .map(|_| {
-                    if rng.random::<f64>() < p {
+            // Whole u32 words compared with p·2³² (a f64 per element costs twice as much).
+            let mut words = vec![0u32; x.elem_count()];
+            rng.fill(&mut words[..]);
+            let threshold = (p * 4_294_967_296.0) as u64;
+            let v: Vec<f32> = words
+                .iter()
+                .map(|&w| {
+                    if (w as u64) < threshold {
                         0.0
                     } else {
                         keep as f32
@@ -227,6 +235,7 @@ impl Linear {
             weight,
             bias,
             lora: None,
+            frozen: false,
         })
     }
 
@@ -244,6 +253,7 @@ impl Linear {
             weight,
             bias,
             lora: None,
+            frozen: parts.iter().all(|l| l.frozen),
         })
     }
 
@@ -277,6 +287,9 @@ impl Linear {
         };
         let y = match small {
             Some(y) => y,
+            None if self.frozen && pass == Pass::Train => {
+                crate::nn::frozen::frozen_matmul_t(x, &self.weight)?
+            }
             None => x.matmul(&self.weight.t()?)?,
         };
         let y = match &self.bias {
@@ -546,6 +559,8 @@ pub struct Chameleon {
     sin: Tensor,
     /// Dropout seed shared by the LoRA adapters.
     lora_seed: Arc<AtomicU64>,
+    /// The head does not train (a LoRA base): skip its gradient.
+    frozen_head: bool,
 }
 
 impl Chameleon {
@@ -583,6 +598,7 @@ impl Chameleon {
             cos,
             sin,
             lora_seed: Arc::new(AtomicU64::new(0)),
+            frozen_head: false,
         })
     }
 
@@ -621,7 +637,10 @@ impl Chameleon {
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         let seed = self.lora_seed.clone();
         let dtype = self.embed_tokens.dtype();
+        self.frozen_head = true;
         for (index, (module, name, lin)) in self.projections().into_iter().enumerate() {
+            // With adapters the base trains no more: no gradient for any of its weights.
+            lin.frozen = true;
             if !config.targets(name) {
                 continue;
             }
@@ -794,9 +813,12 @@ impl Chameleon {
         let rows = hidden.reshape(((), h))?;
         let mut out = dims;
         *out.last_mut().expect("non-empty") = self.config.vocab_size;
-        rows.matmul(&self.lm_head.t()?)?
-            .reshape(out)?
-            .to_dtype(candle_core::DType::F32)
+        let logits = if self.frozen_head {
+            crate::nn::frozen::frozen_matmul_t(&rows, &self.lm_head)?
+        } else {
+            rows.matmul(&self.lm_head.t()?)?
+        };
+        logits.reshape(out)?.to_dtype(candle_core::DType::F32)
     }
 
     /// Logits `(batch, t, vocab)` of every position.

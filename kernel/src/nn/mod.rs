@@ -3,6 +3,7 @@
 
 pub mod conv;
 pub mod decode_attention;
+pub mod frozen;
 pub mod fused;
 pub mod gemv;
 pub mod im2col;
