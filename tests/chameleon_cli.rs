@@ -3,23 +3,9 @@
 //! `--base --adapter --vqgan`, `merge` folds the adapter in (the merged folder is itself a
 //! base with the adapted logits), and bad input gets a clear message.
 
-use dynaboot_tests::{fails, ok, s};
+use dynaboot_tests::{chameleon_fixture, fails, ok, s, square_scene};
 use image::{Rgb, RgbImage};
-use std::path::{Path, PathBuf};
-
-fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/chameleon-tiny")
-}
-
-fn scene(x: u32, colour: [u8; 3]) -> RgbImage {
-    RgbImage::from_fn(32, 32, |i, j| {
-        if (x..x + 10).contains(&i) && (12..22).contains(&j) {
-            Rgb(colour)
-        } else {
-            Rgb([200, 200, 190])
-        }
-    })
-}
+use std::path::Path;
 
 /// An AURORA folder of 32x32 triplets in the fixture's words.
 fn aurora(dir: &Path) {
@@ -38,8 +24,8 @@ fn aurora(dir: &Path) {
             .enumerate()
         {
             let (a, b) = (format!("{k}{j}-in.png"), format!("{k}{j}-out.png"));
-            scene(from, colour).save(dir.join(&a)).unwrap();
-            scene(to, colour).save(dir.join(&b)).unwrap();
+            square_scene(from, colour).save(dir.join(&a)).unwrap();
+            square_scene(to, colour).save(dir.join(&b)).unwrap();
             rows.push(serde_json::json!({"input": a, "output": b,
                 "instruction": format!("{verb} the {word} cube to {side}"), "task": "kubric"}));
         }
@@ -68,7 +54,7 @@ fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
 
 #[test]
 fn logits_train_predict_explain_merge_on_a_real_architecture_checkpoint() {
-    let fx = fixture();
+    let fx = chameleon_fixture();
     let tmp = tempfile::tempdir().unwrap();
     let (data, adapter, merged, pred) = (
         tmp.path().join("data"),
@@ -121,7 +107,7 @@ fn logits_train_predict_explain_merge_on_a_real_architecture_checkpoint() {
     assert!(!adapter.join("model.safetensors").exists());
 
     let src = tmp.path().join("src.png");
-    scene(20, [220, 30, 30]).save(&src).unwrap();
+    square_scene(20, [220, 30, 30]).save(&src).unwrap();
     let model = [
         "--base",
         s(&fx),
@@ -227,7 +213,7 @@ fn logits_train_predict_explain_merge_on_a_real_architecture_checkpoint() {
 
 #[test]
 fn bad_base_and_lora_input_gets_clear_messages() {
-    let fx = fixture();
+    let fx = chameleon_fixture();
     let tmp = tempfile::tempdir().unwrap();
     let e = fails(&["logits", "--base", s(tmp.path()), "--tokens", "1,2"]);
     assert!(e.contains("config.json"), "{e}");

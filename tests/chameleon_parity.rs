@@ -8,40 +8,25 @@ use candle_core::{DType, Device, Tensor};
 use dynaboot::model::hf::{HfCheckpoint, ImageVocabulary};
 use dynaboot::model::{Chameleon, Pass};
 use dynaboot::tokenize::ChameleonVq;
+use dynaboot_tests::{chameleon_fixture, max_abs_diff};
 use std::collections::HashMap;
-use std::path::PathBuf;
-
-fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/chameleon-tiny")
-}
 
 fn reference() -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(fixture().join("reference.safetensors"), &Device::Cpu).unwrap()
+    candle_core::safetensors::load(
+        chameleon_fixture().join("reference.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap()
 }
 
 /// max |a - b| / max |b|.
 fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
     let b = b.to_dtype(DType::F32).unwrap();
-    let diff = (a.to_dtype(DType::F32).unwrap() - &b).unwrap();
-    let num = diff
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    let den = b
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    num / den
+    max_abs_diff(&a.to_dtype(DType::F32).unwrap(), &b) / max_abs_diff(&b, &b.zeros_like().unwrap())
 }
 
 fn load() -> (HfCheckpoint, Chameleon) {
-    let ckpt = HfCheckpoint::open(&fixture()).unwrap();
+    let ckpt = HfCheckpoint::open(&chameleon_fixture()).unwrap();
     assert!(
         ckpt.weight_files.len() > 1,
         "the fixture is sharded on purpose"
@@ -114,7 +99,7 @@ fn taming_decoder_matches_the_reference() {
     let vb = ckpt.var_builder(DType::F32, &Device::Cpu).unwrap();
     let vq = ChameleonVq::load_encoder(ckpt.vq_config.clone().unwrap(), &vb.pp("model.vqmodel"))
         .unwrap()
-        .with_taming_decoder(&fixture().join("vqgan.ckpt"), &Device::Cpu)
+        .with_taming_decoder(&chameleon_fixture().join("vqgan.ckpt"), &Device::Cpu)
         .unwrap();
     let r = reference();
     let codes = r["decoder.codes"].to_dtype(DType::U32).unwrap();

@@ -9,24 +9,8 @@ use dynaboot::model::lora::LoraConfig;
 use dynaboot::model::{DynamicsModel, Pass, Role, Sampling, WorldModel};
 use dynaboot::train::data::tokenize;
 use dynaboot::train::{Example, TrainConfig, Trainer};
-use image::{Rgb, RgbImage};
-use std::path::PathBuf;
+use dynaboot_tests::{chameleon_fixture, max_abs_diff, square_scene};
 use std::sync::Arc;
-
-fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/chameleon-tiny")
-}
-
-/// A 32x32 image with a coloured square at column `x`.
-fn scene(x: u32, colour: [u8; 3]) -> RgbImage {
-    RgbImage::from_fn(32, 32, |i, j| {
-        if (x..x + 10).contains(&i) && (12..22).contains(&j) {
-            Rgb(colour)
-        } else {
-            Rgb([200, 200, 190])
-        }
-    })
-}
 
 fn examples(base: &BaseModel) -> Vec<Example> {
     let mut triplets = Vec::new();
@@ -36,14 +20,14 @@ fn examples(base: &BaseModel) -> Vec<Example> {
     {
         let word = ["red", "green", "blue"][k];
         triplets.push((
-            scene(20, colour),
-            scene(2, colour),
+            square_scene(20, colour),
+            square_scene(2, colour),
             format!("move the {word} cube to left"),
             "kubric".into(),
         ));
         triplets.push((
-            scene(2, colour),
-            scene(20, colour),
+            square_scene(2, colour),
+            square_scene(20, colour),
             format!("push the {word} cube to right"),
             "something".into(),
         ));
@@ -76,7 +60,7 @@ fn lora() -> LoraConfig {
 #[test]
 fn lora_lowers_the_loss_changing_only_adapters_and_round_trips_through_peft_files() {
     let dev = Device::Cpu;
-    let base = BaseModel::open(&fixture(), None, DType::F32, &dev).unwrap();
+    let base = BaseModel::open(&chameleon_fixture(), None, DType::F32, &dev).unwrap();
     let data = examples(&base);
     assert!(
         data.iter()
@@ -117,7 +101,7 @@ fn lora_lowers_the_loss_changing_only_adapters_and_round_trips_through_peft_file
     );
 
     // The base's weights are untouched; merging changes exactly the adapted projections.
-    let base_again = BaseModel::open(&fixture(), None, DType::F32, &dev).unwrap();
+    let base_again = BaseModel::open(&chameleon_fixture(), None, DType::F32, &dev).unwrap();
     let merged = {
         let dir = tempfile::tempdir().unwrap();
         t.save(dir.path(), &base.text).unwrap();
@@ -136,19 +120,12 @@ fn lora_lowers_the_loss_changing_only_adapters_and_round_trips_through_peft_file
         );
 
         // Load-adapter-only: base + adapter gives the trainer's function.
-        let model = load_model(&fixture(), Some(dir.path()), None, &dev).unwrap();
+        let model = load_model(&chameleon_fixture(), Some(dir.path()), None, &dev).unwrap();
         let snap = t.snapshot(base_again.vq, base_again.text).unwrap();
         let ids = Tensor::new(&[[0u32, 80, 81, 82, 68, 5, 9, 69]], &dev).unwrap();
         let a = model.backbone.forward(&ids, None, Pass::Infer).unwrap();
         let b = snap.backbone.forward(&ids, None, Pass::Infer).unwrap();
-        let d = (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let d = max_abs_diff(&a, &b);
         assert!(d < 1e-5, "{d}");
 
         // Resume: 5 more steps from the checkpoint equal 5 more steps of the live run.
@@ -162,14 +139,7 @@ fn lora_lowers_the_loss_changing_only_adapters_and_round_trips_through_peft_file
         }
         for ((n1, a), (n2, b)) in live.parameters().iter().zip(resumed.parameters()) {
             assert_eq!(n1, &n2);
-            let d = (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = max_abs_diff(&a, &b);
             assert_eq!(d, 0.0, "{n1} differs after resume");
         }
         let mut m = base.backbone().unwrap();
@@ -180,14 +150,7 @@ fn lora_lowers_the_loss_changing_only_adapters_and_round_trips_through_peft_file
     let mut changed = Vec::new();
     for ((n1, a), (n2, b)) in frozen_before.iter().zip(&merged) {
         assert_eq!(n1, n2);
-        let d = (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let d = max_abs_diff(&a, &b);
         if d > 0.0 {
             changed.push(n1.clone());
         }
@@ -202,7 +165,7 @@ fn lora_lowers_the_loss_changing_only_adapters_and_round_trips_through_peft_file
 #[test]
 fn the_adapted_fixture_predicts_and_explains_with_the_taming_decoder() {
     let dev = Device::Cpu;
-    let base = BaseModel::open(&fixture(), None, DType::F32, &dev).unwrap();
+    let base = BaseModel::open(&chameleon_fixture(), None, DType::F32, &dev).unwrap();
     let data = examples(&base);
     let mut t = Trainer::fine_tune(
         &base,
@@ -221,9 +184,9 @@ fn the_adapted_fixture_predicts_and_explains_with_the_taming_decoder() {
     t.save(dir.path(), &base.text).unwrap();
     let model = Arc::new(
         load_model(
-            &fixture(),
+            &chameleon_fixture(),
             Some(dir.path()),
-            Some(&fixture().join("vqgan.ckpt")),
+            Some(&chameleon_fixture().join("vqgan.ckpt")),
             &dev,
         )
         .unwrap(),
@@ -231,7 +194,7 @@ fn the_adapted_fixture_predicts_and_explains_with_the_taming_decoder() {
     let world = WorldModel::new(model.clone()).unwrap();
     let cands = world
         .sample(
-            &scene(20, [220, 30, 30]),
+            &square_scene(20, [220, 30, 30]),
             "move the red cube to left",
             3,
             &Sampling::default(),
@@ -246,18 +209,21 @@ fn the_adapted_fixture_predicts_and_explains_with_the_taming_decoder() {
     let dynamics = DynamicsModel::new(model).unwrap();
     let scores = dynamics
         .score(
-            &scene(20, [220, 30, 30]),
-            &[scene(2, [220, 30, 30]), scene(20, [220, 30, 30])],
+            &square_scene(20, [220, 30, 30]),
+            &[
+                square_scene(2, [220, 30, 30]),
+                square_scene(20, [220, 30, 30]),
+            ],
             "move the red cube to left",
         )
         .unwrap();
     assert!(scores.iter().all(|s| s.sum.is_finite() && s.sum < 0.0));
     // Without the decoder, prediction says what is missing instead of failing obscurely.
-    let blind = Arc::new(load_model(&fixture(), Some(dir.path()), None, &dev).unwrap());
+    let blind = Arc::new(load_model(&chameleon_fixture(), Some(dir.path()), None, &dev).unwrap());
     let e = WorldModel::new(blind)
         .unwrap()
         .sample(
-            &scene(20, [220, 30, 30]),
+            &square_scene(20, [220, 30, 30]),
             "move the red cube to left",
             1,
             &Sampling::default(),

@@ -64,3 +64,31 @@ pub fn fails(args: &[&str]) -> String {
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }
+
+/// The tiny real-architecture Chameleon checkpoint (`fixtures/chameleon-tiny`).
+pub fn chameleon_fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/chameleon-tiny")
+}
+
+/// A 32x32 scene for the fixture: a coloured 10x10 square at column `x` on a grey table.
+pub fn square_scene(x: u32, colour: [u8; 3]) -> image::RgbImage {
+    image::RgbImage::from_fn(32, 32, |i, j| {
+        if (x..x + 10).contains(&i) && (12..22).contains(&j) {
+            image::Rgb(colour)
+        } else {
+            image::Rgb([200, 200, 190])
+        }
+    })
+}
+
+/// `max |a - b|` of two tensors of one shape.
+pub fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| {
+            d.abs()?
+                .max_all()?
+                .to_dtype(candle_core::DType::F32)?
+                .to_scalar::<f32>()
+        })
+        .expect("two tensors of one shape")
+}
