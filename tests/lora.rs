@@ -139,7 +139,7 @@ fn lora_lowers_the_loss_changing_only_adapters_and_round_trips_through_peft_file
         }
         for ((n1, a), (n2, b)) in live.parameters().iter().zip(resumed.parameters()) {
             assert_eq!(n1, &n2);
-            let d = max_abs_diff(&a, &b);
+            let d = max_abs_diff(a, &b);
             assert_eq!(d, 0.0, "{n1} differs after resume");
         }
         let mut m = base.backbone().unwrap();
@@ -150,7 +150,7 @@ fn lora_lowers_the_loss_changing_only_adapters_and_round_trips_through_peft_file
     let mut changed = Vec::new();
     for ((n1, a), (n2, b)) in frozen_before.iter().zip(&merged) {
         assert_eq!(n1, n2);
-        let d = max_abs_diff(&a, &b);
+        let d = max_abs_diff(a, b);
         if d > 0.0 {
             changed.push(n1.clone());
         }
