@@ -7,7 +7,7 @@
 //! and the roles it was trained for; [`load_model`] puts base and adapter together.
 
 use super::chameleon::{Chameleon, ChameleonConfig};
-use super::checkpoint::{Model, ModelConfig, ModelMeta, load_config, vq_fingerprint};
+use super::checkpoint::{Model, ModelConfig, ModelMeta, checked_vq_dir, load_config};
 use super::format::Role;
 use super::hf::{self, HfCheckpoint};
 use super::lora::LoraConfig;
@@ -62,15 +62,7 @@ impl BaseModel {
 
     fn open_dynaboot(dir: &Path, dtype: DType, device: &Device) -> Result<Self> {
         let config = load_config(dir)?;
-        let vq_dir = dir.join(&config.dynaboot.vq_path);
-        let found = vq_fingerprint(&vq_dir)?;
-        if found != config.dynaboot.vq_fingerprint {
-            return Err(Error::Invalid(format!(
-                "{}: the image tokenizer at {} is not the one this model was trained with",
-                dir.display(),
-                vq_dir.display()
-            )));
-        }
+        let vq_dir = checked_vq_dir(dir, &config)?;
         let vq = ImageTokenizer::load(&vq_dir, device)?.into();
         let text = TextTokenizer::load(&dir.join("tokenizer.json"))?;
         let files = vec![dir.join("model.safetensors")];
@@ -160,6 +152,37 @@ impl BaseModel {
                 self.dir.display()
             ))
         })
+    }
+
+    /// The backbone with the LoRA adapter in `dir` (trained on this base) added, and the
+    /// adapter's config.
+    pub fn adapted_backbone(
+        &self,
+        dir: &Path,
+        device: &Device,
+    ) -> Result<(Chameleon, AdapterConfig)> {
+        let cfg = load_adapter_config(dir)?;
+        if cfg.dynaboot.vocab != self.meta.vocab {
+            return Err(Error::Invalid(format!(
+                "{}: this adapter was trained on another base (its vocabulary differs from \
+                 {}'s); pass the --base it names: {}",
+                dir.display(),
+                self.dir.display(),
+                cfg.base_model_name_or_path
+            )));
+        }
+        let w = dir.join(ADAPTER_WEIGHTS);
+        // SAFETY: as above, a read-only mapping.
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&w], DType::F32, device) }
+            .map_err(|e| Error::Invalid(format!("{}: {e}", w.display())))?;
+        let mut backbone = self.backbone()?;
+        backbone.add_lora(&cfg.lora, vb).map_err(|e| {
+            Error::Invalid(format!(
+                "{}: the adapter does not fit the base ({e})",
+                w.display()
+            ))
+        })?;
+        Ok((backbone, cfg))
     }
 
     /// Every tensor the base's weight files hold, by name (for a merge, which must keep
@@ -302,33 +325,13 @@ pub fn load_model(
     device: &Device,
 ) -> Result<Model> {
     let base = BaseModel::open(base, vqgan, DType::F32, device)?;
-    let mut backbone = base.backbone()?;
-    let roles = match adapter {
+    let (backbone, roles) = match adapter {
         Some(dir) => {
-            let cfg = load_adapter_config(dir)?;
-            if cfg.dynaboot.vocab != base.meta.vocab {
-                return Err(Error::Invalid(format!(
-                    "{}: this adapter was trained on another base (its vocabulary differs from \
-                     {}'s); pass the --base it names: {}",
-                    dir.display(),
-                    base.dir.display(),
-                    cfg.base_model_name_or_path
-                )));
-            }
-            let w = dir.join(ADAPTER_WEIGHTS);
-            // SAFETY: as above, a read-only mapping.
-            let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&w], DType::F32, device) }
-                .map_err(|e| Error::Invalid(format!("{}: {e}", w.display())))?;
-            backbone.add_lora(&cfg.lora, vb).map_err(|e| {
-                Error::Invalid(format!(
-                    "{}: the adapter does not fit the base ({e})",
-                    w.display()
-                ))
-            })?;
-            cfg.dynaboot.roles
+            let (backbone, cfg) = base.adapted_backbone(dir, device)?;
+            (backbone, cfg.dynaboot.roles)
         }
-        None if !base.meta.roles.is_empty() => base.meta.roles.clone(),
-        None => vec![Role::World, Role::Dynamics],
+        None if !base.meta.roles.is_empty() => (base.backbone()?, base.meta.roles.clone()),
+        None => (base.backbone()?, vec![Role::World, Role::Dynamics]),
     };
     let config = base.model_config(roles);
     Model::assemble(config, backbone, base.vq, base.text)

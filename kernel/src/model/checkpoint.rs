@@ -178,17 +178,7 @@ impl Model {
         let config = load_config(dir)?;
         let w = dir.join("model.safetensors");
         let weights = std::fs::read(&w).map_err(|e| Error::io(&w, e))?;
-        let vq_dir = dir.join(&config.dynaboot.vq_path);
-        let found = vq_fingerprint(&vq_dir)?;
-        if found != config.dynaboot.vq_fingerprint {
-            return Err(Error::Invalid(format!(
-                "{}: the image tokenizer at {} is not the one this model was trained with \
-                 (fingerprint {found}, expected {}); point `vq_path` in config.json at the right one",
-                dir.display(),
-                vq_dir.display(),
-                config.dynaboot.vq_fingerprint
-            )));
-        }
+        let vq_dir = checked_vq_dir(dir, &config)?;
         let vq = ImageTokenizer::load(&vq_dir, device)?;
         let text = TextTokenizer::load(&dir.join("tokenizer.json"))?;
         Self::from_parts(config, weights, vq, text, device)
@@ -223,6 +213,24 @@ pub fn vq_fingerprint(vq_dir: &std::path::Path) -> Result<String> {
     let path = vq_dir.join("model.safetensors");
     let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
     Ok(fingerprint(&bytes))
+}
+
+/// The image tokenizer folder a checkpoint in `dir` references, checked against the
+/// fingerprint it recorded.
+#[cfg(feature = "fs")]
+pub fn checked_vq_dir(dir: &std::path::Path, config: &ModelConfig) -> Result<std::path::PathBuf> {
+    let vq_dir = dir.join(&config.dynaboot.vq_path);
+    let found = vq_fingerprint(&vq_dir)?;
+    if found != config.dynaboot.vq_fingerprint {
+        return Err(Error::Invalid(format!(
+            "{}: the image tokenizer at {} is not the one this model was trained with \
+             (fingerprint {found}, expected {}); point `vq_path` in config.json at the right one",
+            dir.display(),
+            vq_dir.display(),
+            config.dynaboot.vq_fingerprint
+        )));
+    }
+    Ok(vq_dir)
 }
 
 /// Reads and checks `config.json` of a checkpoint folder.

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
 use clap::Args;
 use dynaboot::model::Pass;
-use dynaboot::model::base::{BaseKind, BaseModel, load_adapter_config, load_model};
+use dynaboot::model::base::{BaseKind, BaseModel};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -77,11 +77,10 @@ pub struct MergeArgs {
 pub fn merge(a: MergeArgs) -> Result<()> {
     let dev = Device::Cpu;
     let base = BaseModel::open(&a.base, None, DType::F32, &dev)?;
-    let cfg = load_adapter_config(&a.adapter)?;
-    let mut model = load_model(&a.base, Some(&a.adapter), None, &dev)
+    let (mut backbone, cfg) = base
+        .adapted_backbone(&a.adapter, &dev)
         .with_context(|| format!("--adapter {}", a.adapter.display()))?;
-    // `load_model` merged the adapter into the weights already.
-    let merged = model.backbone.merged_tensors()?;
+    let merged = backbone.merged_tensors()?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     match base.kind {
         BaseKind::Dynaboot => {
