@@ -25,6 +25,9 @@ pub enum Error {
     /// A value that does not fit what a component expects (shapes, sizes, configs).
     #[error("{0}")]
     Invalid(String),
+    /// The WebGPU path (adapter, device, readback).
+    #[error("GPU: {0}")]
+    Gpu(String),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
     #[error(transparent)]

@@ -11,6 +11,8 @@ pub mod error;
 pub mod eval;
 #[cfg(feature = "fs")]
 pub mod files;
+#[cfg(feature = "webgpu")]
+pub mod gpu;
 pub mod model;
 pub mod nn;
 #[cfg(feature = "notebook")]

@@ -838,7 +838,9 @@ impl Chameleon {
     }
 }
 
-fn rotary_tables(cfg: &ChameleonConfig, device: &Device) -> Result<(Tensor, Tensor)> {
+/// cos and sin of the rotary angles, each `(max_position_embeddings, head_dim / 2)` row-major
+/// (computed in f64, then rounded; the WebGPU path uploads the same values).
+pub(crate) fn rotary_angles(cfg: &ChameleonConfig) -> (Vec<f32>, Vec<f32>) {
     let half = cfg.head_dim() / 2;
     let inv: Vec<f64> = (0..half)
         .map(|i| 1.0 / cfg.rope_theta.powf(2.0 * i as f64 / cfg.head_dim() as f64))
@@ -852,6 +854,12 @@ fn rotary_tables(cfg: &ChameleonConfig, device: &Device) -> Result<(Tensor, Tens
             sin.push(a.sin() as f32);
         }
     }
+    (cos, sin)
+}
+
+fn rotary_tables(cfg: &ChameleonConfig, device: &Device) -> Result<(Tensor, Tensor)> {
+    let (n, half) = (cfg.max_position_embeddings, cfg.head_dim() / 2);
+    let (cos, sin) = rotary_angles(cfg);
     Ok((
         Tensor::from_vec(cos, (n, half), device)?,
         Tensor::from_vec(sin, (n, half), device)?,
@@ -865,7 +873,7 @@ impl Module for Chameleon {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::nn::seeded_var_builder;
     use candle_core::DType;

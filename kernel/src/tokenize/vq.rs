@@ -338,8 +338,12 @@ pub fn tensor_to_images(t: &Tensor) -> Result<Vec<RgbImage>> {
         return Err(Error::Invalid(format!("expected 3 channels, got {c}")));
     }
     let data = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-    Ok(data
-        .chunks(h * w * 3)
+    Ok(pixels_to_images(&data, b, h, w))
+}
+
+/// `b` NHWC RGB images of `h x w` in [-1, 1] (row-major values) to RGB images (clamped).
+pub fn pixels_to_images(data: &[f32], b: usize, h: usize, w: usize) -> Vec<RgbImage> {
+    data.chunks(h * w * 3)
         .take(b)
         .map(|px| {
             let raw = px
@@ -348,7 +352,7 @@ pub fn tensor_to_images(t: &Tensor) -> Result<Vec<RgbImage>> {
                 .collect();
             RgbImage::from_raw(w as u32, h as u32, raw).expect("buffer has the right length")
         })
-        .collect())
+        .collect()
 }
 
 /// Peak signal-to-noise ratio in dB between two equally sized images.
