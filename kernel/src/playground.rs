@@ -6,7 +6,9 @@
 //! threads, no clock.
 
 use crate::error::{Error, Result};
-use crate::model::{DynamicsModel, Explanation, Model, Role, Sampling, Verifier, WorldModel};
+use crate::model::{
+    DynamicsModel, Explanation, Model, Role, Sampling, Score, Verifier, WorldModel,
+};
 use crate::world::generate::{random_scene, rng};
 use crate::world::render::render_scene;
 use crate::world::{Action, Family, RenderConfig, Scene, describe, parse};
@@ -34,6 +36,19 @@ pub struct Candidate {
     pub codes: Vec<u32>,
     #[serde(skip)]
     pub image: RgbImage,
+}
+
+impl Candidate {
+    fn new(rank: usize, sample: usize, codes: Vec<u32>, score: Score, image: RgbImage) -> Self {
+        Candidate {
+            rank,
+            sample,
+            score: score.sum,
+            score_per_token: score.mean,
+            codes,
+            image,
+        }
+    }
 }
 
 /// What the playground makes of an action text before running the models.
@@ -173,6 +188,47 @@ impl Playground {
         sampling: &Sampling,
         mut on_candidate: impl FnMut(&Candidate),
     ) -> Result<Vec<Candidate>> {
+        let (source, ids) = self.prepare(action, n)?;
+        let verifier = Verifier::new(&self.world, &self.dynamics)?;
+        let ranked = verifier.rank_codes(&source, &ids, n, sampling)?;
+        let mut out = Vec::with_capacity(n);
+        for (rank, (sample, codes, score)) in ranked.into_iter().enumerate() {
+            let image = self
+                .world
+                .model
+                .decode_images(std::slice::from_ref(&codes))?
+                .remove(0);
+            out.push(Candidate::new(rank, sample, codes, score, image));
+            on_candidate(&out[rank]);
+        }
+        Ok(out)
+    }
+
+    /// [`Playground::predict`] with both models and the decoder on the GPU: the same sampling,
+    /// scoring and ranking code, so the same candidates up to float differences.
+    #[cfg(feature = "webgpu")]
+    pub async fn predict_gpu(
+        &self,
+        gpu: &crate::gpu::GpuVerifier,
+        action: &str,
+        n: usize,
+        sampling: &Sampling,
+        mut on_candidate: impl FnMut(&Candidate),
+    ) -> Result<Vec<Candidate>> {
+        let (source, ids) = self.prepare(action, n)?;
+        let models = (&*self.world.model, &*self.dynamics.model);
+        let ranked = gpu.rank_codes(models, &source, &ids, n, sampling).await?;
+        let mut out = Vec::with_capacity(n);
+        for (rank, (sample, codes, score)) in ranked.into_iter().enumerate() {
+            let image = gpu.decode(std::slice::from_ref(&codes)).await?.remove(0);
+            out.push(Candidate::new(rank, sample, codes, score, image));
+            on_candidate(&out[rank]);
+        }
+        Ok(out)
+    }
+
+    /// Checks a request; returns the source image's codes and the action's token ids.
+    fn prepare(&self, action: &str, n: usize) -> Result<(Vec<u32>, Vec<u32>)> {
         if !(1..=MAX_CANDIDATES).contains(&n) {
             return Err(Error::Invalid(format!(
                 "asked for {n} candidates; choose 1 to {MAX_CANDIDATES}"
@@ -184,23 +240,7 @@ impl Playground {
             .encode_images(std::slice::from_ref(&self.source))?
             .remove(0);
         let ids = m.encode_action(&checked.text, Role::World)?;
-        let verifier = Verifier::new(&self.world, &self.dynamics)?;
-        let ranked = verifier.rank_codes(&source, &ids, n, sampling)?;
-        let mut out = Vec::with_capacity(n);
-        for (rank, (sample, codes, score)) in ranked.into_iter().enumerate() {
-            let image = m.decode_images(std::slice::from_ref(&codes))?.remove(0);
-            let c = Candidate {
-                rank,
-                sample,
-                score: score.sum,
-                score_per_token: score.mean,
-                codes,
-                image,
-            };
-            on_candidate(&c);
-            out.push(c);
-        }
-        Ok(out)
+        Ok((source, ids))
     }
 
     /// The action the dynamics model reads from `before` to `after` (greedy), with its

@@ -29,12 +29,12 @@ struct Layer {
 }
 
 /// Which positions of each batch row [`GpuChameleon::forward`] returns logits for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Positions {
     /// The last one (what generation needs).
     Last,
-    /// The last `k` (what scoring a completion needs).
-    Tail(usize),
+    /// These positions of the ids given (what scoring a completion needs).
+    Span(std::ops::Range<usize>),
     /// Every one.
     All,
 }
@@ -234,15 +234,15 @@ impl GpuChameleon {
                 c.vocab_size
             )));
         }
-        let keep = match positions {
-            Positions::Last => 1,
-            Positions::Tail(k) if (1..=t).contains(&k) => k,
-            Positions::Tail(k) => {
+        let span = match positions {
+            Positions::Last => t - 1..t,
+            Positions::Span(s) if !s.is_empty() && s.end <= t => s,
+            Positions::Span(s) => {
                 return Err(Error::Invalid(format!(
-                    "asked for the logits of the last {k} of {t} positions"
+                    "asked for the logits of positions {s:?} of {t}"
                 )));
             }
-            Positions::All => t,
+            Positions::All => 0..t,
         };
         let (h, v, inter) = (c.hidden_size, c.vocab_size, c.intermediate_size);
         let (nh, nkv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim());
@@ -341,7 +341,7 @@ impl GpuChameleon {
             );
         }
         let picked: Vec<u32> = (0..b)
-            .flat_map(|r| (t - keep..t).map(move |p| (r * t + p) as u32))
+            .flat_map(|r| span.clone().map(move |p| (r * t + p) as u32))
             .collect();
         let n = picked.len();
         let picked = g.upload_u32(&picked);
@@ -410,7 +410,9 @@ mod tests {
         };
         let mut cache = gpu_model.cache(batch);
         let first: Vec<u32> = (0..batch).flat_map(|r| row(r, 0..prefix)).collect();
-        let tail = block_on(gpu_model.forward(&first, &mut cache, Positions::Tail(2))).unwrap();
+        let tail =
+            block_on(gpu_model.forward(&first, &mut cache, Positions::Span(prefix - 2..prefix)))
+                .unwrap();
         let want_tail: Vec<f32> = (0..batch)
             .flat_map(|r| want[(r * t + prefix - 2) * v..(r * t + prefix) * v].to_vec())
             .collect();

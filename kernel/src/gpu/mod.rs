@@ -8,15 +8,18 @@
 //! - [`kernels`]: one launcher per WGSL kernel (`wgsl/*.wgsl`).
 //! - [`GpuChameleon`]: the decoder with a KV cache (logits of chosen positions).
 //! - [`GpuVqDecoder`]: the embedded image tokenizer's decoder (codes -> pixels).
+//! - [`GpuVerifier`]: best-of-N with both models and the decoder, choosing as the CPU does.
 //!
 //! Calls that read results back are `async` (the browser cannot block); natively,
 //! [`block_on`] runs them.
 
 mod chameleon;
 pub mod kernels;
+mod verifier;
 mod vq_decoder;
 
 pub use chameleon::{GpuChameleon, GpuKvCache, Positions};
+pub use verifier::GpuVerifier;
 pub use vq_decoder::GpuVqDecoder;
 
 use crate::error::{Error, Result};

@@ -4,13 +4,15 @@
 
 use super::chameleon::{KvCache, Pass};
 use super::checkpoint::Model;
+use super::format::Format;
 use super::format::Role;
 use super::sampling::Sampling;
 use crate::error::{Error, Result};
-use candle_core::{D, Tensor};
+use candle_core::Tensor;
 use image::RgbImage;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// Log-likelihood of an action's tokens (its `<eos>` included).
@@ -56,48 +58,19 @@ impl DynamicsModel {
             return Ok(Vec::new());
         }
         let m = &self.model;
-        let seqs = candidates
-            .iter()
-            .map(|c| m.format.dynamics_sequence(source, c, action))
-            .collect::<Result<Vec<_>>>()?;
-        let len = seqs[0].ids.len();
-        let first = seqs[0].completion().next().expect("an action has tokens");
-        let k = len - first;
-        // The candidates share a prefix (the source image): run it once, then only the rest
-        // for each candidate. Positions from `first - 1` on predict the completion.
-        let shared = (0..first - 1)
-            .take_while(|&i| seqs.iter().all(|s| s.ids[i] == seqs[0].ids[i]))
-            .count();
+        let plan = ScoringPlan::new(&m.format, source, candidates, action)?;
         let b = &m.backbone;
         let mut cache = KvCache::new(&b.config);
-        if shared > 0 {
-            let prefix = Tensor::new(&seqs[0].ids[..shared], m.device())?.unsqueeze(0)?;
+        if !plan.prefix.is_empty() {
+            let prefix = Tensor::new(plan.prefix.as_slice(), m.device())?.unsqueeze(0)?;
             b.hidden(&prefix, Some(&mut cache), Pass::Infer)?;
-            cache.repeat_batch(seqs.len())?;
+            cache.repeat_batch(plan.n)?;
         }
-        let rest: Vec<u32> = seqs
-            .iter()
-            .flat_map(|s| s.ids[shared..].iter().copied())
-            .collect();
-        let rest = Tensor::from_vec(rest, (seqs.len(), len - shared), m.device())?;
+        let rest = Tensor::new(plan.rest.as_slice(), m.device())?.reshape((plan.n, ()))?;
         let hidden = b.hidden(&rest, Some(&mut cache), Pass::Infer)?;
-        let logits = b.logits(&hidden.narrow(1, first - 1 - shared, k)?.contiguous()?)?;
-        let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-        let targets = rest
-            .narrow(1, first - shared, k)?
-            .contiguous()?
-            .unsqueeze(2)?;
-        let picked = logp.gather(&targets, 2)?.squeeze(2)?.to_vec2::<f32>()?;
-        Ok(picked
-            .iter()
-            .map(|row| {
-                let sum: f32 = row.iter().sum();
-                Score {
-                    sum,
-                    mean: sum / row.len() as f32,
-                }
-            })
-            .collect())
+        let span = hidden.narrow(1, plan.span.start, plan.span.len())?;
+        let logits = b.logits(&span.contiguous()?)?;
+        Ok(plan.scores(&logits.flatten_all()?.to_vec1::<f32>()?))
     }
 
     /// log p(action | source, target) for images and text.
@@ -228,4 +201,72 @@ impl DynamicsModel {
 fn log_sum_exp(row: &[f32]) -> f32 {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     max + row.iter().map(|v| (v - max).exp()).sum::<f32>().ln()
+}
+
+/// How `n` candidates are scored in one batch, whatever runs the model: the tokens all
+/// sequences share (the source image) run once as `prefix`, then each candidate's `rest`; the
+/// logits at positions `span` of each rest predict the action's tokens.
+pub struct ScoringPlan {
+    pub n: usize,
+    pub prefix: Vec<u32>,
+    /// `n` rows of equal length, concatenated.
+    pub rest: Vec<u32>,
+    pub span: Range<usize>,
+    /// The tokens the span predicts, per row.
+    targets: Vec<Vec<u32>>,
+}
+
+impl ScoringPlan {
+    pub fn new(
+        format: &Format,
+        source: &[u32],
+        candidates: &[Vec<u32>],
+        action: &[u32],
+    ) -> Result<Self> {
+        let seqs = candidates
+            .iter()
+            .map(|c| format.dynamics_sequence(source, c, action))
+            .collect::<Result<Vec<_>>>()?;
+        let len = seqs[0].ids.len();
+        let first = seqs[0].completion().next().expect("an action has tokens");
+        // Positions from `first - 1` on predict the completion.
+        let shared = (0..first - 1)
+            .take_while(|&i| seqs.iter().all(|s| s.ids[i] == seqs[0].ids[i]))
+            .count();
+        Ok(ScoringPlan {
+            n: seqs.len(),
+            prefix: seqs[0].ids[..shared].to_vec(),
+            rest: seqs
+                .iter()
+                .flat_map(|s| s.ids[shared..].iter().copied())
+                .collect(),
+            span: first - 1 - shared..len - 1 - shared,
+            targets: seqs.iter().map(|s| s.ids[first..].to_vec()).collect(),
+        })
+    }
+
+    /// The scores from the logits of the span (`n x span x vocab`, row-major).
+    pub fn scores(&self, logits: &[f32]) -> Vec<Score> {
+        let k = self.span.len();
+        let v = logits.len() / (self.n * k);
+        logits
+            .chunks(k * v)
+            .zip(&self.targets)
+            .map(|(rows, targets)| {
+                let sum: f32 = rows
+                    .chunks(v)
+                    .zip(targets)
+                    .map(|(row, &t)| {
+                        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                        let lse = row.iter().map(|&x| (x - max).exp()).sum::<f32>().ln() + max;
+                        row[t as usize] - lse
+                    })
+                    .sum();
+                Score {
+                    sum,
+                    mean: sum / k as f32,
+                }
+            })
+            .collect()
+    }
 }

@@ -43,14 +43,7 @@ impl<'a> Verifier<'a> {
     ) -> Result<Vec<(usize, Vec<u32>, Score)>> {
         let samples = self.world.sample_codes(source, action, n, sampling)?;
         let scores = self.dynamics.score_codes(source, &samples, action)?;
-        let mut ranked: Vec<_> = samples
-            .into_iter()
-            .zip(scores)
-            .enumerate()
-            .map(|(i, (c, s))| (i, c, s))
-            .collect();
-        ranked.sort_by(|a, b| b.2.sum.total_cmp(&a.2.sum).then(a.0.cmp(&b.0)));
-        Ok(ranked)
+        Ok(rank(samples, scores))
     }
 
     /// Best-of-N for an image and an action in words.
@@ -78,6 +71,18 @@ impl<'a> Verifier<'a> {
             })
             .collect())
     }
+}
+
+/// Samples `(index, codes, score)`, best score first (ties: the earlier sample first).
+pub fn rank(samples: Vec<Vec<u32>>, scores: Vec<Score>) -> Vec<(usize, Vec<u32>, Score)> {
+    let mut ranked: Vec<_> = samples
+        .into_iter()
+        .zip(scores)
+        .enumerate()
+        .map(|(i, (c, s))| (i, c, s))
+        .collect();
+    ranked.sort_by(|a, b| b.2.sum.total_cmp(&a.2.sum).then(a.0.cmp(&b.0)));
+    ranked
 }
 
 /// Two checkpoints can work together only on the same tokens.

@@ -4,8 +4,9 @@
 
 use super::chameleon::KvCache;
 use super::checkpoint::Model;
-use super::format::Role;
+use super::format::{Format, Role};
 use super::sampling::Sampling;
+use super::vocab::Vocab;
 use crate::error::{Error, Result};
 use candle_core::Tensor;
 use image::RgbImage;
@@ -65,12 +66,9 @@ impl WorldModel {
         n: usize,
         sampling: &Sampling,
     ) -> Result<Vec<Vec<u32>>> {
-        if n == 0 {
-            return Err(Error::Invalid("asked for 0 candidates; use n >= 1".into()));
-        }
         let m = &self.model;
         let b = &m.backbone;
-        let vocab = &m.format.vocab;
+        let mut sampler = ImageSampler::new(&m.format, n, sampling)?;
         let prompt = m.format.world_prompt(source, action)?;
         let mut cache = KvCache::new(&b.config);
         let first = b.forward_last(
@@ -78,34 +76,72 @@ impl WorldModel {
             Some(&mut cache),
         )?;
         cache.repeat_batch(n)?;
-        let mut rows = vec![first.squeeze(0)?.to_vec1::<f32>()?; n];
-        let mut rngs: Vec<ChaCha8Rng> = (0..n)
+        let mut logits = first.squeeze(0)?.to_vec1::<f32>()?.repeat(n);
+        while let Some(ids) = sampler.pick(&logits) {
+            let next = Tensor::from_vec(ids, (n, 1), m.device())?;
+            logits = b
+                .forward_last(&next, Some(&mut cache))?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+        }
+        Ok(sampler.finish())
+    }
+}
+
+/// The sampling side of generating `n` target images at once, whatever runs the model: give it
+/// the logits of each sample's last position, it picks the next image token of each. Sample
+/// `i` draws from its own random stream `(seed, i)`, so it is the same whatever `n` is.
+pub struct ImageSampler {
+    sampling: Sampling,
+    vocab: Vocab,
+    tokens: usize,
+    rngs: Vec<ChaCha8Rng>,
+    codes: Vec<Vec<u32>>,
+}
+
+impl ImageSampler {
+    pub fn new(format: &Format, n: usize, sampling: &Sampling) -> Result<Self> {
+        if n == 0 {
+            return Err(Error::Invalid("asked for 0 candidates; use n >= 1".into()));
+        }
+        let rngs = (0..n)
             .map(|i| {
                 let mut r = ChaCha8Rng::seed_from_u64(sampling.seed);
                 r.set_stream(i as u64);
                 r
             })
             .collect();
-        let t = m.format.image_tokens;
-        let mut out = vec![Vec::with_capacity(t); n];
-        for step in 0..t {
-            let ids: Vec<u32> = rows
-                .iter()
-                .zip(&mut rngs)
-                .map(|(row, rng)| sampling.pick(row, vocab.image_range(), rng))
-                .collect();
-            for (o, &id) in out.iter_mut().zip(&ids) {
-                o.push(
-                    vocab
-                        .image_code(id)
-                        .expect("the mask allows image ids only"),
-                );
-            }
-            if step + 1 < t {
-                let next = Tensor::from_vec(ids, (n, 1), m.device())?;
-                rows = b.forward_last(&next, Some(&mut cache))?.to_vec2::<f32>()?;
-            }
+        Ok(ImageSampler {
+            sampling: sampling.clone(),
+            vocab: format.vocab.clone(),
+            tokens: format.image_tokens,
+            rngs,
+            codes: vec![Vec::with_capacity(format.image_tokens); n],
+        })
+    }
+
+    /// Picks the next token of every sample from `logits` (`n` rows over the vocabulary).
+    /// Returns the token ids to feed the model next, or `None` once the images are complete.
+    pub fn pick(&mut self, logits: &[f32]) -> Option<Vec<u32>> {
+        let v = logits.len() / self.rngs.len();
+        let range = self.vocab.image_range();
+        let ids: Vec<u32> = logits
+            .chunks(v)
+            .zip(&mut self.rngs)
+            .map(|(row, rng)| self.sampling.pick(row, range.clone(), rng))
+            .collect();
+        for (c, &id) in self.codes.iter_mut().zip(&ids) {
+            c.push(
+                self.vocab
+                    .image_code(id)
+                    .expect("the mask allows image ids only"),
+            );
         }
-        Ok(out)
+        (self.codes[0].len() < self.tokens).then_some(ids)
+    }
+
+    /// The image codes of every sample.
+    pub fn finish(self) -> Vec<Vec<u32>> {
+        self.codes
     }
 }
