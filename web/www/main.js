@@ -1,7 +1,8 @@
 // The page: DOM wiring only. Every computation happens in the worker, over the kernel's
 // Playground (see web/src/lib.rs); this file sends requests and draws what comes back.
 const $ = (id) => document.getElementById(id);
-const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+// The page's query (e.g. `?backend=cpu`) goes to the worker, which picks the backend.
+const worker = new Worker(new URL(`./worker.js${location.search}`, import.meta.url), { type: "module" });
 const controls = ["new-scene", "action", "n", "temperature", "predict"].map($);
 let sceneBytes = null;
 let started = 0;
@@ -49,6 +50,8 @@ worker.onmessage = ({ data: m }) => {
     case "progress": status(m.text); break;
     case "ready":
       $("backend").textContent = m.backend;
+      $("backend").title = m.adapter || "candle on the CPU (wasm SIMD)";
+      if (m.backend === "cpu") $("fallback").hidden = new URLSearchParams(location.search).get("backend") === "cpu";
       showScene(m.scene, m.suggestions);
       setBusy(false);
       status("Ready: type an action and press Predict.");

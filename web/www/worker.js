@@ -1,5 +1,6 @@
 // The Web Worker: fetches the shipped models (the browser caches them), builds the wasm Demo
-// and answers the page's requests, so inference never freezes the page.
+// and answers the page's requests, so inference never freezes the page. `?backend=cpu` in the
+// page's address skips WebGPU; otherwise the Demo uses it when the browser offers an adapter.
 import init, { Demo } from "./pkg/dynaboot_web.js";
 
 let demo = null;
@@ -39,20 +40,24 @@ async function load() {
   const vqConfig = await fetchText("models/vq/config.json", "image tokenizer config");
   const vqWeights = await fetchBytes("models/vq/model.safetensors", "image tokenizer");
   post({ type: "progress", text: "Building the models…" });
-  demo = new Demo(
+  const webgpu = new URLSearchParams(self.location.search).get("backend") !== "cpu";
+  demo = await Demo.create(
     files.world.config, files.world.weights, files.world.tokenizer,
     files.dynamics.config, files.dynamics.weights, files.dynamics.tokenizer,
-    vqConfig, vqWeights, 1n,
+    vqConfig, vqWeights, 1n, webgpu,
   );
-  post({ type: "ready", backend: "cpu", scene: demo.scene_png(), suggestions: demo.suggestions() });
+  post({
+    type: "ready", backend: demo.backend(), adapter: demo.adapter(),
+    scene: demo.scene_png(), suggestions: demo.suggestions(),
+  });
 }
 
-self.onmessage = ({ data: m }) => {
+self.onmessage = async ({ data: m }) => {
   try {
     if (m.type === "predict") {
       const check = JSON.parse(demo.check_action(m.action));
       if (check.note) post({ type: "note", text: check.note });
-      demo.predict(check.text, m.n, m.temperature, BigInt(m.seed), (meta, png) => {
+      await demo.predict(check.text, m.n, m.temperature, BigInt(m.seed), (meta, png) => {
         post({ type: "candidate", meta: JSON.parse(meta), png }, [png.buffer]);
       });
       post({ type: "done", n: m.n, note: check.note });

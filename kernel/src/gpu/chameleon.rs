@@ -2,6 +2,7 @@
 //! [`crate::model::chameleon::Chameleon`] (pre-norm layers; swin-norm is not implemented here),
 //! run with a KV cache, returning the logits of the positions asked for.
 
+use super::kernels::transposed;
 use super::{Batch, Gpu};
 use crate::error::{Error, Result};
 use crate::model::chameleon::{ChameleonConfig, rotary_angles};
@@ -11,6 +12,7 @@ use std::rc::Rc;
 /// Chameleon's query/key norm epsilon (as in the candle model).
 const QK_NORM_EPS: f64 = 1e-5;
 
+/// Projection weights are stored transposed, `(in, out)` (see [`transposed`]).
 struct Layer {
     input_norm: wgpu::Buffer,
     post_norm: wgpu::Buffer,
@@ -96,7 +98,12 @@ impl GpuChameleon {
                 .to_vec1::<f32>()?)
         };
         let buf = |name: &str| -> Result<wgpu::Buffer> { Ok(gpu.upload(&f32s(name)?)) };
-        let stacked = |names: &[String]| -> Result<wgpu::Buffer> {
+        // Weights `(out, in)` go up transposed, stacked along `out` (one matmul for several).
+        let weights = |names: &[String]| -> Result<wgpu::Buffer> {
+            let parts = names.iter().map(|n| get(n)).collect::<Result<Vec<_>>>()?;
+            Ok(gpu.upload(&transposed(&Tensor::cat(&parts, 0)?)?))
+        };
+        let biases = |names: &[String]| -> Result<wgpu::Buffer> {
             let mut all = Vec::new();
             for n in names {
                 all.extend(f32s(n)?);
@@ -121,25 +128,25 @@ impl GpuChameleon {
                 Ok(Layer {
                     input_norm: buf(&format!("{p}.input_layernorm.weight"))?,
                     post_norm: buf(&format!("{p}.post_attention_layernorm.weight"))?,
-                    qkv: stacked(&qkv("weight"))?,
-                    qkv_bias: attn_bias.then(|| stacked(&qkv("bias"))).transpose()?,
-                    o: buf(&a("o_proj.weight"))?,
+                    qkv: weights(&qkv("weight"))?,
+                    qkv_bias: attn_bias.then(|| biases(&qkv("bias"))).transpose()?,
+                    o: weights(&[a("o_proj.weight")])?,
                     o_bias: attn_bias.then(|| buf(&a("o_proj.bias"))).transpose()?,
                     q_norm: (buf(&a("q_norm.weight"))?, buf(&a("q_norm.bias"))?),
                     k_norm: (buf(&a("k_norm.weight"))?, buf(&a("k_norm.bias"))?),
-                    gate_up: stacked(&gu("weight"))?,
-                    gate_up_bias: mlp_bias.then(|| stacked(&gu("bias"))).transpose()?,
-                    down: buf(&m("down_proj.weight"))?,
+                    gate_up: weights(&gu("weight"))?,
+                    gate_up_bias: mlp_bias.then(|| biases(&gu("bias"))).transpose()?,
+                    down: weights(&[m("down_proj.weight")])?,
                     down_bias: mlp_bias.then(|| buf(&m("down_proj.bias"))).transpose()?,
                 })
             })
             .collect::<Result<_>>()?;
         let embed = buf("model.embed_tokens.weight")?;
-        let lm_head = if config.tie_word_embeddings {
-            embed.clone()
-        } else {
-            buf("lm_head.weight")?
+        let head = match config.tie_word_embeddings {
+            true => "model.embed_tokens.weight",
+            false => "lm_head.weight",
         };
+        let lm_head = weights(&[head.to_string()])?;
         let (cos, sin) = rotary_angles(&config);
         Ok(GpuChameleon {
             cos: gpu.upload(&cos),

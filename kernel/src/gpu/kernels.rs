@@ -130,25 +130,26 @@ impl Gpu {
         }));
     }
 
-    /// `y (m, n) = x (m, k) · w (n, k)^T [+ bias] [+ y when accumulate]`.
+    /// `y (m, n) = x (m, k) · wt (k, n) [+ bias] [+ y when accumulate]`: a linear layer with
+    /// its weight transposed (see [`transposed`]).
     #[allow(clippy::too_many_arguments)]
     pub fn matmul_t(
         &self,
         batch: &mut Batch,
         x: &wgpu::Buffer,
-        w: &wgpu::Buffer,
+        wt: &wgpu::Buffer,
         bias: Option<&wgpu::Buffer>,
         y: &wgpu::Buffer,
         (m, n, k): (usize, usize, usize),
         accumulate: bool,
     ) {
         let flags = usize::from(bias.is_some()) | (usize::from(accumulate) << 1);
-        let groups = (n.div_ceil(64) as u32, m.div_ceil(64) as u32);
+        let groups = (n.div_ceil(64) as u32, m.div_ceil(8) as u32);
         self.dispatch(
             batch,
             Kernel::Matmul,
             &[Word::U(m), Word::U(n), Word::U(k), Word::U(flags)],
-            &[x, w, bias.unwrap_or(x), y],
+            &[x, wt, bias.unwrap_or(x), y],
             groups,
         );
     }
@@ -349,6 +350,15 @@ impl Gpu {
     }
 }
 
+/// A weight `(out, in)` (HF's layout) as [`Gpu::matmul_t`] reads it: `(in, out)`, row-major.
+pub fn transposed(w: &candle_core::Tensor) -> crate::Result<Vec<f32>> {
+    Ok(w.to_dtype(candle_core::DType::F32)?
+        .t()?
+        .contiguous()?
+        .flatten_all()?
+        .to_vec1::<f32>()?)
+}
+
 /// What [`Gpu::conv2d`] fuses around the convolution.
 #[derive(Clone, Copy, Default)]
 pub struct Conv<'a> {
@@ -401,7 +411,7 @@ mod tests {
                 }
                 let (xb, wb, bb, yb) = (
                     gpu.upload(&values(&x)),
-                    gpu.upload(&values(&w)),
+                    gpu.upload(&transposed(&w).unwrap()),
                     gpu.upload(&values(&b)),
                     gpu.upload(&values(&y0)),
                 );

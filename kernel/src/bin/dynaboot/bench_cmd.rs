@@ -35,6 +35,10 @@ pub struct BenchArgs {
     /// installed) in the same run, and report dynaboot / PyTorch ratios.
     #[arg(long)]
     torch: Option<PathBuf>,
+    /// Instead: the browser demo's best-of-8 with the shipped models in `--tokenizers`, time to
+    /// the first candidate and to all 8, on the CPU and on the wgpu adapter.
+    #[arg(long)]
+    demo: bool,
 }
 
 /// Runs the PyTorch reference script; its json report.
@@ -88,6 +92,9 @@ fn time_ms(repeats: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
+    if a.demo {
+        return super::bench_demo::run(&a.tokenizers, a.repeats, a.json);
+    }
     let device = Device::Cpu;
     let vq = ImageTokenizer::load(&a.tokenizers.join("vq"), &device)
         .context("the benchmark uses the shipped tokenizers for its vocabulary")?;

@@ -3,6 +3,7 @@
 mod ablate_cmd;
 mod base_cmd;
 mod bench_cmd;
+mod bench_demo;
 mod bootstrap_cmd;
 mod demo_cmd;
 mod eval_cmd;

@@ -1,68 +1,61 @@
-// y (m, n) = x (m, k) · w (n, k)^T [+ bias (n)] [+ y]: a linear layer with HF's weight layout.
-// 64x64 output tiles per workgroup, 4x4 outputs per thread, k in slices of 16 staged in
-// workgroup memory. Any m, n, k (edges are masked).
+// y (m, n) = x (m, k) · wt (k, n) [+ bias (n)] [+ y]: a linear layer whose weight is stored
+// transposed, (in, out), so that neighbouring threads (neighbouring output columns) read
+// neighbouring weights. Each thread computes one column for a block of 8 rows, so every
+// weight is read once per 8 rows and the row values are shared by the whole workgroup. No
+// workgroup memory and no barriers: fast on CPU emulations (lavapipe, SwiftShader) and fine on
+// GPUs at the row counts of decoding (8) and of short prompts.
 
 struct Params { m: u32, n: u32, k: u32, flags: u32 }  // flags: 1 = bias, 2 = accumulate into y
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> wt: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-const TILE: u32 = 64u;
-const TK: u32 = 16u;
-var<workgroup> xs: array<f32, 1024>;  // TK x TILE, k-major
-var<workgroup> ws: array<f32, 1024>;
+fn store(row: u32, col: u32, v: f32) {
+    if (row >= p.m) { return; }
+    var out = v;
+    if ((p.flags & 1u) != 0u) { out += bias[col]; }
+    let o = row * p.n + col;
+    if ((p.flags & 2u) != 0u) { out += y[o]; }
+    y[o] = out;
+}
 
-@compute @workgroup_size(16, 16)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32,
-        @builtin(local_invocation_id) l: vec3<u32>) {
-    let row0 = wg.y * TILE;
-    let col0 = wg.x * TILE;
-    var acc: array<f32, 16>;
-    for (var i = 0u; i < 16u; i++) { acc[i] = 0.0; }
-    for (var k0 = 0u; k0 < p.k; k0 += TK) {
-        // 256 threads load 1024 values of each tile: 4 each.
-        for (var s = 0u; s < 4u; s++) {
-            let e = li + s * 256u;
-            let r = e / TK;
-            let kk = e % TK;
-            let k = k0 + kk;
-            var xv = 0.0;
-            if (row0 + r < p.m && k < p.k) { xv = x[(row0 + r) * p.k + k]; }
-            xs[kk * TILE + r] = xv;
-            var wv = 0.0;
-            if (col0 + r < p.n && k < p.k) { wv = w[(col0 + r) * p.k + k]; }
-            ws[kk * TILE + r] = wv;
-        }
-        workgroupBarrier();
-        for (var kk = 0u; kk < TK; kk++) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                a[i] = xs[kk * TILE + l.y * 4u + i];
-                b[i] = ws[kk * TILE + l.x * 4u + i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i * 4u + j] = fma(a[i], b[j], acc[i * 4u + j]);
-                }
-            }
-        }
-        workgroupBarrier();
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let col = gid.x;
+    let row0 = gid.y * 8u;
+    if (col >= p.n) { return; }
+    // Rows past the end read the last row (always valid) and are not stored.
+    let last = p.m - 1u;
+    let x0 = min(row0, last) * p.k;
+    let x1 = min(row0 + 1u, last) * p.k;
+    let x2 = min(row0 + 2u, last) * p.k;
+    let x3 = min(row0 + 3u, last) * p.k;
+    let x4 = min(row0 + 4u, last) * p.k;
+    let x5 = min(row0 + 5u, last) * p.k;
+    let x6 = min(row0 + 6u, last) * p.k;
+    let x7 = min(row0 + 7u, last) * p.k;
+    var a0 = 0.0; var a1 = 0.0; var a2 = 0.0; var a3 = 0.0;
+    var a4 = 0.0; var a5 = 0.0; var a6 = 0.0; var a7 = 0.0;
+    for (var k = 0u; k < p.k; k++) {
+        let w = wt[k * p.n + col];
+        a0 = fma(x[x0 + k], w, a0);
+        a1 = fma(x[x1 + k], w, a1);
+        a2 = fma(x[x2 + k], w, a2);
+        a3 = fma(x[x3 + k], w, a3);
+        a4 = fma(x[x4 + k], w, a4);
+        a5 = fma(x[x5 + k], w, a5);
+        a6 = fma(x[x6 + k], w, a6);
+        a7 = fma(x[x7 + k], w, a7);
     }
-    for (var i = 0u; i < 4u; i++) {
-        let r = row0 + l.y * 4u + i;
-        if (r >= p.m) { continue; }
-        for (var j = 0u; j < 4u; j++) {
-            let c = col0 + l.x * 4u + j;
-            if (c >= p.n) { continue; }
-            var v = acc[i * 4u + j];
-            if ((p.flags & 1u) != 0u) { v += bias[c]; }
-            let o = r * p.n + c;
-            if ((p.flags & 2u) != 0u) { v += y[o]; }
-            y[o] = v;
-        }
-    }
+    store(row0, col, a0);
+    store(row0 + 1u, col, a1);
+    store(row0 + 2u, col, a2);
+    store(row0 + 3u, col, a3);
+    store(row0 + 4u, col, a4);
+    store(row0 + 5u, col, a5);
+    store(row0 + 6u, col, a6);
+    store(row0 + 7u, col, a7);
 }
