@@ -26,4 +26,5 @@ pub use error::{Error, Result};
 
 // The versions the kernel's API speaks, for notebooks and the web crate.
 pub use candle_core;
+pub use candle_nn;
 pub use image;
