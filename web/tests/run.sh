@@ -26,7 +26,7 @@ echo "wasm-bindgen tests in headless Chromium (WebGPU and CPU)"
 CHROMEDRIVER=$(command -v chromedriver) \
     WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/web/tests/webdriver.json" \
     WASM_BINDGEN_TEST_TIMEOUT=600 \
-    cargo test -q --release -p dynaboot-web --target wasm32-unknown-unknown
+    cargo test --release -p dynaboot-web --target wasm32-unknown-unknown --test browser
 
 port=$((20000 + RANDOM % 20000))
 python3 -m http.server --bind 127.0.0.1 --directory web/dist "$port" >/dev/null 2>&1 &

@@ -132,9 +132,18 @@ impl Gpu {
         }))
     }
 
-    /// What runs the kernels, e.g. `llvmpipe (Vulkan)`.
+    /// What runs the kernels, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) on Vulkan` or, in a
+    /// browser, which hides the device, `WebGPU (fallback adapter)`.
     pub fn describe(&self) -> String {
-        format!("{} ({:?})", self.info.name, self.info.backend)
+        let name = match self.info.name.as_str() {
+            "" if self.is_software() => "fallback adapter",
+            "" => "adapter",
+            name => name,
+        };
+        match self.info.backend {
+            wgpu::Backend::BrowserWebGpu => format!("WebGPU ({name})"),
+            backend => format!("{name} on {backend:?}"),
+        }
     }
 
     /// Whether this is a CPU emulation (lavapipe, SwiftShader, WARP).
