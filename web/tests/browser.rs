@@ -67,10 +67,21 @@ async fn webgpu_logits_match_candle_on_the_cpu_in_the_browser() {
             .to_vec1::<f32>()
             .unwrap();
         let mut cache = on_gpu.cache(batch);
-        let got = on_gpu.forward(&ids, &mut cache, Positions::All).await.unwrap();
-        let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let got = on_gpu
+            .forward(&ids, &mut cache, Positions::All)
+            .await
+            .unwrap();
+        let diff = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         let scale = want.iter().map(|v| v.abs()).fold(0f32, f32::max);
-        assert!(diff / scale <= 1e-4, "seed {seed}: relative error {}", diff / scale);
+        assert!(
+            diff / scale <= 1e-4,
+            "seed {seed}: relative error {}",
+            diff / scale
+        );
     }
 }
 
@@ -94,7 +105,10 @@ async fn predict(demo: &Demo, action: &str, n: usize) -> Result<Vec<(usize, usiz
         n,
         1.0,
         0,
-        on_candidate.as_ref().unchecked_ref::<js_sys::Function>().clone(),
+        on_candidate
+            .as_ref()
+            .unchecked_ref::<js_sys::Function>()
+            .clone(),
     );
     wasm_bindgen_futures::JsFuture::from(promise).await?;
     Ok(got.take())

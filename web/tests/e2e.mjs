@@ -92,6 +92,16 @@ if (native) {
   nativeCheck = { best_equals_native: true, native_samples: nativeOrder, page_samples: cands.map((c) => c.sample) };
 }
 
+// Teaching mode: the dynamics model explains candidate #2 -> candidate #1, picked by hand.
+await page.click("#before .pick[data-index='2']");
+await page.click("#after .pick[data-index='1']");
+await page.click("#explain");
+await page.waitForFunction(() => /“.+”/.test(document.getElementById("explanation").textContent), null, { timeout: 120_000 })
+  .catch(async () => fail(`no explanation: ${await page.textContent("#status")}`));
+const explanation = await page.textContent("#explanation");
+if (!explanation.startsWith("#2 → #1")) fail(`explained the wrong pair: ${explanation}`);
+if ((await page.$$("#live li")).length !== 2) fail("the live example does not show both models");
+
 for (const [bad, pattern] of [["", /type an action/], ["x".repeat(5000), /shorten it/]]) {
   await predict(bad, 2);
   const cls = await page.getAttribute("#status", "class");
@@ -105,6 +115,6 @@ if ((await page.$$(".candidate")).length !== 2) fail("a valid request after bad 
 
 console.log(JSON.stringify({
   backend, adapter: await page.getAttribute("#backend", "title"), load_ms: loadMs, action,
-  first_candidate_ms: timing.first, all_8_ms: timing.all, scores: cands.map((c) => c.score), ...nativeCheck,
+  first_candidate_ms: timing.first, all_8_ms: timing.all, explanation, scores: cands.map((c) => c.score), ...nativeCheck,
 }));
 await browser.close();

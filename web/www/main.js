@@ -3,9 +3,12 @@
 const $ = (id) => document.getElementById(id);
 // The page's query (e.g. `?backend=cpu`) goes to the worker, which picks the backend.
 const worker = new Worker(new URL(`./worker.js${location.search}`, import.meta.url), { type: "module" });
-const controls = ["new-scene", "action", "n", "temperature", "predict"].map($);
-let sceneBytes = null;
+const controls = ["new-scene", "action", "n", "temperature", "predict", "explain"].map($);
 let started = 0;
+// Images the teaching pickers offer: the scene, then the candidates best first.
+let images = [];
+const picked = { before: 0, after: 0 };
+let lastAction = "";
 
 const pngUrl = (bytes) => URL.createObjectURL(new Blob([bytes], { type: "image/png" }));
 const setBusy = (busy) => controls.forEach((c) => (c.disabled = busy));
@@ -14,11 +17,36 @@ const status = (text, error = false) => {
   $("status").classList.toggle("error", error);
 };
 
+// The "before" and "after" rows of the teaching panel, with the picked ones marked.
+function drawPickers() {
+  for (const side of ["before", "after"]) {
+    $(side).replaceChildren(...images.map((im, i) => {
+      const b = Object.assign(document.createElement("button"), { className: "pick" + (picked[side] === i ? " selected" : ""), type: "button", title: im.label });
+      b.dataset.index = i;
+      b.append(Object.assign(document.createElement("img"), { src: im.url, alt: im.label }), im.label);
+      b.onclick = () => { picked[side] = i; drawPickers(); };
+      return b;
+    }));
+  }
+}
+
+function explain() {
+  const [before, after] = [images[picked.before], images[picked.after]];
+  status("Explaining…");
+  worker.postMessage({ type: "explain", before: before.bytes, after: after.bytes, labels: [before.label, after.label] });
+}
+
+function live(items) {
+  $("live").replaceChildren(...items.map((t) => Object.assign(document.createElement("li"), { textContent: t })));
+}
+
 function showScene(bytes, suggestions) {
-  sceneBytes = bytes;
   $("scene").src = pngUrl(bytes);
   $("candidates").replaceChildren();
   $("explanation").textContent = "";
+  images = [{ bytes, url: pngUrl(bytes), label: "scene" }];
+  picked.before = picked.after = 0;
+  drawPickers();
   $("suggestions").replaceChildren(...suggestions.map((s) => Object.assign(document.createElement("option"), { value: s })));
   $("chips").replaceChildren(...suggestions.slice(0, 6).map((s) => {
     const b = Object.assign(document.createElement("button"), { textContent: s, type: "button" });
@@ -38,9 +66,18 @@ function addCandidate(meta, bytes) {
   const cap = document.createElement("figcaption");
   cap.textContent = `#${meta.rank + 1} · sample ${meta.sample} · log p ${meta.score.toFixed(2)}`;
   fig.append(img, cap);
+  const image = { bytes, url: img.src, label: `#${meta.rank + 1}` };
+  images.push(image);
+  if (meta.rank === 0) {
+    picked.after = images.length - 1;
+    live([`World model: the scene + “${lastAction}” → ${$("n").value} imagined next images; the dynamics model ranked sample ${meta.sample} first (log p ${meta.score.toFixed(2)}).`]);
+  }
+  drawPickers();
   fig.onclick = () => {
-    status("Explaining…");
-    worker.postMessage({ type: "explain", before: sceneBytes, after: bytes });
+    picked.before = 0;
+    picked.after = images.indexOf(image);
+    drawPickers();
+    explain();
   };
   $("candidates").append(fig);
 }
@@ -67,16 +104,25 @@ worker.onmessage = ({ data: m }) => {
       setBusy(false);
       status(m.note ?? `Done: ${m.n} candidates, best first.`);
       break;
-    case "explained":
-      $("explanation").textContent = `“${m.result.text}” (log p ${m.result.score.toFixed(2)}, ${m.result.score_per_token.toFixed(2)} per token)`;
+    case "explained": {
+      const [before, after] = m.labels;
+      $("explanation").textContent = `${before} → ${after}: “${m.result.text}” (log p ${m.result.score.toFixed(2)}, ${m.result.score_per_token.toFixed(2)} per token)`;
+      const items = [...$("live").children].slice(0, 1).map((li) => li.textContent);
+      live([...items, `Dynamics model: ${before} + ${after} → “${m.result.text}”.`]);
       status("Explained.");
       break;
+    }
     case "error": setBusy(false); status(m.text, true); break;
   }
 };
 
+$("explain").onclick = explain;
 $("predict").onclick = () => {
   $("candidates").replaceChildren();
+  images = images.slice(0, 1);
+  picked.before = picked.after = 0;
+  drawPickers();
+  lastAction = $("action").value;
   $("timing").textContent = "";
   setBusy(true);
   status("Predicting…");

@@ -64,7 +64,7 @@ self.onmessage = async ({ data: m }) => {
     } else if (m.type === "new-scene") {
       post({ type: "scene", scene: demo.new_scene(BigInt(m.seed)), suggestions: demo.suggestions() });
     } else if (m.type === "explain") {
-      post({ type: "explained", result: JSON.parse(demo.explain(m.before, m.after)) });
+      post({ type: "explained", labels: m.labels, result: JSON.parse(demo.explain(m.before, m.after)) });
     }
   } catch (e) {
     post({ type: "error", text: String(e.message ?? e) });
