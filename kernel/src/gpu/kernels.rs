@@ -81,6 +81,20 @@ fn linear_groups(threads: usize) -> (u32, u32) {
     }
 }
 
+/// The parameters `rope_kv.wgsl` and `attention.wgsl` share: which rows at which positions,
+/// the heads, the fused `q|k|v` row width and the cache capacity.
+fn cache_layout(
+    (rows, t, offset): (usize, usize, usize),
+    (nh, nkv, hd): (usize, usize, usize),
+    cap: usize,
+) -> Vec<Word> {
+    let stride = (nh + 2 * nkv) * hd;
+    [rows, t, offset, nh, nkv, hd, stride, cap]
+        .into_iter()
+        .map(Word::U)
+        .collect()
+}
+
 impl Gpu {
     fn dispatch(
         &self,
@@ -222,20 +236,10 @@ impl Gpu {
         (nh, nkv, hd): (usize, usize, usize),
         cap: usize,
     ) {
-        let stride = (nh + 2 * nkv) * hd;
         self.dispatch(
             batch,
             Kernel::RopeKv,
-            &[
-                Word::U(rows),
-                Word::U(t),
-                Word::U(offset),
-                Word::U(nh),
-                Word::U(nkv),
-                Word::U(hd),
-                Word::U(stride),
-                Word::U(cap),
-            ],
+            &cache_layout((rows, t, offset), (nh, nkv, hd), cap),
             &[cos, sin, qkv, k_cache, v_cache],
             linear_groups(rows * (nh + 2 * nkv) * hd / 2),
         );
@@ -255,21 +259,12 @@ impl Gpu {
         (nh, nkv, hd): (usize, usize, usize),
         cap: usize,
     ) {
-        let stride = (nh + 2 * nkv) * hd;
+        let mut params = cache_layout((rows, t, offset), (nh, nkv, hd), cap);
+        params.push(Word::F(1.0 / (hd as f32).sqrt()));
         self.dispatch(
             batch,
             Kernel::Attention,
-            &[
-                Word::U(rows),
-                Word::U(t),
-                Word::U(offset),
-                Word::U(nh),
-                Word::U(nkv),
-                Word::U(hd),
-                Word::U(stride),
-                Word::U(cap),
-                Word::F(1.0 / (hd as f32).sqrt()),
-            ],
+            &params,
             &[qkv, k_cache, v_cache, scores, out],
             (rows as u32, nh as u32),
         );
