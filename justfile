@@ -68,3 +68,9 @@ bench:
     test -x .venv/bin/python || python3 -m venv .venv
     .venv/bin/python -c "import torch, transformers" 2>/dev/null || .venv/bin/pip install -q torch transformers
     cargo run --release -- bench --torch .venv/bin/python
+
+# On a machine with an NVIDIA GPU and the CUDA toolkit (nvcc): the CUDA tests (training,
+# generation and scoring on the GPU against the CPU) and the benchmark on the GPU.
+test-cuda:
+    cargo test --release -p dynaboot --features cuda --lib cuda
+    cargo run --release --features cuda -- bench --device cuda

@@ -2,14 +2,15 @@
 
 The identical configuration, measured the same way: HF transformers' ChameleonModel with the
 `small` preset (hidden 256, intermediate 688, 6 layers, 8 heads, 8 key/value heads, vocabulary
-960 = 448 text + 512 image ids, 192 positions), f32 on the CPU.
+960 = 448 text + 512 image ids, 192 positions), f32 on the CPU (or `--device cuda`, where the
+timings wait for the GPU to finish, as `dynaboot bench --device cuda` does).
 
 - training: batch 16 x 160 world-model sequences, loss on the 64 target image tokens only
   (the head runs on those rows only, as dynaboot's does), AdamW; 1 warm-up + 3 timed steps;
 - generation: 8 candidates x 64 image tokens after an 81-token prompt, KV cache;
 - best-of-8: that generation + one forward scoring 8 dynamics sequences of 147 tokens.
 
-Usage: python bench/torch_reference.py [--json]   (pip install torch transformers)
+Usage: python bench/torch_reference.py [--json] [--device cpu|cuda]   (pip install torch transformers)
 """
 
 import json
@@ -23,6 +24,12 @@ from transformers.cache_utils import DynamicCache
 
 VOCAB, TEXT, IMG_TOKENS = 960, 448, 64
 BATCH, LEN = 16, 160
+DEVICE = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else "cpu"
+
+
+def sync():
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def build():
@@ -52,6 +59,7 @@ def median_ms(fn, repeats=3):
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append((time.perf_counter() - t0) * 1e3)
     return sorted(times)[len(times) // 2]
 
@@ -59,9 +67,10 @@ def median_ms(fn, repeats=3):
 def main():
     torch.manual_seed(0)
     model, head = build()
+    model, head = model.to(DEVICE), head.to(DEVICE)
     params = list(model.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1)
-    ids = torch.randint(TEXT, VOCAB, (BATCH, LEN))
+    ids = torch.randint(TEXT, VOCAB, (BATCH, LEN), device=DEVICE)
 
     def step():
         hidden = model(input_ids=ids).last_hidden_state
@@ -75,13 +84,15 @@ def main():
 
     model.train()
     step()
+    sync()
     t0 = time.perf_counter()
     for _ in range(3):
         step()
+    sync()
     train_s = time.perf_counter() - t0
     model.eval()
 
-    prompt = torch.randint(7, TEXT, (1, 81))
+    prompt = torch.randint(7, TEXT, (1, 81), device=DEVICE)
 
     @torch.no_grad()
     def generate():
@@ -99,7 +110,7 @@ def main():
             cache = out.past_key_values
             logits = head(out.last_hidden_state[:, -1])
 
-    dyn = torch.randint(TEXT, VOCAB, (8, 147))
+    dyn = torch.randint(TEXT, VOCAB, (8, 147), device=DEVICE)
 
     @torch.no_grad()
     def score():
@@ -112,7 +123,7 @@ def main():
     best_ms = median_ms(lambda: (generate(), score()))
     forward_ms = median_ms(lambda: torch.no_grad()(model)(input_ids=dyn))
     report = {
-        "implementation": f"pytorch {torch.__version__} eager, transformers ChameleonModel",
+        "implementation": f"pytorch {torch.__version__} eager, transformers ChameleonModel, {DEVICE}",
         "threads": torch.get_num_threads(),
         "train_tokens_per_s": BATCH * LEN * 3 / train_s,
         "train_step_ms": train_s * 1e3 / 3,

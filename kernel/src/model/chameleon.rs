@@ -1048,6 +1048,53 @@ pub(crate) mod tests {
         Ok(())
     }
 
+    /// The backbone on a real GPU (`--features cuda`, `just test-cuda`): f32 logits match the
+    /// CPU's in both passes, bf16 (what a GPU loads base models in) tracks them, and the KV
+    /// cache gives the uncached logits there too.
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_logits_match_the_cpu_in_f32_and_bf16() -> Result<()> {
+        let gpu = Device::new_cuda(0)?;
+        let cfg = tiny(40);
+        let (cpu, _) = model(cfg.clone());
+        let on_gpu = |dtype| {
+            let mut m = Chameleon::new(
+                cfg.clone(),
+                seeded_var_builder(&VarMap::new(), 7, dtype, &gpu),
+            )?;
+            m.fuse_for_inference()?;
+            Ok::<_, candle_core::Error>(m)
+        };
+        let seq = [1u32, 8, 3, 22, 5, 17, 9, 4, 30, 2];
+        let want = cpu.forward(&ids(&seq), None, Pass::Infer)?;
+        let max = want.abs()?.max_all()?.to_scalar::<f32>()?;
+        let error = |got: Tensor| -> Result<f32> {
+            let got = got.to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
+            Ok((got - &want)?.abs()?.max_all()?.to_scalar::<f32>()? / max)
+        };
+        let x = ids(&seq).to_device(&gpu)?;
+        let f32_model = Chameleon::new(
+            cfg.clone(),
+            seeded_var_builder(&VarMap::new(), 7, DType::F32, &gpu),
+        )?;
+        let train = error(f32_model.forward(&x, None, Pass::Train)?)?;
+        assert!(train < 1e-4, "f32 training pass on CUDA: {train}");
+        let f32_model = on_gpu(DType::F32)?;
+        let infer = error(f32_model.forward(&x, None, Pass::Infer)?)?;
+        assert!(infer < 1e-4, "f32 inference pass on CUDA: {infer}");
+        let bf16 = error(on_gpu(DType::BF16)?.forward(&x, None, Pass::Infer)?)?;
+        assert!(bf16 < 5e-2, "bf16 on CUDA: {bf16}");
+        let mut cache = KvCache::new(&cfg);
+        let mut rows =
+            vec![f32_model.forward(&x.narrow(1, 0, 6)?, Some(&mut cache), Pass::Infer)?];
+        for i in 6..seq.len() {
+            rows.push(f32_model.forward(&x.narrow(1, i, 1)?, Some(&mut cache), Pass::Infer)?);
+        }
+        let cached = error(Tensor::cat(&rows, 1)?)?;
+        assert!(cached < 1e-4, "KV-cached logits on CUDA: {cached}");
+        Ok(())
+    }
+
     #[test]
     fn too_long_sequences_are_an_error() {
         let (m, _) = model(tiny(40));

@@ -14,10 +14,14 @@ use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 
 fn tokenizers() -> (ImageTokenizer, TextTokenizer) {
+    tokenizers_on(&Device::Cpu)
+}
+
+fn tokenizers_on(device: &Device) -> (ImageTokenizer, TextTokenizer) {
     let vm = VarMap::new();
     let vq = ImageTokenizer::new(
         VqConfig::tiny(32),
-        crate::nn::seeded_var_builder(&vm, 1, DType::F32, &Device::Cpu),
+        crate::nn::seeded_var_builder(&vm, 1, DType::F32, device),
     )
     .unwrap();
     (vq, TextTokenizer::train(&corpus(1, 3), 300).unwrap())
@@ -78,10 +82,14 @@ fn config(steps: usize) -> TrainConfig {
 
 #[test]
 fn every_parameter_receives_a_gradient() {
-    let (vq, text) = tokenizers();
+    every_parameter_receives_a_gradient_on(&Device::Cpu);
+}
+
+fn every_parameter_receives_a_gradient_on(device: &Device) {
+    let (vq, text) = tokenizers_on(device);
     let ex = examples(&text);
     let mc = model_config(vec![Role::World, Role::Dynamics], &text, &vq);
-    let tr = Trainer::new(mc, config(1), ex, vec![], &Device::Cpu).unwrap();
+    let tr = Trainer::new(mc, config(1), ex, vec![], device).unwrap();
     let grads = tr.loss_on_first(4).unwrap().backward().unwrap();
     let params = tr.parameters();
     assert!(params.len() > 20);
@@ -102,10 +110,14 @@ fn every_parameter_receives_a_gradient() {
 
 #[test]
 fn tiny_world_and_dynamics_models_overfit_and_verify() {
-    let (vq, text) = tokenizers();
+    overfit_and_verify_on(&Device::Cpu);
+}
+
+fn overfit_and_verify_on(device: &Device) {
+    let (vq, text) = tokenizers_on(device);
     let ex = examples(&text);
     let mc = model_config(vec![Role::World, Role::Dynamics], &text, &vq);
-    let mut tr = Trainer::new(mc, config(200), ex.clone(), vec![], &Device::Cpu).unwrap();
+    let mut tr = Trainer::new(mc, config(200), ex.clone(), vec![], device).unwrap();
     let first = tr.step().unwrap().loss;
     let mut last = first;
     while tr.step_count() < 200 {
@@ -315,5 +327,72 @@ fn scores_are_the_log_likelihood_of_the_action_tokens() {
             .sum();
         assert!((want - s.sum).abs() < 1e-3, "{want} vs {}", s.sum);
         assert!((s.mean - s.sum / (e.action.len() + 1) as f32).abs() < 1e-5);
+    }
+}
+
+/// The `cuda` feature on a real GPU: built and run only with `--features cuda` on a machine
+/// with an NVIDIA GPU (`just test-cuda`); CI has none.
+#[cfg(feature = "cuda")]
+mod cuda {
+    use super::*;
+
+    fn gpu() -> Device {
+        Device::new_cuda(0).expect("these tests need a CUDA device")
+    }
+
+    /// max |a - b| / max |b| over two tensors of the same shape, on the CPU.
+    fn relative_error(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+        let a = a.flatten_all().unwrap().to_device(&Device::Cpu).unwrap();
+        let b = b.flatten_all().unwrap().to_device(&Device::Cpu).unwrap();
+        let (a, b) = (a.to_vec1::<f32>().unwrap(), b.to_vec1::<f32>().unwrap());
+        let diff = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        diff / b.iter().map(|y| y.abs()).fold(f32::MIN_POSITIVE, f32::max)
+    }
+
+    #[test]
+    fn every_parameter_receives_a_gradient_on_cuda() {
+        every_parameter_receives_a_gradient_on(&gpu());
+    }
+
+    #[test]
+    fn tiny_models_overfit_and_verify_on_cuda() {
+        overfit_and_verify_on(&gpu());
+    }
+
+    #[test]
+    fn a_weighted_training_run_on_cuda_follows_the_cpu_run() {
+        let run = |device: &Device| {
+            let (vq, text) = tokenizers_on(device);
+            let mc = model_config(vec![Role::World, Role::Dynamics], &text, &vq);
+            let cfg = TrainConfig {
+                batch_size: 3,
+                grad_accum: 2,
+                weighted: 0.5,
+                ..config(20)
+            };
+            let mut tr = Trainer::new(mc, cfg, examples(&text), vec![], device).unwrap();
+            let losses: Vec<f64> = (0..20).map(|_| tr.step().unwrap().loss).collect();
+            (losses, tr.tensors())
+        };
+        let (cpu_losses, cpu) = run(&Device::Cpu);
+        let (gpu_losses, gpu) = run(&gpu());
+        for (step, (c, g)) in cpu_losses.iter().zip(&gpu_losses).enumerate() {
+            assert!(
+                (c - g).abs() <= 1e-3 * c.abs(),
+                "step {step}: loss {c} on the CPU, {g} on CUDA"
+            );
+        }
+        assert!(cpu_losses[19] < cpu_losses[0] * 0.8, "{cpu_losses:?}");
+        for ((name, c), (_, g)) in cpu.iter().zip(&gpu) {
+            let e = relative_error(g, c);
+            assert!(
+                e < 1e-3,
+                "{name}: CUDA weights differ from the CPU's by {e} after 20 steps"
+            );
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! KV cache at several context lengths, best-of-8 verification latency, peak memory.
 
 use anyhow::{Context, Result};
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use clap::Args;
 use dynaboot::model::{
     DynamicsModel, KvCache, ModelConfig, ModelMeta, Pass, Role, Sampling, Verifier, Vocab,
@@ -39,14 +39,18 @@ pub struct BenchArgs {
     /// the first candidate and to all 8, on the CPU and on the wgpu adapter.
     #[arg(long)]
     demo: bool,
+    /// Where the model runs: cpu, cuda or cuda:N (needs `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
-/// Runs the PyTorch reference script; its json report.
-fn torch_reference(python: &std::path::Path) -> Result<serde_json::Value> {
+/// Runs the PyTorch reference script on `device` (cpu or cuda); its json report.
+fn torch_reference(python: &std::path::Path, device: &str) -> Result<serde_json::Value> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bench/torch_reference.py");
     let out = std::process::Command::new(python)
         .arg(&script)
         .arg("--json")
+        .args(["--device", device])
         .output()
         .with_context(|| format!("running {} {}", python.display(), script.display()))?;
     if !out.status.success() {
@@ -95,7 +99,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if a.demo {
         return super::bench_demo::run(&a.tokenizers, a.repeats, a.json);
     }
-    let device = Device::Cpu;
+    let device = super::device(&a.device)?;
     let vq = ImageTokenizer::load(&a.tokenizers.join("vq"), &device)
         .context("the benchmark uses the shipped tokenizers for its vocabulary")?;
     let text = TextTokenizer::load(&a.tokenizers.join("tokenizer.json"))?;
@@ -183,9 +187,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
         for _ in 0..steps {
             b.forward_last(&next, Some(&mut cache))?;
         }
+        device.synchronize()?;
         let cached = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
         let uncached = time_ms(a.repeats, || {
             b.hidden(&ids, None, Pass::Infer)?;
+            device.synchronize()?;
             Ok(())
         })?;
         decode.push(serde_json::json!({
@@ -220,6 +226,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
 
     let mut report = serde_json::json!({
         "preset": "small",
+        "device": a.device,
         "parameters": model.config.backbone.parameter_count(),
         "vocab_size": model.config.backbone.vocab_size,
         "threads": candle_core::utils::get_num_threads(),
@@ -236,7 +243,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         "peak_rss_mb": peak_rss_mb(),
     });
     if let Some(python) = &a.torch {
-        let torch = torch_reference(python)?;
+        let torch = torch_reference(python, &a.device)?;
         let ratio = |ours: f64, key: &str, higher_is_better: bool| {
             let theirs = torch[key].as_f64().unwrap_or(f64::NAN);
             if higher_is_better {
@@ -257,8 +264,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "small preset: {} parameters, vocabulary {}, {} threads",
-        report["parameters"], report["vocab_size"], report["threads"]
+        "small preset on {}: {} parameters, vocabulary {}, {} threads",
+        a.device, report["parameters"], report["vocab_size"], report["threads"]
     );
     println!(
         "training        {:>9.0} tokens/s  ({:.0} ms per step of {TRAIN_BATCH} x {TRAIN_LEN})",
