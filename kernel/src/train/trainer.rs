@@ -209,15 +209,7 @@ impl Trainer {
             model_config.backbone.clone(),
             seeded_var_builder(&varmap, config.seed, DType::F32, device),
         )?;
-        Ok(Self::assemble(
-            model_config,
-            config,
-            train,
-            eval,
-            backbone,
-            varmap,
-            None,
-        ))
+        Self::assemble(model_config, config, train, eval, backbone, varmap, None)
     }
 
     /// Fine-tunes `base` for `roles`: with `lora`, only fresh LoRA adapters train (the base
@@ -262,15 +254,7 @@ impl Trainer {
                 (b, None)
             }
         };
-        Ok(Self::assemble(
-            model_config,
-            config,
-            train,
-            eval,
-            backbone,
-            varmap,
-            run,
-        ))
+        Self::assemble(model_config, config, train, eval, backbone, varmap, run)
     }
 
     fn check(
@@ -311,7 +295,7 @@ impl Trainer {
         backbone: Chameleon,
         varmap: VarMap,
         lora: Option<LoraRun>,
-    ) -> Self {
+    ) -> Result<Self> {
         let vars = varmap
             .data()
             .lock()
@@ -319,9 +303,9 @@ impl Trainer {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let opt = AdamW::new(vars, config.optimizer.clone());
+        let opt = AdamW::new(vars, config.optimizer.clone())?;
         let format = model_config.format();
-        Trainer {
+        Ok(Trainer {
             config,
             model_config,
             backbone,
@@ -333,7 +317,7 @@ impl Trainer {
             step: 0,
             order: (usize::MAX, Vec::new()),
             lora,
-        }
+        })
     }
 
     /// A fresh `preset`-sized model for `roles` over the tokenizers in `tokenizers` (a folder
@@ -604,18 +588,11 @@ mod checkpoint {
         /// written atomically.
         pub fn save(&self, dir: &Path, text: &TextTokenizer) -> Result<()> {
             let mut tensors: Vec<(String, Tensor)> = Vec::new();
-            let dev = self.backbone.device();
             for p in &self.opt.params {
                 tensors.push((p.name.clone(), p.var.as_tensor().clone()));
-                let shape = p.var.shape().clone();
-                tensors.push((
-                    format!("optimizer.m.{}", p.name),
-                    Tensor::from_slice(&p.m, shape.clone(), dev)?,
-                ));
-                tensors.push((
-                    format!("optimizer.v.{}", p.name),
-                    Tensor::from_slice(&p.v, shape, dev)?,
-                ));
+                let (m, v) = p.moments()?;
+                tensors.push((format!("optimizer.m.{}", p.name), m));
+                tensors.push((format!("optimizer.v.{}", p.name), v));
             }
             let mut meta = HashMap::from([
                 ("step".to_string(), self.step.to_string()),
@@ -731,12 +708,9 @@ mod checkpoint {
                         .ok_or_else(|| bad(format!("`{k}` is missing or has the wrong shape")))
                 };
                 p.var.set(get(&p.name)?)?;
-                p.m = get(&format!("optimizer.m.{}", p.name))?
-                    .flatten_all()?
-                    .to_vec1()?;
-                p.v = get(&format!("optimizer.v.{}", p.name))?
-                    .flatten_all()?
-                    .to_vec1()?;
+                let m = get(&format!("optimizer.m.{}", p.name))?;
+                let v = get(&format!("optimizer.v.{}", p.name))?;
+                p.set_moments(m, v)?;
             }
             trainer.opt.t = t;
             trainer.step = step;
