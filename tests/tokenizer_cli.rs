@@ -44,6 +44,25 @@ fn train_then_eval_tiny_tokenizers() {
     let vq = ImageTokenizer::load(&tok.join("vq"), &candle_core::Device::Cpu).unwrap();
     assert_eq!(vq.config.tokens_per_image(), 16);
 
+    // The VQ's size is chosen on the command line: two stages give a 8x8 grid for 32x32.
+    let sized = dir.path().join("sized");
+    let args = |channels: &'static str| {
+        let mut a = vec!["tokenizer", "train", "--data", s(&data), "--out", s(&sized)];
+        a.extend(["--steps", "3", "--batch", "4", "--vocab-size", "320"]);
+        a.extend(["--channels", channels, "--codebook", "24"]);
+        a
+    };
+    ok(&args("8,12"));
+    let vq = ImageTokenizer::load(&sized.join("vq"), &candle_core::Device::Cpu).unwrap();
+    assert_eq!(vq.config.tokens_per_image(), 64);
+    assert_eq!(vq.config.codebook_size, 24);
+    assert_eq!(vq.config.channels, vec![8, 12]);
+    let e = fails(&args("8,8,8,8,8,8"));
+    assert!(
+        e.contains("--channels") && e.contains("divide the image side (32)"),
+        "{e}"
+    );
+
     let json = dir.path().join("eval.json");
     let printed = ok(&[
         "tokenizer",

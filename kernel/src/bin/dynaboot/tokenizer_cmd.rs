@@ -34,8 +34,18 @@ pub enum TokenizerCommand {
         #[arg(long, default_value_t = 448)]
         vocab_size: usize,
         /// A few-thousand-parameter VQ for quick checks.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["channels", "codebook"])]
         tiny: bool,
+        /// Channels of the encoder's stages (the decoder mirrors them); each stage halves the
+        /// side, so three stages give 64x64 -> 8x8 tokens.
+        #[arg(long, value_delimiter = ',', default_values_t = VqConfig::default().channels)]
+        channels: Vec<usize>,
+        /// Codebook entries (image token ids).
+        #[arg(long, default_value_t = VqConfig::default().codebook_size)]
+        codebook: usize,
+        /// Where to train: cpu, cuda or cuda:N (needs `--features cuda`).
+        #[arg(long, default_value = "cpu")]
+        device: String,
         /// Continue training from this VQ folder (`config.json` + `model.safetensors`).
         #[arg(long)]
         init: Option<PathBuf>,
@@ -68,21 +78,34 @@ pub fn run(cmd: TokenizerCommand) -> Result<()> {
             seed,
             vocab_size,
             tiny,
+            channels,
+            codebook,
+            device,
             init,
-        } => train(
-            &data,
-            &out,
-            VqTrainConfig {
+        } => {
+            let size = if tiny {
+                Size::Tiny
+            } else {
+                Size::Given { channels, codebook }
+            };
+            let train_config = VqTrainConfig {
                 steps,
                 batch_size: batch,
                 lr,
                 seed,
                 ..Default::default()
-            },
-            vocab_size,
-            tiny,
-            init.as_deref(),
-        ),
+            };
+            let device = crate::device(&device)?;
+            train(
+                &data,
+                &out,
+                train_config,
+                vocab_size,
+                size,
+                init.as_deref(),
+                &device,
+            )
+        }
         TokenizerCommand::Eval {
             tokenizers,
             data,
@@ -104,28 +127,55 @@ fn dataset_images(ds: &AuroraDataset) -> Result<Vec<image::RgbImage>> {
     Ok(out)
 }
 
+/// The size of a fresh VQ.
+pub enum Size {
+    Tiny,
+    Given {
+        channels: Vec<usize>,
+        codebook: usize,
+    },
+}
+
 pub fn train(
     data: &Path,
     out: &Path,
     train: VqTrainConfig,
     vocab_size: usize,
-    tiny: bool,
+    size: Size,
     init: Option<&Path>,
+    device: &Device,
 ) -> Result<()> {
     let ds = AuroraDataset::load(data)?;
     let images = dataset_images(&ds)?;
-    let size = images[0].width() as usize;
-    let config = if let Some(dir) = init {
-        ImageTokenizer::load(dir, &Device::Cpu)?.config
-    } else if tiny {
-        VqConfig::tiny(size)
-    } else {
-        VqConfig {
-            image_size: size,
-            ..Default::default()
+    let side = images[0].width() as usize;
+    let config = match (init, size) {
+        (Some(dir), _) => ImageTokenizer::load(dir, &Device::Cpu)?.config,
+        (None, Size::Tiny) => VqConfig::tiny(side),
+        (None, Size::Given { channels, codebook }) => {
+            let halvings = u32::try_from(channels.len())
+                .ok()
+                .and_then(|n| 1usize.checked_shl(n))
+                .unwrap_or(0);
+            if channels.is_empty()
+                || channels.contains(&0)
+                || halvings == 0
+                || !side.is_multiple_of(halvings)
+                || codebook < 2
+            {
+                bail!(
+                    "--channels {channels:?} / --codebook {codebook}: give 1 or more non-zero \
+                     stages whose halvings divide the image side ({side}) and a codebook of 2 \
+                     or more entries"
+                );
+            }
+            VqConfig {
+                image_size: side,
+                channels,
+                codebook_size: codebook,
+                ..Default::default()
+            }
         }
     };
-    let device = Device::Cpu;
 
     let t0 = Instant::now();
     let mut corpus = corpus(train.seed, 300);
@@ -145,7 +195,7 @@ pub fn train(
         config.clone(),
         &train,
         &images,
-        &device,
+        device,
         init.map(|d| d.join("model.safetensors")).as_deref(),
         |step, s| {
             pb.set_position(step as u64 + 1);
