@@ -56,19 +56,19 @@ pub struct Param {
 
 impl Param {
     fn new(name: String, var: Var, tensor_state: bool) -> Result<Self> {
-        let state = if !tensor_state {
-            let n = var.elem_count();
-            State::Host {
-                grad: vec![0.0; n],
-                m: vec![0.0; n],
-                v: vec![0.0; n],
-            }
-        } else {
+        let state = if tensor_state {
             let zeros = || var.as_tensor().zeros_like();
             State::Device {
                 grad: zeros()?,
                 m: zeros()?,
                 v: zeros()?,
+            }
+        } else {
+            let n = var.elem_count();
+            State::Host {
+                grad: vec![0.0; n],
+                m: vec![0.0; n],
+                v: vec![0.0; n],
             }
         };
         Ok(Param {
