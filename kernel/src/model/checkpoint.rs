@@ -104,7 +104,7 @@ impl Model {
         device: &Device,
     ) -> Result<Self> {
         let config = parse_config(config_json, "config.json")?;
-        let found = fingerprint(&vq_weights);
+        let found = vq_weights_fingerprint(&vq_weights)?;
         if found != config.dynaboot.vq_fingerprint {
             return Err(Error::Invalid(format!(
                 "the image tokenizer (fingerprint {found}) is not the one this model was trained \
@@ -207,11 +207,43 @@ impl Model {
     }
 }
 
-/// The fingerprint a checkpoint records of its image tokenizer (FNV-1a of the VQ weights file).
+/// The fingerprint a checkpoint records of the image tokenizer in `vq_dir`, see
+/// [`vq_weights_fingerprint`].
 #[cfg(feature = "fs")]
 pub fn vq_fingerprint(vq_dir: &std::path::Path) -> Result<String> {
     let path = vq_dir.join("model.safetensors");
     let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    vq_weights_fingerprint(&bytes).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+}
+
+/// The fingerprint of an image tokenizer's weights (`model.safetensors` bytes): FNV-1a over
+/// the name, shape and values of every tensor that decides token ids — the encoder and the
+/// codebook — in name order. The decoder only draws the ids, so a decoder trained further
+/// (`tokenizer train --decoder-only`) keeps the fingerprint, and the models and token caches
+/// made with those ids stay valid.
+pub fn vq_weights_fingerprint(weights: &[u8]) -> Result<String> {
+    let st = safetensors::SafeTensors::deserialize(weights).map_err(|e| {
+        Error::Invalid(format!(
+            "the image tokenizer weights are not a safetensors file ({e})"
+        ))
+    })?;
+    let mut names: Vec<&str> = st
+        .names()
+        .into_iter()
+        .filter(|n| !n.starts_with("decoder."))
+        .collect();
+    names.sort();
+    let mut bytes = Vec::new();
+    for name in names {
+        let t = st
+            .tensor(name)
+            .map_err(|e| Error::Invalid(format!("image tokenizer tensor {name}: {e}")))?;
+        bytes.extend_from_slice(name.as_bytes());
+        for d in t.shape() {
+            bytes.extend_from_slice(&(*d as u64).to_le_bytes());
+        }
+        bytes.extend_from_slice(t.data());
+    }
     Ok(fingerprint(&bytes))
 }
 
@@ -258,7 +290,7 @@ pub fn parse_config(text: &str, file: &str) -> Result<ModelConfig> {
     Ok(config)
 }
 
-/// The FNV-1a fingerprint of image tokenizer weights, as checkpoints record it.
+/// The FNV-1a fingerprint of bytes, as checkpoints record it of their image tokenizer.
 pub fn fingerprint(vq_weights: &[u8]) -> String {
     format!("{:016x}", crate::nn::init::fnv1a(vq_weights))
 }
@@ -304,4 +336,46 @@ pub fn save(
     text.save(&dir.join("tokenizer.json"))?;
     let json = serde_json::to_string_pretty(config).expect("configs serialise");
     crate::files::write_atomic(&dir.join("config.json"), json.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokenize::{VqConfig, VqTrainer};
+    use candle_core::Tensor;
+
+    /// The tiny VQ's weights as safetensors bytes, with `change` applied to each named tensor.
+    fn weights(change: impl Fn(&str, Tensor) -> Tensor) -> Vec<u8> {
+        let tr = VqTrainer::new(VqConfig::tiny(32), 1e-3, 7, &Device::Cpu).unwrap();
+        let tensors: Vec<(String, Tensor)> = tr
+            .tensors()
+            .into_iter()
+            .map(|(n, t)| {
+                let t = change(&n, t);
+                (n, t)
+            })
+            .collect();
+        safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None).unwrap()
+    }
+
+    #[test]
+    fn the_vq_fingerprint_follows_the_encoder_and_codebook_not_the_decoder() -> Result<()> {
+        let plus_one = |t: Tensor| (t + 1.0).unwrap();
+        let base = vq_weights_fingerprint(&weights(|_, t| t))?;
+        let decoder = weights(|n, t| {
+            if n.starts_with("decoder.") {
+                plus_one(t)
+            } else {
+                t
+            }
+        });
+        assert_eq!(vq_weights_fingerprint(&decoder)?, base);
+        for part in ["encoder.", "quantize."] {
+            let changed = weights(|n, t| if n.starts_with(part) { plus_one(t) } else { t });
+            assert_ne!(vq_weights_fingerprint(&changed)?, base, "{part}");
+        }
+        let e = vq_weights_fingerprint(b"not safetensors").unwrap_err();
+        assert!(e.to_string().contains("safetensors"), "{e}");
+        Ok(())
+    }
 }
