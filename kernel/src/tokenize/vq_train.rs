@@ -19,6 +19,10 @@ pub struct VqTrainConfig {
     pub lr: f64,
     pub warmup: usize,
     pub seed: u64,
+    /// Train only the decoder of a warm-started VQ: the encoder and the codebook stay fixed,
+    /// so every image keeps its token ids and models trained on those ids stay valid.
+    #[serde(default)]
+    pub decoder_only: bool,
 }
 
 impl Default for VqTrainConfig {
@@ -29,6 +33,7 @@ impl Default for VqTrainConfig {
             lr: 2e-3,
             warmup: 50,
             seed: 0,
+            decoder_only: false,
         }
     }
 }
@@ -58,6 +63,28 @@ pub struct VqStats {
     pub restarted: usize,
 }
 
+fn adamw(vars: Vec<candle_core::Var>, lr: f64) -> Result<AdamW> {
+    Ok(AdamW::new(
+        vars,
+        ParamsAdamW {
+            lr,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+    )?)
+}
+
+/// exp(entropy) of code usage counts.
+fn perplexity(counts: &[f32]) -> f32 {
+    let n: f32 = counts.iter().sum();
+    let entropy: f32 = counts
+        .iter()
+        .filter(|c| **c > 0.0)
+        .map(|c| -(c / n) * (c / n).ln())
+        .sum();
+    entropy.exp()
+}
+
 pub struct VqTrainer {
     pub model: ImageTokenizer,
     varmap: VarMap,
@@ -65,7 +92,17 @@ pub struct VqTrainer {
     cluster_size: Vec<f32>,
     embed_sum: Vec<f32>,
     initialised: bool,
+    /// Set by [`VqTrainer::freeze_codes`]: only the decoder learns.
+    decoder_only: bool,
     rng: ChaCha8Rng,
+}
+
+/// The trainable conv weights whose names pass `keep`, in name order (the optimizer's order).
+fn vars_where(varmap: &VarMap, keep: impl Fn(&str) -> bool) -> Vec<candle_core::Var> {
+    let data = varmap.data().lock().expect("varmap lock");
+    let mut named: Vec<_> = data.iter().filter(|(k, _)| keep(k)).collect();
+    named.sort_by(|a, b| a.0.cmp(b.0));
+    named.into_iter().map(|(_, v)| v.clone()).collect()
 }
 
 impl VqTrainer {
@@ -76,23 +113,7 @@ impl VqTrainer {
             seeded_var_builder(&varmap, seed, DType::F32, device),
         )?;
         // The codebook follows moving averages, not gradients: keep it out of the optimizer.
-        let vars: Vec<_> = {
-            let data = varmap.data().lock().expect("varmap lock");
-            let mut named: Vec<_> = data
-                .iter()
-                .filter(|(k, _)| !k.starts_with("quantize."))
-                .collect();
-            named.sort_by(|a, b| a.0.cmp(b.0));
-            named.into_iter().map(|(_, v)| v.clone()).collect()
-        };
-        let opt = AdamW::new(
-            vars,
-            ParamsAdamW {
-                lr,
-                weight_decay: 0.0,
-                ..Default::default()
-            },
-        )?;
+        let opt = adamw(vars_where(&varmap, |k| !k.starts_with("quantize.")), lr)?;
         let k = config.codebook_size;
         Ok(VqTrainer {
             model,
@@ -101,8 +122,28 @@ impl VqTrainer {
             cluster_size: vec![0.0; k],
             embed_sum: vec![0.0; k * config.code_dim],
             initialised: false,
+            decoder_only: false,
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed),
         })
+    }
+
+    /// From now on only the decoder learns (after [`VqTrainer::warm_start`]): the encoder and
+    /// the codebook are frozen, so the token ids of every image stay what they were. A better
+    /// decoder then improves reconstructions without invalidating models trained on the ids.
+    pub fn freeze_codes(&mut self) -> Result<()> {
+        if !self.initialised {
+            return Err(crate::Error::Invalid(
+                "only the decoder of a trained image tokenizer can be trained alone: start from \
+                 one (`--init`)"
+                    .into(),
+            ));
+        }
+        self.opt = adamw(
+            vars_where(&self.varmap, |k| k.starts_with("decoder.")),
+            self.opt.learning_rate(),
+        )?;
+        self.decoder_only = true;
+        Ok(())
     }
 
     /// Continues from trained weights (a `model.safetensors` written by [`ImageTokenizer::save`]):
@@ -132,6 +173,9 @@ impl VqTrainer {
 
     /// One step on a batch of NHWC images in [-1, 1].
     pub fn step(&mut self, images: &Tensor) -> Result<VqStats> {
+        if self.decoder_only {
+            return self.decoder_step(images);
+        }
         let cfg = self.model.config.clone();
         let (k, dim) = (cfg.codebook_size, cfg.code_dim);
         let z = self.model.features(images)?;
@@ -200,17 +244,33 @@ impl VqTrainer {
         self.model
             .set_codebook(Tensor::from_vec(cb, (k, dim), images.device())?);
 
-        let entropy: f32 = counts
-            .iter()
-            .filter(|c| **c > 0.0)
-            .map(|c| -(c / n as f32) * (c / n as f32).ln())
-            .sum();
         Ok(VqStats {
             loss: loss.to_scalar()?,
             recon: recon.to_scalar()?,
             commit: commit.to_scalar()?,
-            perplexity: entropy.exp(),
+            perplexity: perplexity(&counts),
             restarted,
+        })
+    }
+
+    /// A step of the decoder alone on the frozen codes of `images`.
+    fn decoder_step(&mut self, images: &Tensor) -> Result<VqStats> {
+        let (ids, _) = self.model.encode(images)?;
+        let decoded = self.model.decode_features(&self.model.lookup(&ids)?)?;
+        let loss = reconstruction_loss(&decoded, images)?;
+        let recon = mse(&decoded.detach(), images)?;
+        self.opt.backward_step(&loss)?;
+        let mut counts = vec![0f32; self.model.config.codebook_size];
+        let ids = ids.flatten_all()?.to_vec1::<u32>()?;
+        for &id in &ids {
+            counts[id as usize] += 1.0;
+        }
+        Ok(VqStats {
+            loss: loss.to_scalar()?,
+            recon: recon.to_scalar()?,
+            commit: 0.0,
+            perplexity: perplexity(&counts),
+            restarted: 0,
         })
     }
 
@@ -239,6 +299,9 @@ impl VqTrainer {
                 "{}: warm starts read files; build with the `fs` feature",
                 weights.display()
             )));
+        }
+        if train.decoder_only {
+            trainer.freeze_codes()?;
         }
         for step in 0..train.steps {
             trainer.set_lr(train.lr_at(step));
@@ -364,6 +427,59 @@ mod tests {
             other
                 .warm_start(&dir.path().join("model.safetensors"))
                 .is_err()
+        );
+        Ok(())
+    }
+
+    #[cfg(feature = "fs")]
+    #[test]
+    fn decoder_only_training_keeps_every_token_id() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = sources(6, 8)?;
+        let mut tr = VqTrainer::new(VqConfig::tiny(32), 3e-3, 3, &dev)?;
+        assert!(
+            tr.freeze_codes()
+                .unwrap_err()
+                .to_string()
+                .contains("--init"),
+            "a fresh VQ has no codes to keep"
+        );
+        for _ in 0..30 {
+            tr.step(&x)?;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        ImageTokenizer::save(&tr.model.config, &tr.tensors(), dir.path())?;
+        let train = VqTrainConfig {
+            steps: 40,
+            batch_size: 8,
+            lr: 3e-3,
+            warmup: 1,
+            seed: 4,
+            decoder_only: true,
+        };
+        let imgs = crate::tokenize::vq::tensor_to_images(&x)?;
+        let before = ImageTokenizer::load(dir.path(), &dev)?;
+        let (ids_before, z_before) = before.encode(&x)?;
+        let recon_before = mse(&before.decode(&ids_before)?, &x)?.to_scalar::<f32>()?;
+        let after = VqTrainer::fit(
+            before.config.clone(),
+            &train,
+            &imgs,
+            &dev,
+            Some(&dir.path().join("model.safetensors")),
+            |_, _| {},
+        )?;
+        let (ids_after, z_after) = after.model.encode(&x)?;
+        assert_eq!(ids_after.to_vec2::<u32>()?, ids_before.to_vec2::<u32>()?);
+        assert_eq!(
+            z_after.flatten_all()?.to_vec1::<f32>()?,
+            z_before.flatten_all()?.to_vec1::<f32>()?,
+            "the encoder must not move"
+        );
+        let recon_after = mse(&after.model.decode(&ids_after)?, &x)?.to_scalar::<f32>()?;
+        assert!(
+            recon_after < recon_before * 0.9,
+            "the decoder learns: {recon_before} -> {recon_after}"
         );
         Ok(())
     }

@@ -49,6 +49,10 @@ pub enum TokenizerCommand {
         /// Continue training from this VQ folder (`config.json` + `model.safetensors`).
         #[arg(long)]
         init: Option<PathBuf>,
+        /// With `--init`: train only the decoder. The encoder and codebook stay as they are, so
+        /// every image keeps its token ids and models trained on them stay valid.
+        #[arg(long, requires = "init")]
+        decoder_only: bool,
     },
     /// PSNR of reconstructions and recogniser accuracy on images and reconstructions.
     Eval {
@@ -82,6 +86,7 @@ pub fn run(cmd: TokenizerCommand) -> Result<()> {
             codebook,
             device,
             init,
+            decoder_only,
         } => {
             let size = if tiny {
                 Size::Tiny
@@ -93,6 +98,7 @@ pub fn run(cmd: TokenizerCommand) -> Result<()> {
                 batch_size: batch,
                 lr,
                 seed,
+                decoder_only,
                 ..Default::default()
             };
             let device = crate::device(&device)?;
