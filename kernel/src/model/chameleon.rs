@@ -11,6 +11,7 @@
 //! takes candle's fused kernels and training the composed ops.
 
 use super::lora::{LoraConfig, peft_name};
+use crate::nn::attention::causal_attention;
 use crate::nn::decode_attention::decode_attention;
 use crate::nn::softmax::causal_softmax;
 use crate::nn::{fused, gemv};
@@ -470,11 +471,15 @@ impl Attention {
         let v = v.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
         let q = rope(&q, cos, sin, pass)?;
         let k = rope(&k, cos, sin, pass)?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        if pass == Pass::Train && cache.is_none() {
+            let attn = causal_attention(&q, &k, &v, scale)?.reshape((b * t, h))?;
+            return self.o_proj.forward(&attn, pass)?.reshape((b, t, h));
+        }
         let (k, v) = match cache {
             Some((cache, layer)) => cache.append(layer, &k, &v)?,
             None => (k, v),
         };
-        let scale = 1.0 / (hd as f64).sqrt();
         let fast = match pass {
             Pass::Infer => decode_attention(&q, &k, &v, scale)?,
             Pass::Train => None,

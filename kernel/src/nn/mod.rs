@@ -1,6 +1,7 @@
 //! Neural-network building blocks shared by the image tokenizer and the transformer, written
 //! so that every op has a backward pass on the CPU and the hot work is one large matmul.
 
+pub mod attention;
 pub mod conv;
 pub mod decode_attention;
 pub mod frozen;
