@@ -25,7 +25,7 @@ pub struct BenchArgs {
     /// Folder with `vq/` and `tokenizer.json` (their sizes set the vocabulary).
     #[arg(long, default_value = "models")]
     tokenizers: PathBuf,
-    /// Timed training steps (batch 16 x 160 tokens each).
+    /// Timed training steps (batch 16 x 160 tokens each); the median step is reported.
     #[arg(long, default_value_t = 3)]
     train_steps: usize,
     /// Timed repetitions of best-of-8 and of generation.
@@ -144,15 +144,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
         ..Preset::Small.train()
     };
     let mut trainer = Trainer::new(train, config, examples.clone(), vec![], &device)?;
-    trainer.step()?;
-    let t0 = Instant::now();
-    let mut tokens = 0;
-    for _ in 0..a.train_steps {
-        tokens += trainer.step()?.tokens;
-    }
-    let train_s = t0.elapsed().as_secs_f64();
-    let train_tokens_per_s = tokens as f64 / train_s;
-    let train_step_ms = train_s * 1e3 / a.train_steps as f64;
+    let mut tokens = trainer.step()?.tokens;
+    // The median step: robust to the other work of a shared machine.
+    let train_step_ms = time_ms(a.train_steps, || {
+        tokens = trainer.step()?.tokens;
+        Ok(())
+    })?;
+    let train_tokens_per_s = tokens as f64 / (train_step_ms / 1e3);
     // Where a step's time goes, measured apart on a batch of the same shape: the forward pass
     // to the loss and the backward pass; the rest of a step is the optimizer update.
     let forward_ms = time_ms(a.repeats, || {
