@@ -63,6 +63,47 @@ fn train_then_eval_tiny_tokenizers() {
         "{e}"
     );
 
+    // --decoder-only keeps every token id: the text tokenizer and the code fingerprint stay,
+    // only the decoder's weights move.
+    let fingerprint = || dynaboot::model::checkpoint::vq_fingerprint(&tok.join("vq")).unwrap();
+    let (text_before, fp_before) = (
+        std::fs::read(tok.join("tokenizer.json")).unwrap(),
+        fingerprint(),
+    );
+    let weights_before = std::fs::read(tok.join("vq/model.safetensors")).unwrap();
+    let init = dir.path().join("init");
+    std::fs::create_dir_all(&init).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(tok.join("vq").join(f), init.join(f)).unwrap();
+    }
+    let out = ok(&[
+        "tokenizer",
+        "train",
+        "--data",
+        s(&data),
+        "--out",
+        s(&tok),
+        "--init",
+        s(&init),
+        "--decoder-only",
+        "--steps",
+        "5",
+        "--batch",
+        "4",
+        "--vocab-size",
+        "300",
+    ]);
+    assert!(out.contains("left as it is"), "{out}");
+    assert_eq!(
+        std::fs::read(tok.join("tokenizer.json")).unwrap(),
+        text_before
+    );
+    assert_eq!(fingerprint(), fp_before);
+    assert_ne!(
+        std::fs::read(tok.join("vq/model.safetensors")).unwrap(),
+        weights_before
+    );
+
     let json = dir.path().join("eval.json");
     let printed = ok(&[
         "tokenizer",

@@ -49,8 +49,9 @@ pub enum TokenizerCommand {
         /// Continue training from this VQ folder (`config.json` + `model.safetensors`).
         #[arg(long)]
         init: Option<PathBuf>,
-        /// With `--init`: train only the decoder. The encoder and codebook stay as they are, so
-        /// every image keeps its token ids and models trained on them stay valid.
+        /// With `--init`: train only the decoder. The encoder, the codebook and the text
+        /// tokenizer stay as they are, so every token id is kept and models trained on them stay
+        /// valid.
         #[arg(long, requires = "init")]
         decoder_only: bool,
     },
@@ -183,17 +184,22 @@ pub fn train(
         }
     };
 
-    let t0 = Instant::now();
-    let mut corpus = corpus(train.seed, 300);
-    corpus.extend(ds.rows.iter().map(|r| r.instruction.clone()));
-    let text = TextTokenizer::train(&corpus, vocab_size)?;
-    text.save(&out.join("tokenizer.json"))?;
-    println!(
-        "text tokenizer: {} tokens from {} sentences in {:.1}s",
-        text.vocab_size(),
-        corpus.len(),
-        t0.elapsed().as_secs_f64()
-    );
+    if train.decoder_only {
+        // The token ids of both kinds stay as they are: models trained on them stay valid.
+        println!("text tokenizer: left as it is (--decoder-only)");
+    } else {
+        let t0 = Instant::now();
+        let mut corpus = corpus(train.seed, 300);
+        corpus.extend(ds.rows.iter().map(|r| r.instruction.clone()));
+        let text = TextTokenizer::train(&corpus, vocab_size)?;
+        text.save(&out.join("tokenizer.json"))?;
+        println!(
+            "text tokenizer: {} tokens from {} sentences in {:.1}s",
+            text.vocab_size(),
+            corpus.len(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
 
     let t0 = Instant::now();
     let pb = bar(train.steps, "vq");
