@@ -453,17 +453,32 @@ impl Attention {
         let (b, t, h) = x.dims3()?;
         let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
         let rows = x.reshape((b * t, h))?;
-        let qkv = match &self.qkv {
-            Some(fused) => fused.forward(&rows, pass)?,
-            None => {
-                Linear::forward_parts(&[&self.q_proj, &self.k_proj, &self.v_proj], &rows, pass)?
+        let (q, k, v) = match (&self.qkv, pass) {
+            // Three products in training: slicing one fused product would cost a full-size
+            // zero-padded gradient per slice backward.
+            (None, Pass::Train) => (
+                self.q_proj.forward(&rows, pass)?,
+                self.k_proj.forward(&rows, pass)?,
+                self.v_proj.forward(&rows, pass)?,
+            ),
+            (fused, _) => {
+                let qkv = match fused {
+                    Some(fused) => fused.forward(&rows, pass)?,
+                    None => Linear::forward_parts(
+                        &[&self.q_proj, &self.k_proj, &self.v_proj],
+                        &rows,
+                        pass,
+                    )?,
+                };
+                (
+                    qkv.narrow(1, 0, nh * hd)?,
+                    qkv.narrow(1, nh * hd, nkv * hd)?,
+                    qkv.narrow(1, (nh + nkv) * hd, nkv * hd)?,
+                )
             }
         };
-        let q = qkv.narrow(1, 0, nh * hd)?.reshape((b * t, nh, hd))?;
-        let k = qkv
-            .narrow(1, nh * hd, nkv * hd)?
-            .reshape((b * t, nkv, hd))?;
-        let v = qkv.narrow(1, (nh + nkv) * hd, nkv * hd)?;
+        let q = q.reshape((b * t, nh, hd))?;
+        let k = k.reshape((b * t, nkv, hd))?;
         let q = self.q_norm.forward(&q)?;
         let k = self.k_norm.forward(&k)?;
         let q = q.reshape((b, t, nh, hd))?.transpose(1, 2)?;
