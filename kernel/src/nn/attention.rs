@@ -259,16 +259,23 @@ impl CustomOp3 for CausalAttention {
         let (sk, lk) = k.storage_and_layout();
         let (sv, lv) = v.storage_and_layout();
         let (sg, lg) = grad.storage_and_layout();
-        let cpu = |s: &Storage, l: &Layout| -> Result<Vec<f32>> {
+        fn cpu<'a>(s: &'a Storage, l: &Layout) -> Result<&'a [f32]> {
             match s {
-                Storage::Cpu(c) => Ok(f32_slice(c, l, "attention backward")?.to_vec()),
+                Storage::Cpu(c) => f32_slice(c, l, "attention backward"),
                 _ => bail!("attention backward: CPU tensors only"),
             }
-        };
+        }
         let dims = Dims::of(lq, lk)?;
-        let (qv, kv, vv, go) = (cpu(&sq, lq)?, cpu(&sk, lk)?, cpu(&sv, lv)?, cpu(&sg, lg)?);
+        let (dq, dk, dv) = backward(
+            dims,
+            self,
+            cpu(&sq, lq)?,
+            cpu(&sk, lk)?,
+            cpu(&sv, lv)?,
+            cpu(&sg, lg)?,
+            &probs,
+        );
         drop((sq, sk, sv, sg));
-        let (dq, dk, dv) = backward(dims, self, &qv, &kv, &vv, &go, &probs);
         let dev = q.device();
         Ok((
             Some(Tensor::from_vec(dq, q.shape(), dev)?),
