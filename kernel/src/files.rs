@@ -40,16 +40,8 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, candle_core::Tensor)])
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
-/// Encodes an image as PNG bytes.
-pub fn png_bytes(img: &RgbImage) -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png)
-        .expect("PNG encoding into memory cannot fail");
-    out.into_inner()
-}
-
 pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
-    write_atomic(path, &png_bytes(img))
+    write_atomic(path, &crate::png::png_bytes(img)?)
 }
 
 /// Loads a PNG or JPEG (any format the `image` crate detects) as 8-bit RGB.

@@ -18,6 +18,7 @@ pub mod nn;
 #[cfg(feature = "notebook")]
 pub mod notebook;
 pub mod playground;
+pub mod png;
 pub mod tokenize;
 pub mod train;
 pub mod world;

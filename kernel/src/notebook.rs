@@ -81,14 +81,10 @@ pub fn show_image(image: &RgbImage, scale: u32) -> Result<()> {
 
 /// `image` enlarged `scale` times (nearest neighbour) as base64 PNG, evcxr's `image/png`.
 fn png_base64(image: &RgbImage, scale: u32) -> Result<String> {
-    use base64::Engine;
     let (w, h) = image.dimensions();
     let s = scale.max(1);
     let big = image::imageops::resize(image, w * s, h * s, image::imageops::FilterType::Nearest);
-    let mut bytes = std::io::Cursor::new(Vec::new());
-    big.write_to(&mut bytes, image::ImageFormat::Png)
-        .map_err(|e| Error::Invalid(format!("encoding a PNG for the notebook: {e}")))?;
-    Ok(base64::engine::general_purpose::STANDARD.encode(bytes.into_inner()))
+    crate::png::png_base64(&big)
 }
 
 /// Shows HTML as the cell's output.

@@ -10,7 +10,7 @@
 
 use dynaboot::candle_core::Device;
 use dynaboot::gpu::{Gpu, GpuVerifier};
-use dynaboot::image::{ImageFormat, RgbImage};
+use dynaboot::image::RgbImage;
 use dynaboot::model::{Model, Sampling};
 use dynaboot::playground::{Candidate, Playground};
 use std::cell::RefCell;
@@ -23,9 +23,7 @@ fn js(e: impl std::fmt::Display) -> JsError {
 }
 
 fn png(img: &RgbImage) -> Result<Vec<u8>, JsError> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, ImageFormat::Png).map_err(js)?;
-    Ok(out.into_inner())
+    dynaboot::png::png_bytes(img).map_err(js)
 }
 
 fn from_png(bytes: &[u8], name: &str) -> Result<RgbImage, JsError> {

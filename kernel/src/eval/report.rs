@@ -4,7 +4,6 @@
 use super::dynamics_eval::DynamicsReport;
 use super::world_eval::{WorldExample, WorldReport};
 use crate::error::Result;
-use base64::Engine;
 use image::RgbImage;
 
 /// A table: a header row and body rows of already formatted cells.
@@ -142,12 +141,9 @@ pub fn escape(s: &str) -> String {
 
 /// An image as a `data:image/png;base64,...` URI.
 pub fn png_data_uri(img: &RgbImage) -> Result<String> {
-    let mut bytes = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut bytes, image::ImageFormat::Png)
-        .map_err(|e| crate::error::Error::Invalid(format!("encoding a PNG for a report: {e}")))?;
     Ok(format!(
         "data:image/png;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes.into_inner())
+        crate::png::png_base64(img)?
     ))
 }
 
@@ -200,6 +196,7 @@ figure img{{image-rendering:pixelated;border:3px solid transparent}}figure.chose
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     #[test]
     fn tables_render_every_cell_escaped() {
