@@ -104,6 +104,43 @@ fn train_then_eval_tiny_tokenizers() {
         weights_before
     );
 
+    // A wider decoder with residual blocks, trained from scratch on the same frozen codes:
+    // still the same ids; the config records the decoder, and eval below loads it.
+    let wider = |channels: &'static str| {
+        vec![
+            "tokenizer",
+            "train",
+            "--data",
+            s(&data),
+            "--out",
+            s(&tok),
+            "--init",
+            s(&init),
+            "--decoder-only",
+            "--decoder-channels",
+            channels,
+            "--decoder-blocks",
+            "1",
+            "--steps",
+            "5",
+            "--batch",
+            "4",
+        ]
+    };
+    let e = fails(&wider("8,8"));
+    assert!(
+        e.contains("decoder_channels") && e.contains("--decoder-channels"),
+        "{e}"
+    );
+    let out = ok(&wider("12,20,24"));
+    assert!(out.contains("widths [12, 20, 24]"), "{out}");
+    assert_eq!(fingerprint(), fp_before);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tok.join("vq/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["decoder_channels"], serde_json::json!([12, 20, 24]));
+    assert_eq!(config["decoder_blocks"], 1);
+
     let json = dir.path().join("eval.json");
     let printed = ok(&[
         "tokenizer",

@@ -1,6 +1,6 @@
 //! The embedded image tokenizer's decoder ([`crate::tokenize::ImageTokenizer`]) on wgpu: codes
 //! -> codebook vectors -> `post_quant_conv` + position map -> two residual blocks -> nearest 2x
-//! upsampling + conv per level -> `conv_out`, with the silu, upsampling and residual adds fused
+//! upsampling + conv (+ `decoder_blocks` residual blocks) per level -> `conv_out`, with the silu, upsampling and residual adds fused
 //! into the convolutions. Same weights, same result as the candle decoder.
 
 use super::kernels::Conv;
@@ -27,10 +27,14 @@ pub struct GpuVqDecoder {
     codebook: wgpu::Buffer,
     post_quant_conv: ConvWeights,
     position: wgpu::Buffer,
-    mid: [(ConvWeights, ConvWeights); 2],
-    up: Vec<ConvWeights>,
+    mid: [ResBlock; 2],
+    /// Per level, full size first: the conv after the upsampling, then its residual blocks.
+    up: Vec<(ConvWeights, Vec<ResBlock>)>,
     conv_out: ConvWeights,
 }
+
+/// `x + conv2(silu(conv1(silu(x))))`.
+type ResBlock = (ConvWeights, ConvWeights);
 
 impl GpuVqDecoder {
     /// Uploads the decoder weights `get(name)` returns (the tokenizer's safetensors names).
@@ -59,19 +63,25 @@ impl GpuVqDecoder {
             let t = get(name)?.to_dtype(DType::F32)?.flatten_all()?;
             Ok(gpu.upload(&t.to_vec1::<f32>()?))
         };
-        let block = |i: usize| -> Result<(ConvWeights, ConvWeights)> {
+        let block = |name: &str| -> Result<ResBlock> {
             Ok((
-                conv(&format!("decoder.mid.{i}.conv1"))?,
-                conv(&format!("decoder.mid.{i}.conv2"))?,
+                conv(&format!("{name}.conv1"))?,
+                conv(&format!("{name}.conv2"))?,
             ))
+        };
+        let level = |i: usize| -> Result<(ConvWeights, Vec<ResBlock>)> {
+            let blocks = (0..config.decoder_blocks)
+                .map(|j| block(&format!("decoder.up_blocks.{i}.{j}")))
+                .collect::<Result<_>>()?;
+            Ok((conv(&format!("decoder.up.{i}"))?, blocks))
         };
         Ok(GpuVqDecoder {
             codebook: flat("quantize.embedding.weight")?,
             post_quant_conv: conv("post_quant_conv")?,
             position: flat("decoder.position")?,
-            mid: [block(0)?, block(1)?],
+            mid: [block("decoder.mid.0")?, block("decoder.mid.1")?],
             up: (0..config.channels.len())
-                .map(|i| conv(&format!("decoder.up.{i}")))
+                .map(level)
                 .collect::<Result<_>>()?,
             conv_out: conv("decoder.conv_out")?,
             config,
@@ -136,21 +146,24 @@ impl GpuVqDecoder {
             residual: Some((&self.position, g * g * pq.c_out)),
             ..Default::default()
         };
-        let mut h = conv(&mut batch, &q, pq, size, at_position);
-        for (a, c) in &self.mid {
+        let block = |batch: &mut Batch, h: wgpu::Buffer, (a, c): &ResBlock, size| {
             let silu = Conv {
                 silu: true,
                 ..Default::default()
             };
-            let inner = conv(&mut batch, &h, a, size, silu);
+            let inner = conv(batch, &h, a, size, silu);
             let residual = Conv {
                 silu: true,
                 residual: Some((&h, b * size * size * c.c_out)),
                 ..Default::default()
             };
-            h = conv(&mut batch, &inner, c, size, residual);
+            conv(batch, &inner, c, size, residual)
+        };
+        let mut h = conv(&mut batch, &q, pq, size, at_position);
+        for rb in &self.mid {
+            h = block(&mut batch, h, rb, size);
         }
-        for up in self.up.iter().rev() {
+        for (up, blocks) in self.up.iter().rev() {
             size *= 2;
             let how = Conv {
                 silu: true,
@@ -158,6 +171,9 @@ impl GpuVqDecoder {
                 ..Default::default()
             };
             h = conv(&mut batch, &h, up, size, how);
+            for rb in blocks {
+                h = block(&mut batch, h, rb, size);
+            }
         }
         let silu = Conv {
             silu: true,
@@ -178,12 +194,9 @@ mod tests {
     use candle_core::Device;
     use rand::Rng;
 
-    #[test]
-    fn the_shipped_decoder_gives_candles_images() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/vq");
-        let vq = ImageTokenizer::load(&dir, &Device::Cpu).unwrap();
-        let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
-        let decoder = GpuVqDecoder::from_safetensors(gpu(), vq.config.clone(), &bytes).unwrap();
+    /// Decodes random codes with candle and with the GPU decoder and compares the pixels.
+    fn gpu_matches_candle(vq: &ImageTokenizer, bytes: &[u8]) {
+        let decoder = GpuVqDecoder::from_safetensors(gpu(), vq.config.clone(), bytes).unwrap();
         let mut rng = rand::rng();
         let n = vq.config.tokens_per_image();
         let codes: Vec<Vec<u32>> = (0..3)
@@ -210,5 +223,32 @@ mod tests {
         assert!(bad.to_string().contains("codes"), "{bad}");
         let bad = block_on(decoder.decode(&[vec![9999; n]])).unwrap_err();
         assert!(bad.to_string().contains("outside the codebook"), "{bad}");
+    }
+
+    #[test]
+    fn the_shipped_decoder_gives_candles_images() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/vq");
+        let vq = ImageTokenizer::load(&dir, &Device::Cpu).unwrap();
+        let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+        gpu_matches_candle(&vq, &bytes);
+    }
+
+    #[test]
+    fn a_wider_decoder_with_blocks_gives_candles_images() {
+        let config = VqConfig {
+            decoder_channels: Some(vec![12, 20, 24]),
+            decoder_blocks: 2,
+            ..VqConfig::tiny(32)
+        };
+        let tr = crate::tokenize::vq_train::VqTrainer::new(config, 1e-3, 3, &Device::Cpu).unwrap();
+        let tensors = tr.tensors();
+        assert!(
+            tensors
+                .iter()
+                .any(|(n, _)| n == "decoder.up_blocks.2.1.conv2.weight")
+        );
+        let bytes =
+            safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None).unwrap();
+        gpu_matches_candle(&tr.model, &bytes);
     }
 }

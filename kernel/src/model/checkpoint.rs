@@ -218,9 +218,9 @@ pub fn vq_fingerprint(vq_dir: &std::path::Path) -> Result<String> {
 
 /// The fingerprint of an image tokenizer's weights (`model.safetensors` bytes): FNV-1a over
 /// the name, shape and values of every tensor that decides token ids — the encoder and the
-/// codebook — in name order. The decoder only draws the ids, so a decoder trained further
-/// (`tokenizer train --decoder-only`) keeps the fingerprint, and the models and token caches
-/// made with those ids stay valid.
+/// codebook — in name order. The decoder only draws the ids, so a decoder trained further or
+/// replaced by a wider one (`tokenizer train --decoder-only`) keeps the fingerprint, and the
+/// models and token caches made with those ids stay valid.
 pub fn vq_weights_fingerprint(weights: &[u8]) -> Result<String> {
     let st = safetensors::SafeTensors::deserialize(weights).map_err(|e| {
         Error::Invalid(format!(
@@ -230,7 +230,7 @@ pub fn vq_weights_fingerprint(weights: &[u8]) -> Result<String> {
     let mut names: Vec<&str> = st
         .names()
         .into_iter()
-        .filter(|n| !n.starts_with("decoder."))
+        .filter(|n| !crate::tokenize::vq_train::is_decoder(n))
         .collect();
     names.sort();
     let mut bytes = Vec::new();
@@ -362,15 +362,11 @@ mod tests {
     fn the_vq_fingerprint_follows_the_encoder_and_codebook_not_the_decoder() -> Result<()> {
         let plus_one = |t: Tensor| (t + 1.0).unwrap();
         let base = vq_weights_fingerprint(&weights(|_, t| t))?;
-        let decoder = weights(|n, t| {
-            if n.starts_with("decoder.") {
-                plus_one(t)
-            } else {
-                t
-            }
-        });
-        assert_eq!(vq_weights_fingerprint(&decoder)?, base);
-        for part in ["encoder.", "quantize."] {
+        for part in ["decoder.", "post_quant_conv."] {
+            let changed = weights(|n, t| if n.starts_with(part) { plus_one(t) } else { t });
+            assert_eq!(vq_weights_fingerprint(&changed)?, base, "{part}");
+        }
+        for part in ["encoder.", "quant_conv.", "quantize."] {
             let changed = weights(|n, t| if n.starts_with(part) { plus_one(t) } else { t });
             assert_ne!(vq_weights_fingerprint(&changed)?, base, "{part}");
         }

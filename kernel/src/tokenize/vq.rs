@@ -29,6 +29,19 @@ pub struct VqConfig {
     pub ema_decay: f64,
     /// A code whose moving-average usage falls below this is restarted from an encoder output.
     pub dead_code_threshold: f64,
+    /// Conv widths of the decoder, full size first, one per `channels` entry; absent: the
+    /// decoder mirrors the encoder. A wider decoder can be trained on a frozen encoder and
+    /// codebook (`--decoder-only`), which keeps every token id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoder_channels: Option<Vec<usize>>,
+    /// Residual blocks after each 2x upsampling of the decoder (two always run at the token
+    /// grid).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub decoder_blocks: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Default for VqConfig {
@@ -41,6 +54,8 @@ impl Default for VqConfig {
             commitment: 0.25,
             ema_decay: 0.99,
             dead_code_threshold: 0.03,
+            decoder_channels: None,
+            decoder_blocks: 0,
         }
     }
 }
@@ -63,12 +78,29 @@ impl VqConfig {
     pub fn tokens_per_image(&self) -> usize {
         self.grid() * self.grid()
     }
+    /// The decoder's conv widths, full size first.
+    pub fn decoder_widths(&self) -> &[usize] {
+        self.decoder_channels.as_deref().unwrap_or(&self.channels)
+    }
     pub fn validate(&self) -> Result<()> {
         let levels = self.channels.len();
         if levels == 0 || !self.image_size.is_multiple_of(1 << levels) || self.grid() == 0 {
             return Err(Error::Invalid(format!(
                 "VQ config: image_size {} must be a positive multiple of 2^{levels} (one halving per `channels` entry)",
                 self.image_size
+            )));
+        }
+        if let Some(d) = &self.decoder_channels
+            && (d.len() != levels || d.contains(&0))
+        {
+            return Err(Error::Invalid(format!(
+                "VQ config: decoder_channels needs one positive width per `channels` entry ({levels}), got {d:?}"
+            )));
+        }
+        if self.channels.contains(&0) {
+            return Err(Error::Invalid(format!(
+                "VQ config: channels must be positive, got {:?}",
+                self.channels
             )));
         }
         if self.codebook_size < 2 || self.code_dim == 0 {
@@ -110,7 +142,8 @@ struct Decoder {
     /// translation-equivariant, but how an object looks depends on where it stands (perspective).
     position: Tensor,
     mid: [ResBlock; 2],
-    up: Vec<Conv2d>,
+    /// Per level, full size first: the conv after the 2x upsampling, then its residual blocks.
+    up: Vec<(Conv2d, Vec<ResBlock>)>,
     conv_out: Conv2d,
 }
 
@@ -143,28 +176,35 @@ impl ImageTokenizer {
             quant_conv: Conv2d::new(ch[n - 1], config.code_dim, 1, 1, 0, vb.pp("quant_conv"))?,
         };
         let d = vb.pp("decoder");
+        let dch = config.decoder_widths();
+        let dnext = |i: usize| dch[(i + 1).min(n - 1)];
+        let up_level = |i: usize| -> candle_core::Result<(Conv2d, Vec<ResBlock>)> {
+            let conv = Conv2d::new(dnext(i), dch[i], 3, 1, 1, d.pp(format!("up.{i}")))?;
+            let blocks = (0..config.decoder_blocks)
+                .map(|j| ResBlock::new(dch[i], d.pp(format!("up_blocks.{i}.{j}"))))
+                .collect::<candle_core::Result<_>>()?;
+            Ok((conv, blocks))
+        };
         let decoder = Decoder {
             post_quant_conv: Conv2d::new(
                 config.code_dim,
-                ch[n - 1],
+                dch[n - 1],
                 3,
                 1,
                 1,
                 vb.pp("post_quant_conv"),
             )?,
             position: d.get_with_hints(
-                (config.grid(), config.grid(), ch[n - 1]),
+                (config.grid(), config.grid(), dch[n - 1]),
                 "position",
                 candle_nn::Init::Const(0.0),
             )?,
             mid: [
-                ResBlock::new(ch[n - 1], d.pp("mid.0"))?,
-                ResBlock::new(ch[n - 1], d.pp("mid.1"))?,
+                ResBlock::new(dch[n - 1], d.pp("mid.0"))?,
+                ResBlock::new(dch[n - 1], d.pp("mid.1"))?,
             ],
-            up: (0..n)
-                .map(|i| Conv2d::new(next(i), ch[i], 3, 1, 1, d.pp(format!("up.{i}"))))
-                .collect::<candle_core::Result<_>>()?,
-            conv_out: Conv2d::new(ch[0], 3, 3, 1, 1, d.pp("conv_out"))?,
+            up: (0..n).map(up_level).collect::<candle_core::Result<_>>()?,
+            conv_out: Conv2d::new(dch[0], 3, 3, 1, 1, d.pp("conv_out"))?,
         };
         let codebook = vb.get_with_hints(
             (config.codebook_size, config.code_dim),
@@ -293,8 +333,11 @@ impl ImageTokenizer {
         let d = &self.decoder;
         let h = d.post_quant_conv.forward(q)?.broadcast_add(&d.position)?;
         let mut h = d.mid[1].forward(&d.mid[0].forward(&h)?)?;
-        for up in d.up.iter().rev() {
+        for (up, blocks) in d.up.iter().rev() {
             h = up.forward(&upsample2x(&h.silu()?)?)?;
+            for block in blocks {
+                h = block.forward(&h)?;
+            }
         }
         Ok(d.conv_out.forward(&h.silu()?)?)
     }
@@ -464,5 +507,37 @@ mod tests {
         assert!(psnr(&a, &a).is_infinite());
         let expect = 10.0 * (255f64.powi(2) / (100.0 / 3.0)).log10();
         assert!((psnr(&a, &b) - expect).abs() < 1e-9);
+    }
+
+    #[test]
+    fn configs_are_checked() {
+        let bad = [
+            (
+                VqConfig {
+                    decoder_channels: Some(vec![8, 16]),
+                    ..VqConfig::tiny(32)
+                },
+                "decoder_channels",
+            ),
+            (
+                VqConfig {
+                    channels: vec![8, 0, 16],
+                    ..VqConfig::tiny(32)
+                },
+                "channels",
+            ),
+            (VqConfig::tiny(36), "image_size"),
+        ];
+        for (cfg, field) in bad {
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains(field), "{field}: {e}");
+        }
+        // A config without the decoder fields (every shipped one so far) reads as a mirrored
+        // decoder and writes back without them.
+        let json = serde_json::to_string(&VqConfig::default()).unwrap();
+        assert!(!json.contains("decoder"), "{json}");
+        let back: VqConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.decoder_widths(), &[16, 32, 64]);
+        assert_eq!(back.decoder_blocks, 0);
     }
 }

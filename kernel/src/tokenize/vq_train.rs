@@ -97,6 +97,11 @@ pub struct VqTrainer {
     rng: ChaCha8Rng,
 }
 
+/// Whether a weight belongs to the decoder, which draws token ids but does not decide them.
+pub fn is_decoder(name: &str) -> bool {
+    name.starts_with("decoder.") || name.starts_with("post_quant_conv.")
+}
+
 /// The trainable conv weights whose names pass `keep`, in name order (the optimizer's order).
 fn vars_where(varmap: &VarMap, keep: impl Fn(&str) -> bool) -> Vec<candle_core::Var> {
     let data = varmap.data().lock().expect("varmap lock");
@@ -139,7 +144,7 @@ impl VqTrainer {
             ));
         }
         self.opt = adamw(
-            vars_where(&self.varmap, |k| k.starts_with("decoder.")),
+            vars_where(&self.varmap, is_decoder),
             self.opt.learning_rate(),
         )?;
         self.decoder_only = true;
@@ -148,15 +153,28 @@ impl VqTrainer {
 
     /// Continues from trained weights (a `model.safetensors` written by [`ImageTokenizer::save`]):
     /// the conv weights are loaded and the codebook seeds the moving averages, so training
-    /// picks up where that run stopped instead of from scratch.
+    /// picks up where that run stopped instead of from scratch. A decoder of another shape
+    /// (`decoder_channels`, `decoder_blocks`) starts fresh on the loaded encoder and codebook;
+    /// returns how many decoder tensors did.
     #[cfg(feature = "fs")]
-    pub fn warm_start(&mut self, weights: &std::path::Path) -> Result<()> {
-        self.varmap.load(weights).map_err(|e| {
-            crate::Error::Invalid(format!(
-                "{}: cannot continue from these weights ({e}); they must come from a VQ of the same config",
-                weights.display()
-            ))
-        })?;
+    pub fn warm_start(&mut self, weights: &std::path::Path) -> Result<usize> {
+        let stored = candle_core::safetensors::load(weights, &Device::Cpu)?;
+        let mut fresh = 0;
+        for (name, var) in self.varmap.data().lock().expect("varmap lock").iter() {
+            match stored.get(name) {
+                Some(t) if t.dims() == var.dims() => var.set(&t.to_device(var.device())?)?,
+                _ if is_decoder(name) => fresh += 1,
+                found => {
+                    return Err(crate::Error::Invalid(format!(
+                        "{}: cannot continue from these weights: tensor {name} is {}, this VQ \
+                         needs {:?}; they must come from a VQ with the same encoder and codebook",
+                        weights.display(),
+                        found.map_or("missing".to_string(), |t| format!("{:?}", t.dims())),
+                        var.dims()
+                    )));
+                }
+            }
+        }
         let codebook = self.varmap.data().lock().expect("varmap lock")["quantize.embedding.weight"]
             .as_tensor()
             .copy()?;
@@ -164,7 +182,7 @@ impl VqTrainer {
         self.cluster_size = vec![1.0; self.model.config.codebook_size];
         self.model.set_codebook(codebook);
         self.initialised = true;
-        Ok(())
+        Ok(fresh)
     }
 
     pub fn set_lr(&mut self, lr: f64) {
@@ -422,7 +440,11 @@ mod tests {
             continued.recon,
             fresh.recon
         );
-        let mut other = VqTrainer::new(VqConfig::tiny(16), 3e-3, 9, &dev)?;
+        let other_codebook = VqConfig {
+            codebook_size: 16,
+            ..VqConfig::tiny(32)
+        };
+        let mut other = VqTrainer::new(other_codebook, 3e-3, 9, &dev)?;
         assert!(
             other
                 .warm_start(&dir.path().join("model.safetensors"))
@@ -480,6 +502,70 @@ mod tests {
         assert!(
             recon_after < recon_before * 0.9,
             "the decoder learns: {recon_before} -> {recon_after}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_wider_decoder_learns_to_draw_the_same_codes() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = sources(6, 8)?;
+        let mut tr = VqTrainer::new(VqConfig::tiny(32), 3e-3, 3, &dev)?;
+        for _ in 0..30 {
+            tr.step(&x)?;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        ImageTokenizer::save(&tr.model.config, &tr.tensors(), dir.path())?;
+        let weights = dir.path().join("model.safetensors");
+        let (ids, z) = tr.model.encode(&x)?;
+
+        let wider = VqConfig {
+            decoder_channels: Some(vec![12, 24, 32]),
+            decoder_blocks: 1,
+            ..VqConfig::tiny(32)
+        };
+        let mut fresh = VqTrainer::new(wider.clone(), 3e-3, 5, &dev)?;
+        // Every decoder tensor changed shape or is new (post_quant_conv, position, the mid
+        // blocks, the up convs and their blocks, conv_out) but conv_out's bias, 3 either way.
+        assert_eq!(fresh.warm_start(&weights)?, 2 + 1 + 8 + 3 * 2 + 3 * 4 + 1);
+        fresh.freeze_codes()?;
+        let recon_fresh = mse(&fresh.model.decode(&ids)?, &x)?.to_scalar::<f32>()?;
+        for step in 0..60 {
+            fresh.set_lr(if step < 5 { 1e-3 } else { 3e-3 });
+            fresh.step(&x)?;
+        }
+        let (ids_after, z_after) = fresh.model.encode(&x)?;
+        assert_eq!(ids_after.to_vec2::<u32>()?, ids.to_vec2::<u32>()?);
+        assert_eq!(
+            z_after.flatten_all()?.to_vec1::<f32>()?,
+            z.flatten_all()?.to_vec1::<f32>()?
+        );
+        let recon = mse(&fresh.model.decode(&ids)?, &x)?.to_scalar::<f32>()?;
+        assert!(recon < recon_fresh * 0.5, "{recon_fresh} -> {recon}");
+
+        // The fingerprint that checkpoints record is the same for both decoders.
+        let other = tempfile::tempdir().unwrap();
+        ImageTokenizer::save(&wider, &fresh.tensors(), other.path())?;
+        assert_eq!(
+            crate::model::checkpoint::vq_fingerprint(other.path())?,
+            crate::model::checkpoint::vq_fingerprint(dir.path())?
+        );
+        assert_eq!(ImageTokenizer::load(other.path(), &dev)?.config, wider);
+
+        // Another encoder cannot start from these weights.
+        let mut other_encoder = VqTrainer::new(
+            VqConfig {
+                channels: vec![8, 16, 24],
+                ..VqConfig::tiny(32)
+            },
+            3e-3,
+            5,
+            &dev,
+        )?;
+        let e = other_encoder.warm_start(&weights).unwrap_err().to_string();
+        assert!(
+            e.contains("model.safetensors") && e.contains("encoder."),
+            "{e}"
         );
         Ok(())
     }

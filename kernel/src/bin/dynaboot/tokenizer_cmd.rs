@@ -54,6 +54,15 @@ pub enum TokenizerCommand {
         /// valid.
         #[arg(long, requires = "init")]
         decoder_only: bool,
+        /// Conv widths of the decoder, full size first (default: mirror `--channels`, or keep
+        /// the `--init` VQ's). With `--init --decoder-only` a wider decoder learns to draw the
+        /// same token ids.
+        #[arg(long, value_delimiter = ',')]
+        decoder_channels: Option<Vec<usize>>,
+        /// Residual blocks after each upsampling of the decoder (default: 0, or the `--init`
+        /// VQ's).
+        #[arg(long)]
+        decoder_blocks: Option<usize>,
     },
     /// PSNR of reconstructions and recogniser accuracy on images and reconstructions.
     Eval {
@@ -88,6 +97,8 @@ pub fn run(cmd: TokenizerCommand) -> Result<()> {
             device,
             init,
             decoder_only,
+            decoder_channels,
+            decoder_blocks,
         } => {
             let size = if tiny {
                 Size::Tiny
@@ -108,7 +119,11 @@ pub fn run(cmd: TokenizerCommand) -> Result<()> {
                 &out,
                 train_config,
                 vocab_size,
-                size,
+                Shape {
+                    size,
+                    decoder_channels,
+                    decoder_blocks,
+                },
                 init.as_deref(),
                 &device,
             )
@@ -143,20 +158,31 @@ pub enum Size {
     },
 }
 
+/// The VQ's shape asked for on the command line: the size of a fresh one, and the decoder
+/// (`None` keeps the default, or the `--init` VQ's).
+pub struct Shape {
+    size: Size,
+    decoder_channels: Option<Vec<usize>>,
+    decoder_blocks: Option<usize>,
+}
+
 pub fn train(
     data: &Path,
     out: &Path,
     train: VqTrainConfig,
     vocab_size: usize,
-    size: Size,
+    shape: Shape,
     init: Option<&Path>,
     device: &Device,
 ) -> Result<()> {
     let ds = AuroraDataset::load(data)?;
     let images = dataset_images(&ds)?;
     let side = images[0].width() as usize;
-    let config = match (init, size) {
-        (Some(dir), _) => ImageTokenizer::load(dir, &Device::Cpu)?.config,
+    let init_config = init
+        .map(|dir| ImageTokenizer::load(dir, &Device::Cpu).map(|vq| vq.config))
+        .transpose()?;
+    let mut config = match (&init_config, shape.size) {
+        (Some(c), _) => c.clone(),
         (None, Size::Tiny) => VqConfig::tiny(side),
         (None, Size::Given { channels, codebook }) => {
             let halvings = u32::try_from(channels.len())
@@ -183,6 +209,26 @@ pub fn train(
             }
         }
     };
+    if let Some(channels) = shape.decoder_channels {
+        config.decoder_channels = Some(channels);
+    }
+    if let Some(blocks) = shape.decoder_blocks {
+        config.decoder_blocks = blocks;
+    }
+    config.validate().map_err(|e| {
+        anyhow::anyhow!("{e} (set by --channels / --decoder-channels or the --init VQ's config)")
+    })?;
+    if let Some(c) = &init_config
+        && (c.decoder_widths(), c.decoder_blocks)
+            != (config.decoder_widths(), config.decoder_blocks)
+    {
+        println!(
+            "decoder: widths {:?}, {} residual blocks per level, new: it starts from scratch on \
+             the --init VQ's encoder and codebook",
+            config.decoder_widths(),
+            config.decoder_blocks
+        );
+    }
 
     if train.decoder_only {
         // The token ids of both kinds stay as they are: models trained on them stay valid.
