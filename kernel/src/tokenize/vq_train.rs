@@ -23,6 +23,23 @@ pub struct VqTrainConfig {
     /// so every image keeps its token ids and models trained on those ids stay valid.
     #[serde(default)]
     pub decoder_only: bool,
+    /// Where dead codes restart.
+    #[serde(default)]
+    pub restarts: CodeRestarts,
+}
+
+/// Where a dead code (moving-average usage below `dead_code_threshold`) restarts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum CodeRestarts {
+    /// At a random encoder output of the batch (van den Oord et al.; Dhariwal et al.).
+    #[default]
+    Random,
+    /// At the encoder outputs the codebook explains worst, largest error first: codes move to
+    /// rare patches (a small object inside a container) that a common code (the empty
+    /// container) would otherwise absorb.
+    Worst,
 }
 
 impl Default for VqTrainConfig {
@@ -34,6 +51,7 @@ impl Default for VqTrainConfig {
             warmup: 50,
             seed: 0,
             decoder_only: false,
+            restarts: CodeRestarts::Random,
         }
     }
 }
@@ -94,6 +112,7 @@ pub struct VqTrainer {
     initialised: bool,
     /// Set by [`VqTrainer::freeze_codes`]: only the decoder learns.
     decoder_only: bool,
+    pub restarts: CodeRestarts,
     rng: ChaCha8Rng,
 }
 
@@ -128,6 +147,7 @@ impl VqTrainer {
             embed_sum: vec![0.0; k * config.code_dim],
             initialised: false,
             decoder_only: false,
+            restarts: CodeRestarts::Random,
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed),
         })
     }
@@ -214,11 +234,8 @@ impl VqTrainer {
             self.initialised = true;
         }
         let ids = self.model.nearest(&z_flat.detach())?;
-        let q = self
-            .model
-            .codebook()
-            .index_select(&ids, 0)?
-            .reshape(z.shape())?;
+        let q_flat = self.model.codebook().index_select(&ids, 0)?;
+        let q = q_flat.reshape(z.shape())?;
         let commit = (mse(&z, &q.detach())? * cfg.commitment)?;
         let zq = (&z + (&q - &z)?.detach())?;
         let decoded = self.model.decode_features(&zq)?;
@@ -243,17 +260,30 @@ impl VqTrainer {
         for (s, v) in self.embed_sum.iter_mut().zip(&sums) {
             *s = decay * *s + (1.0 - decay) * v;
         }
+        let dead: Vec<usize> = (0..k)
+            .filter(|&c| self.cluster_size[c] < cfg.dead_code_threshold as f32)
+            .collect();
+        let restart_at: Vec<usize> = match self.restarts {
+            CodeRestarts::Random => dead.iter().map(|_| self.rng.random_range(0..n)).collect(),
+            CodeRestarts::Worst if dead.is_empty() => Vec::new(),
+            CodeRestarts::Worst => {
+                let err = (&z_flat.detach() - &q_flat)?
+                    .sqr()?
+                    .sum(1)?
+                    .to_vec1::<f32>()?;
+                let mut order: Vec<usize> = (0..n).collect();
+                order.sort_by(|&a, &b| err[b].total_cmp(&err[a]));
+                (0..dead.len()).map(|j| order[j % n]).collect()
+            }
+        };
         let total: f32 = self.cluster_size.iter().sum();
+        for (&c, &row) in dead.iter().zip(&restart_at) {
+            self.embed_sum[c * dim..][..dim].copy_from_slice(&zs[row]);
+            self.cluster_size[c] = 1.0;
+        }
         let eps = 1e-5;
         let mut cb = vec![0f32; k * dim];
-        let mut restarted = 0;
         for c in 0..k {
-            if self.cluster_size[c] < cfg.dead_code_threshold as f32 {
-                let row = &zs[self.rng.random_range(0..n)];
-                self.embed_sum[c * dim..][..dim].copy_from_slice(row);
-                self.cluster_size[c] = 1.0;
-                restarted += 1;
-            }
             let size = (self.cluster_size[c] + eps) / (total + k as f32 * eps) * total;
             for d in 0..dim {
                 cb[c * dim + d] = self.embed_sum[c * dim + d] / size;
@@ -267,7 +297,7 @@ impl VqTrainer {
             recon: recon.to_scalar()?,
             commit: commit.to_scalar()?,
             perplexity: perplexity(&counts),
-            restarted,
+            restarted: dead.len(),
         })
     }
 
@@ -321,6 +351,7 @@ impl VqTrainer {
         if train.decoder_only {
             trainer.freeze_codes()?;
         }
+        trainer.restarts = train.restarts;
         for step in 0..train.steps {
             trainer.set_lr(train.lr_at(step));
             let batch: Vec<image::RgbImage> = (0..train.batch_size)
@@ -478,6 +509,7 @@ mod tests {
             warmup: 1,
             seed: 4,
             decoder_only: true,
+            restarts: CodeRestarts::Random,
         };
         let imgs = crate::tokenize::vq::tensor_to_images(&x)?;
         let before = ImageTokenizer::load(dir.path(), &dev)?;
@@ -567,6 +599,46 @@ mod tests {
             e.contains("model.safetensors") && e.contains("encoder."),
             "{e}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn dead_codes_restart_where_the_codebook_fits_worst() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = sources(8, 8)?;
+        let mut tr = VqTrainer::new(VqConfig::tiny(32), 3e-3, 3, &dev)?;
+        for _ in 0..5 {
+            tr.step(&x)?;
+        }
+        // The encoder outputs this step will see, and how badly the codebook fits each.
+        let z = tr.model.features(&x)?;
+        let z = z.reshape((z.elem_count() / 8, 8))?;
+        let q = tr
+            .model
+            .codebook()
+            .index_select(&tr.model.nearest(&z)?, 0)?;
+        let err = (&z - &q)?.sqr()?.sum(1)?.to_vec1::<f32>()?;
+        let mut order: Vec<usize> = (0..err.len()).collect();
+        order.sort_by(|&a, &b| err[b].total_cmp(&err[a]));
+        let rows = z.to_vec2::<f32>()?;
+
+        tr.restarts = CodeRestarts::Worst;
+        tr.cluster_size[3] = 0.0;
+        tr.cluster_size[7] = 0.0;
+        let stats = tr.step(&x)?;
+        assert_eq!(stats.restarted, 2);
+        let cb = tr.model.codebook().to_vec2::<f32>()?;
+        for (code, worst) in [(3, order[0]), (7, order[1])] {
+            let close = cb[code]
+                .iter()
+                .zip(&rows[worst])
+                .all(|(a, b)| (a - b).abs() <= 1e-3 * (1.0 + b.abs()));
+            assert!(
+                close,
+                "code {code} restarted at {:?}, the worst fit is {:?}",
+                cb[code], rows[worst]
+            );
+        }
         Ok(())
     }
 }

@@ -6,7 +6,7 @@ use candle_core::Device;
 use clap::Subcommand;
 use dynaboot::data::AuroraDataset;
 use dynaboot::eval::evaluate_tokenizer;
-use dynaboot::tokenize::vq_train::VqTrainConfig;
+use dynaboot::tokenize::vq_train::{CodeRestarts, VqTrainConfig};
 use dynaboot::tokenize::{ImageTokenizer, TextTokenizer, VqConfig, VqTrainer};
 use dynaboot::world::language::corpus;
 use dynaboot::world::{Recogniser, RenderConfig};
@@ -63,6 +63,14 @@ pub enum TokenizerCommand {
         /// VQ's).
         #[arg(long)]
         decoder_blocks: Option<usize>,
+        /// Where dead codes restart: at random encoder outputs of the batch, or at those the
+        /// codebook fits worst (rare patches get codes of their own).
+        #[arg(long, value_enum, default_value_t = CodeRestarts::Random)]
+        restarts: CodeRestarts,
+        /// A code whose moving-average usage per step falls below this restarts (default:
+        /// 0.03, or the `--init` VQ's).
+        #[arg(long)]
+        dead_code_threshold: Option<f64>,
     },
     /// PSNR of reconstructions and recogniser accuracy on images and reconstructions.
     Eval {
@@ -99,6 +107,8 @@ pub fn run(cmd: TokenizerCommand) -> Result<()> {
             decoder_only,
             decoder_channels,
             decoder_blocks,
+            restarts,
+            dead_code_threshold,
         } => {
             let size = if tiny {
                 Size::Tiny
@@ -111,6 +121,7 @@ pub fn run(cmd: TokenizerCommand) -> Result<()> {
                 lr,
                 seed,
                 decoder_only,
+                restarts,
                 ..Default::default()
             };
             let device = crate::device(&device)?;
@@ -123,6 +134,7 @@ pub fn run(cmd: TokenizerCommand) -> Result<()> {
                     size,
                     decoder_channels,
                     decoder_blocks,
+                    dead_code_threshold,
                 },
                 init.as_deref(),
                 &device,
@@ -164,6 +176,7 @@ pub struct Shape {
     size: Size,
     decoder_channels: Option<Vec<usize>>,
     decoder_blocks: Option<usize>,
+    dead_code_threshold: Option<f64>,
 }
 
 pub fn train(
@@ -214,6 +227,12 @@ pub fn train(
     }
     if let Some(blocks) = shape.decoder_blocks {
         config.decoder_blocks = blocks;
+    }
+    if let Some(t) = shape.dead_code_threshold {
+        if !(t >= 0.0 && t.is_finite()) {
+            bail!("--dead-code-threshold {t}: give a usage of 0 or more (0.03 by default)");
+        }
+        config.dead_code_threshold = t;
     }
     config.validate().map_err(|e| {
         anyhow::anyhow!("{e} (set by --channels / --decoder-channels or the --init VQ's config)")
