@@ -178,7 +178,12 @@ impl VqTrainer {
     /// returns how many decoder tensors did.
     #[cfg(feature = "fs")]
     pub fn warm_start(&mut self, weights: &std::path::Path) -> Result<usize> {
-        let stored = candle_core::safetensors::load(weights, &Device::Cpu)?;
+        let stored = candle_core::safetensors::load(weights, &Device::Cpu).map_err(|e| {
+            crate::Error::Invalid(format!(
+                "{}: cannot continue from these weights, they do not read as safetensors ({e})",
+                weights.display()
+            ))
+        })?;
         let mut fresh = 0;
         for (name, var) in self.varmap.data().lock().expect("varmap lock").iter() {
             match stored.get(name) {
@@ -599,6 +604,11 @@ mod tests {
             e.contains("model.safetensors") && e.contains("encoder."),
             "{e}"
         );
+        let truncated = dir.path().join("truncated.safetensors");
+        let bytes = std::fs::read(&weights).unwrap();
+        std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+        let e = fresh.warm_start(&truncated).unwrap_err().to_string();
+        assert!(e.contains("truncated.safetensors"), "{e}");
         Ok(())
     }
 
