@@ -26,11 +26,6 @@ pub struct VqTrainConfig {
     /// Where dead codes restart.
     #[serde(default)]
     pub restarts: CodeRestarts,
-    /// Online hard-pixel mining: the mean L1 error of this fraction of the batch's pixels,
-    /// the worst reconstructed, is added to the loss (0 = off). A small object the decoder
-    /// leaves out is a few dozen wrong pixels among 65 536, which the mean barely sees.
-    #[serde(default)]
-    pub hard_pixels: f64,
 }
 
 /// Where a dead code (moving-average usage below `dead_code_threshold`) restarts.
@@ -57,7 +52,6 @@ impl Default for VqTrainConfig {
             seed: 0,
             decoder_only: false,
             restarts: CodeRestarts::Random,
-            hard_pixels: 0.0,
         }
     }
 }
@@ -98,20 +92,6 @@ fn adamw(vars: Vec<candle_core::Var>, lr: f64) -> Result<AdamW> {
     )?)
 }
 
-/// Mean L1 error (over channels) of the `fraction` worst-reconstructed pixels of a batch of
-/// NHWC images; 0 when `fraction` is 0.
-fn hard_pixel_loss(pred: &Tensor, target: &Tensor, fraction: f64) -> candle_core::Result<Tensor> {
-    if fraction <= 0.0 {
-        return Tensor::zeros((), DType::F32, pred.device());
-    }
-    let err = (pred - target)?.abs()?.mean_keepdim(3)?;
-    let mut values = err.detach().flatten_all()?.to_vec1::<f32>()?;
-    let k = ((values.len() as f64 * fraction).ceil() as usize).clamp(1, values.len());
-    let (_, kth, _) = values.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
-    let mask = err.detach().ge(*kth)?.to_dtype(DType::F32)?;
-    (err * &mask)?.sum_all()?.broadcast_div(&mask.sum_all()?)
-}
-
 /// exp(entropy) of code usage counts.
 fn perplexity(counts: &[f32]) -> f32 {
     let n: f32 = counts.iter().sum();
@@ -133,8 +113,6 @@ pub struct VqTrainer {
     /// Set by [`VqTrainer::freeze_codes`]: only the decoder learns.
     decoder_only: bool,
     pub restarts: CodeRestarts,
-    /// See [`VqTrainConfig::hard_pixels`].
-    pub hard_pixels: f64,
     rng: ChaCha8Rng,
 }
 
@@ -170,7 +148,6 @@ impl VqTrainer {
             initialised: false,
             decoder_only: false,
             restarts: CodeRestarts::Random,
-            hard_pixels: 0.0,
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed),
         })
     }
@@ -267,9 +244,7 @@ impl VqTrainer {
         let commit = (mse(&z, &q.detach())? * cfg.commitment)?;
         let zq = (&z + (&q - &z)?.detach())?;
         let decoded = self.model.decode_features(&zq)?;
-        let loss = ((reconstruction_loss(&decoded, images)?
-            + hard_pixel_loss(&decoded, images, self.hard_pixels)?)?
-            + &commit)?;
+        let loss = (reconstruction_loss(&decoded, images)? + &commit)?;
         let recon = mse(&decoded.detach(), images)?;
         self.opt.backward_step(&loss)?;
 
@@ -335,8 +310,7 @@ impl VqTrainer {
     fn decoder_step(&mut self, images: &Tensor) -> Result<VqStats> {
         let (ids, _) = self.model.encode(images)?;
         let decoded = self.model.decode_features(&self.model.lookup(&ids)?)?;
-        let loss = (reconstruction_loss(&decoded, images)?
-            + hard_pixel_loss(&decoded, images, self.hard_pixels)?)?;
+        let loss = reconstruction_loss(&decoded, images)?;
         let recon = mse(&decoded.detach(), images)?;
         self.opt.backward_step(&loss)?;
         let mut counts = vec![0f32; self.model.config.codebook_size];
@@ -368,13 +342,6 @@ impl VqTrainer {
                 "no images to train the image tokenizer on".into(),
             ));
         }
-        if !(0.0..1.0).contains(&train.hard_pixels) {
-            return Err(crate::Error::Invalid(format!(
-                "hard_pixels is {}: it is the fraction of each batch's pixels whose error is \
-                 added to the loss, give a value in [0, 1), e.g. 0.01",
-                train.hard_pixels
-            )));
-        }
         let size = config.image_size;
         let mut trainer = VqTrainer::new(config, train.lr, train.seed, device)?;
         if let Some(weights) = warm_start {
@@ -390,7 +357,6 @@ impl VqTrainer {
             trainer.freeze_codes()?;
         }
         trainer.restarts = train.restarts;
-        trainer.hard_pixels = train.hard_pixels;
         for step in 0..train.steps {
             trainer.set_lr(train.lr_at(step));
             let batch: Vec<image::RgbImage> = (0..train.batch_size)
@@ -549,8 +515,6 @@ mod tests {
             seed: 4,
             decoder_only: true,
             restarts: CodeRestarts::Random,
-            // The hard-pixel term trains the decoder too, and keeps the codes frozen.
-            hard_pixels: 0.02,
         };
         let imgs = crate::tokenize::vq::tensor_to_images(&x)?;
         let before = ImageTokenizer::load(dir.path(), &dev)?;
@@ -683,64 +647,6 @@ mod tests {
                 close,
                 "code {code} restarted at {:?}, the worst fit is {:?}",
                 cb[code], rows[worst]
-            );
-        }
-        Ok(())
-    }
-
-    #[test]
-    fn hard_pixels_average_the_worst_pixels_only() -> Result<()> {
-        let dev = Device::Cpu;
-        // A 1x4x4 RGB target and a prediction wrong by 0.8 at two pixels, by 0.1 at one.
-        let target = Tensor::zeros((1, 4, 4, 3), DType::F32, &dev)?;
-        let mut err = vec![0f32; 48];
-        err[..3].copy_from_slice(&[0.8; 3]);
-        err[15..18].copy_from_slice(&[0.8; 3]);
-        err[30..33].copy_from_slice(&[0.1; 3]);
-        let pred = candle_core::Var::from_vec(err, (1, 4, 4, 3), &dev)?;
-        let off = hard_pixel_loss(pred.as_tensor(), &target, 0.0)?.to_scalar::<f32>()?;
-        assert_eq!(off, 0.0);
-        // 2 of 16 pixels: exactly the two wrong by 0.8.
-        let loss = hard_pixel_loss(pred.as_tensor(), &target, 2.0 / 16.0)?;
-        assert!((loss.to_scalar::<f32>()? - 0.8).abs() < 1e-6);
-        // Only those pixels get a gradient.
-        let grads = loss.backward()?;
-        let g = grads
-            .get(&pred)
-            .expect("gradient")
-            .flatten_all()?
-            .to_vec1::<f32>()?;
-        let touched: Vec<usize> = (0..16).filter(|p| g[p * 3] != 0.0).collect();
-        assert_eq!(touched, vec![0, 5]);
-        // 3 of 16 take the 0.1 pixel in too.
-        let loss = hard_pixel_loss(pred.as_tensor(), &target, 3.0 / 16.0)?.to_scalar::<f32>()?;
-        assert!((loss - 1.7 / 3.0).abs() < 1e-6, "{loss}");
-        Ok(())
-    }
-
-    #[test]
-    fn a_hard_pixel_fraction_outside_0_1_is_refused() -> Result<()> {
-        let imgs = vec![image::RgbImage::new(32, 32); 2];
-        for bad in [1.0, -0.1, f64::NAN] {
-            let train = VqTrainConfig {
-                steps: 1,
-                batch_size: 2,
-                hard_pixels: bad,
-                ..Default::default()
-            };
-            let e = VqTrainer::fit(
-                VqConfig::tiny(32),
-                &train,
-                &imgs,
-                &Device::Cpu,
-                None,
-                |_, _| {},
-            )
-            .err()
-            .expect("refused");
-            assert!(
-                e.to_string().contains("hard_pixels") && e.to_string().contains("[0, 1)"),
-                "{e}"
             );
         }
         Ok(())

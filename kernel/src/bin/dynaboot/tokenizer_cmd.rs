@@ -71,10 +71,6 @@ pub enum TokenizerCommand {
         /// 0.03, or the `--init` VQ's).
         #[arg(long)]
         dead_code_threshold: Option<f64>,
-        /// Add the mean error of this fraction of each batch's worst-reconstructed pixels to
-        /// the loss (e.g. 0.01), so small objects the decoder leaves out count; 0 = off.
-        #[arg(long, default_value_t = 0.0)]
-        hard_pixels: f64,
     },
     /// PSNR of reconstructions and recogniser accuracy on images and reconstructions.
     Eval {
@@ -113,7 +109,6 @@ pub fn run(cmd: TokenizerCommand) -> Result<()> {
             decoder_blocks,
             restarts,
             dead_code_threshold,
-            hard_pixels,
         } => {
             let size = if tiny {
                 Size::Tiny
@@ -127,7 +122,6 @@ pub fn run(cmd: TokenizerCommand) -> Result<()> {
                 seed,
                 decoder_only,
                 restarts,
-                hard_pixels,
                 ..Default::default()
             };
             let device = crate::device(&device)?;
