@@ -23,6 +23,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --features dynaboot/notebook -q -- -D warnings
 
 step "unit and end-to-end tests"
+# tests/support.rs builds the CLI with these same flags so it reuses this build; change both together.
 cargo test --workspace --features dynaboot/notebook
 
 # Release, so the web demo's build below reuses these artifacts (a debug wasm build of the

@@ -14,8 +14,13 @@ pub fn bin() -> &'static Path {
             .and_then(Path::parent)
             .expect("target/<profile>/deps/<test>");
         let release = profile_dir.ends_with("release");
+        // The same packages and features as the README's test command (`cargo test
+        // --workspace --features dynaboot/notebook` in tests/run-all.sh): features unify over
+        // the whole workspace, so this reuses that build; `-p dynaboot` alone would compile
+        // the kernel again with other features (5 minutes of CI on 2 cores).
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "-p", "dynaboot", "--bin", "dynaboot"]);
+        cmd.args(["build", "-q", "--workspace", "--bins"]);
+        cmd.args(["--features", "dynaboot/notebook"]);
         if release {
             cmd.arg("--release");
         }
