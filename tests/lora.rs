@@ -8,7 +8,7 @@ use dynaboot::model::base::{BaseModel, load_adapter_config, load_model};
 use dynaboot::model::lora::LoraConfig;
 use dynaboot::model::{DynamicsModel, Pass, Role, Sampling, WorldModel};
 use dynaboot::train::data::tokenize;
-use dynaboot::train::{Example, TrainConfig, Trainer};
+use dynaboot::train::{Example, TrainConfig, Trainer, Weights};
 use dynaboot_tests::{chameleon_fixture, max_abs_diff, square_scene};
 use std::sync::Arc;
 
@@ -67,10 +67,8 @@ fn lora_lowers_the_loss_changing_only_adapters_and_round_trips_through_peft_file
             .all(|e| e.source.len() == 64 && e.source != e.target)
     );
     let roles = vec![Role::World, Role::Dynamics];
-    let mut t = Trainer::fine_tune(
-        &base,
-        roles.clone(),
-        Some(lora()),
+    let mut t = Trainer::new(
+        Weights::Lora(&base, roles.clone(), lora()),
         config(40),
         data.clone(),
         Vec::new(),
@@ -167,10 +165,8 @@ fn the_adapted_fixture_predicts_and_explains_with_the_taming_decoder() {
     let dev = Device::Cpu;
     let base = BaseModel::open(&chameleon_fixture(), None, DType::F32, &dev).unwrap();
     let data = examples(&base);
-    let mut t = Trainer::fine_tune(
-        &base,
-        vec![Role::World, Role::Dynamics],
-        Some(lora()),
+    let mut t = Trainer::new(
+        Weights::Lora(&base, vec![Role::World, Role::Dynamics], lora()),
         config(30),
         data,
         Vec::new(),

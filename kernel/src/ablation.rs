@@ -27,7 +27,7 @@ use crate::model::checkpoint::vq_fingerprint;
 use crate::model::{DynamicsModel, Model, Role, Sampling, WorldModel};
 use crate::tokenize::load_tokenizers;
 use crate::train::data::{Example, load_examples};
-use crate::train::{Preset, Trainer};
+use crate::train::{Overrides, Preset, Trainer, Weights};
 use crate::world::generate::{triplets, videos};
 use crate::world::{Recogniser, RenderConfig, VideoConfig};
 use candle_core::Device;
@@ -195,17 +195,25 @@ fn train_model(
     seed: u64,
     curve: impl FnMut(Arc<Model>, usize) -> Result<()>,
 ) -> Result<Arc<Model>> {
-    let mut tc = cfg.backbone.train();
-    tc.steps = cfg.steps;
-    tc.batch_size = cfg.batch_size;
-    tc.lr = cfg.lr;
-    tc.warmup = (cfg.steps / 10).max(1);
-    tc.weighted = weighted;
-    tc.seed = seed;
-    tc.eval_every = 0;
-    let mut trainer =
-        Trainer::from_tokenizers(cfg.backbone, roles, tokenizers, tc, examples, &Device::Cpu)?;
-    let (model, _) = trainer.run_with_snapshots(
+    let tc = cfg.backbone.train().with(&Overrides {
+        steps: Some(cfg.steps),
+        batch_size: Some(cfg.batch_size),
+        lr: Some(cfg.lr),
+        warmup: Some((cfg.steps / 10).max(1)),
+        weighted: Some(weighted),
+        seed: Some(seed),
+        eval_every: Some(0),
+        ..Overrides::default()
+    });
+    let model_config = cfg.backbone.model_config_over(roles, tokenizers)?;
+    let mut trainer = Trainer::new(
+        Weights::Fresh(&model_config),
+        tc,
+        examples,
+        Vec::new(),
+        &Device::Cpu,
+    )?;
+    let (model, _) = trainer.learning_curve(
         cfg.curve_points,
         || load_tokenizers(tokenizers, &Device::Cpu),
         curve,

@@ -6,8 +6,9 @@
 //! threads, no clock.
 
 use crate::error::{Error, Result};
+use crate::model::backbone::ready;
 use crate::model::{
-    DynamicsModel, Explanation, Model, Role, Sampling, Score, Verifier, WorldModel,
+    DynamicsModel, Explanation, Model, Prediction, Ranked, Role, Sampling, Verifier, WorldModel,
 };
 use crate::world::generate::{random_scene, rng};
 use crate::world::render::render_scene;
@@ -20,36 +21,6 @@ use std::sync::Arc;
 pub const MAX_ACTION_CHARS: usize = 300;
 /// Most candidates one prediction may ask for.
 pub const MAX_CANDIDATES: usize = 8;
-
-/// One world-model candidate, verified.
-#[derive(Clone, Debug, Serialize)]
-pub struct Candidate {
-    /// Position after reranking (0 = the one best-of-N returns).
-    pub rank: usize,
-    /// Which of the N samples it is (sample `i` is the same for any N and the same seed).
-    pub sample: usize,
-    /// log p(action | source, candidate) under the dynamics model, summed and per token.
-    pub score: f32,
-    pub score_per_token: f32,
-    /// The image tokens sampled (what native and browser runs must agree on exactly).
-    #[serde(skip)]
-    pub codes: Vec<u32>,
-    #[serde(skip)]
-    pub image: RgbImage,
-}
-
-impl Candidate {
-    fn new(rank: usize, sample: usize, codes: Vec<u32>, score: Score, image: RgbImage) -> Self {
-        Candidate {
-            rank,
-            sample,
-            score: score.sum,
-            score_per_token: score.mean,
-            codes,
-            image,
-        }
-    }
-}
 
 /// What the playground makes of an action text before running the models.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -178,7 +149,7 @@ impl Playground {
     }
 
     /// Best-of-N on the current scene: `n` world-model samples in one batched pass, scored by
-    /// the dynamics model, reranked; `on_candidate` gets each candidate as soon as it is
+    /// the dynamics model, reranked; `on_prediction` gets each candidate as soon as it is
     /// decoded, best first. The same candidates and order as `dynaboot predict --verify` on
     /// the scene's image with the same seed.
     pub fn predict(
@@ -186,22 +157,17 @@ impl Playground {
         action: &str,
         n: usize,
         sampling: &Sampling,
-        mut on_candidate: impl FnMut(&Candidate),
-    ) -> Result<Vec<Candidate>> {
+        on_prediction: impl FnMut(&Prediction),
+    ) -> Result<Vec<Prediction>> {
         let (source, ids) = self.prepare(action, n)?;
         let verifier = Verifier::new(&self.world, &self.dynamics)?;
         let ranked = verifier.rank_codes(&source, &ids, n, sampling)?;
-        let mut out = Vec::with_capacity(n);
-        for (rank, (sample, codes, score)) in ranked.into_iter().enumerate() {
-            let image = self
-                .world
-                .model
-                .decode_images(std::slice::from_ref(&codes))?
-                .remove(0);
-            out.push(Candidate::new(rank, sample, codes, score, image));
-            on_candidate(&out[rank]);
-        }
-        Ok(out)
+        let m = &self.world.model;
+        ready(hand_out(
+            ranked,
+            async |codes| m.decode_images(codes),
+            on_prediction,
+        ))
     }
 
     /// [`Playground::predict`] with both models and the decoder on the GPU: the same sampling,
@@ -213,18 +179,12 @@ impl Playground {
         action: &str,
         n: usize,
         sampling: &Sampling,
-        mut on_candidate: impl FnMut(&Candidate),
-    ) -> Result<Vec<Candidate>> {
+        on_prediction: impl FnMut(&Prediction),
+    ) -> Result<Vec<Prediction>> {
         let (source, ids) = self.prepare(action, n)?;
         let models = (&*self.world.model, &*self.dynamics.model);
         let ranked = gpu.rank_codes(models, &source, &ids, n, sampling).await?;
-        let mut out = Vec::with_capacity(n);
-        for (rank, (sample, codes, score)) in ranked.into_iter().enumerate() {
-            let image = gpu.decode(std::slice::from_ref(&codes)).await?.remove(0);
-            out.push(Candidate::new(rank, sample, codes, score, image));
-            on_candidate(&out[rank]);
-        }
-        Ok(out)
+        hand_out(ranked, async |codes| gpu.decode(codes).await, on_prediction).await
     }
 
     /// Checks a request; returns the source image's codes and the action's token ids.
@@ -257,6 +217,21 @@ impl Playground {
         }
         self.dynamics.explain(before, after, &Sampling::greedy())
     }
+}
+
+/// Draws ranked candidates one at a time, best first, handing each out as soon as it is drawn.
+async fn hand_out(
+    ranked: Vec<Ranked>,
+    draw: impl AsyncFn(&[Vec<u32>]) -> Result<Vec<RgbImage>>,
+    mut on_prediction: impl FnMut(&Prediction),
+) -> Result<Vec<Prediction>> {
+    let mut out = Vec::with_capacity(ranked.len());
+    for (rank, r) in ranked.into_iter().enumerate() {
+        let image = draw(std::slice::from_ref(&r.codes)).await?.remove(0);
+        out.push(Prediction::new(rank, r, image));
+        on_prediction(&out[rank]);
+    }
+    Ok(out)
 }
 
 #[cfg(all(test, feature = "fs"))]
@@ -321,7 +296,7 @@ mod tests {
             seen.iter().map(|s| s.0).collect::<Vec<_>>(),
             vec![0, 1, 2, 3]
         );
-        assert!(got.windows(2).all(|w| w[0].score >= w[1].score));
+        assert!(got.windows(2).all(|w| w[0].score.sum >= w[1].score.sum));
         // What `dynaboot predict --verify` computes for the same image, action and seed.
         let verifier = Verifier::new(&p.world, &p.dynamics).unwrap();
         let reference = verifier

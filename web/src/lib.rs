@@ -11,8 +11,9 @@
 use dynaboot::candle_core::Device;
 use dynaboot::gpu::{Gpu, GpuVerifier};
 use dynaboot::image::RgbImage;
+use dynaboot::model::Prediction;
 use dynaboot::model::{Model, Sampling};
-use dynaboot::playground::{Candidate, Playground};
+use dynaboot::playground::Playground;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -32,6 +33,41 @@ fn from_png(bytes: &[u8], name: &str) -> Result<RgbImage, JsError> {
         .map_err(|e| JsError::new(&format!("the {name} image cannot be read: {e}")))
 }
 
+/// The contents of a checkpoint's files: `config.json`, `model.safetensors`, `tokenizer.json`.
+#[wasm_bindgen]
+pub struct ModelFiles {
+    config: String,
+    weights: Vec<u8>,
+    tokenizer: String,
+}
+
+#[wasm_bindgen]
+impl ModelFiles {
+    #[wasm_bindgen(constructor)]
+    pub fn new(config: String, weights: Vec<u8>, tokenizer: String) -> ModelFiles {
+        ModelFiles {
+            config,
+            weights,
+            tokenizer,
+        }
+    }
+}
+
+/// The contents of the image tokenizer's files: `config.json`, `model.safetensors`.
+#[wasm_bindgen]
+pub struct ImageTokenizerFiles {
+    config: String,
+    weights: Vec<u8>,
+}
+
+#[wasm_bindgen]
+impl ImageTokenizerFiles {
+    #[wasm_bindgen(constructor)]
+    pub fn new(config: String, weights: Vec<u8>) -> ImageTokenizerFiles {
+        ImageTokenizerFiles { config, weights }
+    }
+}
+
 struct Session {
     playground: RefCell<Playground>,
     gpu: Option<GpuVerifier>,
@@ -45,42 +81,31 @@ pub struct Demo {
 
 #[wasm_bindgen]
 impl Demo {
-    /// Builds both models from the contents of their files (`config.json`,
-    /// `model.safetensors`, `tokenizer.json` each) and the shared image tokenizer's. With
-    /// `webgpu`, tries for a WebGPU adapter and falls back to the CPU when there is none.
-    #[allow(clippy::too_many_arguments)]
+    /// Builds both models from the contents of their files and the shared image tokenizer's.
+    /// With `webgpu`, tries for a WebGPU adapter and falls back to the CPU when there is none.
     pub async fn create(
-        world_config: String,
-        world_weights: Vec<u8>,
-        world_tokenizer: String,
-        dynamics_config: String,
-        dynamics_weights: Vec<u8>,
-        dynamics_tokenizer: String,
-        vq_config: String,
-        vq_weights: Vec<u8>,
+        world: ModelFiles,
+        dynamics: ModelFiles,
+        vq: ImageTokenizerFiles,
         seed: u64,
         webgpu: bool,
     ) -> Result<Demo, JsError> {
         let device = Device::Cpu;
-        let load = |name: &str, config: &str, weights: &[u8], tokenizer: &str| {
+        let load = |name: &str, m: &ModelFiles| {
             Model::from_files(
-                config,
-                weights.to_vec(),
-                tokenizer,
-                &vq_config,
-                vq_weights.clone(),
+                &m.config,
+                m.weights.clone(),
+                &m.tokenizer,
+                &vq.config,
+                vq.weights.clone(),
                 &device,
             )
             .map(Arc::new)
             .map_err(|e| JsError::new(&format!("{name} model: {e}")))
         };
-        let world = load("world", &world_config, &world_weights, &world_tokenizer)?;
-        let dynamics = load(
-            "dynamics",
-            &dynamics_config,
-            &dynamics_weights,
-            &dynamics_tokenizer,
-        )?;
+        let (world_files, dynamics_files) = (world, dynamics);
+        let world = load("world", &world_files)?;
+        let dynamics = load("dynamics", &dynamics_files)?;
         let gpu = match webgpu {
             true => Gpu::new().await.map_err(js)?,
             false => None,
@@ -89,9 +114,9 @@ impl Demo {
             .map(|gpu| {
                 GpuVerifier::new(
                     Rc::new(gpu),
-                    (&world, &world_weights),
-                    (&dynamics, &dynamics_weights),
-                    &vq_weights,
+                    (&world, &world_files.weights),
+                    (&dynamics, &dynamics_files.weights),
+                    &vq.weights,
                 )
             })
             .transpose()
@@ -178,13 +203,19 @@ impl Demo {
                 ..Default::default()
             };
             let mut failed = None;
-            let send = |c: &Candidate| {
+            let send = |c: &Prediction| {
                 if failed.is_some() {
                     return;
                 }
-                let sent = serde_json::to_string(c)
-                    .map_err(js)
-                    .and_then(|meta| Ok((meta, png(&c.image)?)))
+                let meta = serde_json::json!({
+                    "rank": c.rank,
+                    "sample": c.sample,
+                    "score": c.score.sum,
+                    "score_per_token": c.score.mean,
+                })
+                .to_string();
+                let sent = png(&c.image)
+                    .map(|bytes| (meta, bytes))
                     .and_then(|(meta, bytes)| {
                         let bytes = js_sys::Uint8Array::from(bytes.as_slice());
                         on_candidate

@@ -5,8 +5,8 @@
 
 use dynaboot::candle_core::{DType, Device, Tensor};
 use dynaboot::gpu::{Gpu, GpuChameleon, Positions};
-use dynaboot::model::{Chameleon, ModelConfig, Pass};
-use dynaboot_web::Demo;
+use dynaboot::model::{Backbone, Chameleon, ModelConfig, Pass};
+use dynaboot_web::{Demo, ImageTokenizerFiles, ModelFiles};
 use rand::{Rng, SeedableRng};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -66,7 +66,7 @@ async fn webgpu_logits_match_candle_on_the_cpu_in_the_browser() {
             .unwrap()
             .to_vec1::<f32>()
             .unwrap();
-        let mut cache = on_gpu.cache(batch);
+        let mut cache = on_gpu.new_cache(batch).unwrap();
         let got = on_gpu
             .forward(&ids, &mut cache, Positions::All)
             .await
@@ -118,15 +118,13 @@ async fn predict(demo: &Demo, action: &str, n: usize) -> Result<Vec<(usize, usiz
 async fn the_demo_ranks_alike_on_webgpu_and_on_the_cpu_and_survives_bad_input() {
     let mut ranked = Vec::new();
     for webgpu in [false, true] {
+        let files = |(config, weights, tokenizer): (&str, &[u8], &str)| {
+            ModelFiles::new(config.into(), weights.to_vec(), tokenizer.into())
+        };
         let demo = Demo::create(
-            WORLD.0.into(),
-            WORLD.1.to_vec(),
-            WORLD.2.into(),
-            DYNAMICS.0.into(),
-            DYNAMICS.1.to_vec(),
-            DYNAMICS.2.into(),
-            VQ.0.into(),
-            VQ.1.to_vec(),
+            files(WORLD),
+            files(DYNAMICS),
+            ImageTokenizerFiles::new(VQ.0.into(), VQ.1.to_vec()),
             1,
             webgpu,
         )

@@ -1,7 +1,7 @@
 // The Web Worker: fetches the shipped models (the browser caches them), builds the wasm Demo
 // and answers the page's requests, so inference never freezes the page. `?backend=cpu` in the
 // page's address skips WebGPU; otherwise the Demo uses it when the browser offers an adapter.
-import init, { Demo } from "./pkg/dynaboot_web.js";
+import init, { Demo, ImageTokenizerFiles, ModelFiles } from "./pkg/dynaboot_web.js";
 
 let demo = null;
 const post = (m, transfer) => self.postMessage(m, transfer ?? []);
@@ -41,10 +41,10 @@ async function load() {
   const vqWeights = await fetchBytes("models/vq/model.safetensors", "image tokenizer");
   post({ type: "progress", text: "Building the models…" });
   const webgpu = new URLSearchParams(self.location.search).get("backend") !== "cpu";
+  const model = (f) => new ModelFiles(f.config, f.weights, f.tokenizer);
   demo = await Demo.create(
-    files.world.config, files.world.weights, files.world.tokenizer,
-    files.dynamics.config, files.dynamics.weights, files.dynamics.tokenizer,
-    vqConfig, vqWeights, 1n, webgpu,
+    model(files.world), model(files.dynamics), new ImageTokenizerFiles(vqConfig, vqWeights),
+    1n, webgpu,
   );
   post({
     type: "ready", backend: demo.backend(), adapter: demo.adapter(),

@@ -7,6 +7,7 @@
 use super::judge::{Judge, Judgement};
 use super::{EvalItem, by_task};
 use crate::error::{Error, Result};
+use crate::model::verifier::rank;
 use crate::model::{DynamicsModel, Role, Sampling, Score, WorldModel};
 use crate::tokenize::vq::psnr;
 use image::RgbImage;
@@ -187,11 +188,12 @@ pub fn evaluate_world(
             Some(d) => Some(d.score_codes(&codes[0], &samples, &action)?),
             None => None,
         };
-        // The candidate best-of-k returns for each reported k (ties go to the earlier sample).
+        // The candidate best-of-k returns for each reported k: the verifier's rule over the
+        // first k samples.
         let chosen: Vec<usize> = ns
             .iter()
             .map(|&k| match &scores {
-                Some(s) => (0..k).fold(0, |b, i| if s[i].sum > s[b].sum { i } else { b }),
+                Some(s) => rank(samples[..k].to_vec(), s[..k].to_vec())[0].sample,
                 None => 0,
             })
             .collect();

@@ -3,14 +3,13 @@
 //! run with a KV cache, returning the logits of the positions asked for.
 
 use super::kernels::transposed;
-use super::{Batch, Gpu};
+use super::{Commands, Gpu};
 use crate::error::{Error, Result};
-use crate::model::chameleon::{ChameleonConfig, rotary_angles};
+use crate::model::backbone::{Backbone, Positions};
+use crate::model::chameleon::{ChameleonConfig, QK_NORM_EPS, rotary_angles};
+use crate::model::names;
 use candle_core::{DType, Tensor};
 use std::rc::Rc;
-
-/// Chameleon's query/key norm epsilon (as in the candle model).
-const QK_NORM_EPS: f64 = 1e-5;
 
 /// Projection weights are stored transposed, `(in, out)` (see [`transposed`]).
 struct Layer {
@@ -28,17 +27,6 @@ struct Layer {
     gate_up_bias: Option<wgpu::Buffer>,
     down: wgpu::Buffer,
     down_bias: Option<wgpu::Buffer>,
-}
-
-/// Which positions of each batch row [`GpuChameleon::forward`] returns logits for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Positions {
-    /// The last one (what generation needs).
-    Last,
-    /// These positions of the ids given (what scoring a completion needs).
-    Span(std::ops::Range<usize>),
-    /// Every one.
-    All,
 }
 
 /// Keys and values of the positions seen so far, per layer, `(batch, kv_heads, capacity,
@@ -99,59 +87,60 @@ impl GpuChameleon {
         };
         let buf = |name: &str| -> Result<wgpu::Buffer> { Ok(gpu.upload(&f32s(name)?)) };
         // Weights `(out, in)` go up transposed, stacked along `out` (one matmul for several).
-        let weights = |names: &[String]| -> Result<wgpu::Buffer> {
-            let parts = names.iter().map(|n| get(n)).collect::<Result<Vec<_>>>()?;
+        let weights = |params: &[String]| -> Result<wgpu::Buffer> {
+            let parts = params.iter().map(|n| get(n)).collect::<Result<Vec<_>>>()?;
             Ok(gpu.upload(&transposed(&Tensor::cat(&parts, 0)?)?))
         };
-        let biases = |names: &[String]| -> Result<wgpu::Buffer> {
+        let biases = |params: &[String]| -> Result<wgpu::Buffer> {
             let mut all = Vec::new();
-            for n in names {
+            for n in params {
                 all.extend(f32s(n)?);
             }
             Ok(gpu.upload(&all))
         };
         let layers = (0..config.num_hidden_layers)
             .map(|i| {
-                let p = format!("model.layers.{i}");
-                let a = |n: &str| format!("{p}.self_attn.{n}");
-                let m = |n: &str| format!("{p}.mlp.{n}");
-                let qkv = |s: &str| {
-                    [
-                        a(&format!("q_proj.{s}")),
-                        a(&format!("k_proj.{s}")),
-                        a(&format!("v_proj.{s}")),
-                    ]
+                let p = names::layer(i);
+                // q, k, v, o, gate, up, down.
+                let proj = names::PROJECTIONS.map(|pr| names::projection(i, pr));
+                let w = |ms: &[String]| ms.iter().map(|m| names::weight(m)).collect::<Vec<_>>();
+                let b = |ms: &[String]| ms.iter().map(|m| names::bias(m)).collect::<Vec<_>>();
+                let (qkv, o, gu, down) = (&proj[0..3], &proj[3..4], &proj[4..6], &proj[6..7]);
+                let norm = |n: &str| {
+                    let m = format!("{p}.{}.{n}", names::SELF_ATTN);
+                    Ok::<_, Error>((buf(&names::weight(&m))?, buf(&names::bias(&m))?))
                 };
-                let gu = |s: &str| [m(&format!("gate_proj.{s}")), m(&format!("up_proj.{s}"))];
-                let attn_bias = config.attention_bias;
-                let mlp_bias = config.mlp_bias;
+                let (attn_bias, mlp_bias) = (config.attention_bias, config.mlp_bias);
                 Ok(Layer {
-                    input_norm: buf(&format!("{p}.input_layernorm.weight"))?,
-                    post_norm: buf(&format!("{p}.post_attention_layernorm.weight"))?,
-                    qkv: weights(&qkv("weight"))?,
-                    qkv_bias: attn_bias.then(|| biases(&qkv("bias"))).transpose()?,
-                    o: weights(&[a("o_proj.weight")])?,
-                    o_bias: attn_bias.then(|| buf(&a("o_proj.bias"))).transpose()?,
-                    q_norm: (buf(&a("q_norm.weight"))?, buf(&a("q_norm.bias"))?),
-                    k_norm: (buf(&a("k_norm.weight"))?, buf(&a("k_norm.bias"))?),
-                    gate_up: weights(&gu("weight"))?,
-                    gate_up_bias: mlp_bias.then(|| biases(&gu("bias"))).transpose()?,
-                    down: weights(&[m("down_proj.weight")])?,
-                    down_bias: mlp_bias.then(|| buf(&m("down_proj.bias"))).transpose()?,
+                    input_norm: buf(&names::weight(&format!("{p}.{}", names::INPUT_LAYERNORM)))?,
+                    post_norm: buf(&names::weight(&format!(
+                        "{p}.{}",
+                        names::POST_ATTENTION_LAYERNORM
+                    )))?,
+                    qkv: weights(&w(qkv))?,
+                    qkv_bias: attn_bias.then(|| biases(&b(qkv))).transpose()?,
+                    o: weights(&w(o))?,
+                    o_bias: attn_bias.then(|| biases(&b(o))).transpose()?,
+                    q_norm: norm(names::Q_NORM)?,
+                    k_norm: norm(names::K_NORM)?,
+                    gate_up: weights(&w(gu))?,
+                    gate_up_bias: mlp_bias.then(|| biases(&b(gu))).transpose()?,
+                    down: weights(&w(down))?,
+                    down_bias: mlp_bias.then(|| biases(&b(down))).transpose()?,
                 })
             })
             .collect::<Result<_>>()?;
-        let embed = buf("model.embed_tokens.weight")?;
+        let embed = buf(&names::weight(names::EMBED_TOKENS))?;
         let head = match config.tie_word_embeddings {
-            true => "model.embed_tokens.weight",
-            false => "lm_head.weight",
+            true => names::EMBED_TOKENS,
+            false => names::LM_HEAD,
         };
-        let lm_head = weights(&[head.to_string()])?;
+        let lm_head = weights(&[names::weight(head)])?;
         let (cos, sin) = rotary_angles(&config);
         Ok(GpuChameleon {
             cos: gpu.upload(&cos),
             sin: gpu.upload(&sin),
-            norm: buf("model.norm.weight")?,
+            norm: buf(&names::weight(names::NORM))?,
             embed,
             layers,
             lm_head,
@@ -174,32 +163,40 @@ impl GpuChameleon {
     pub fn gpu(&self) -> &Rc<Gpu> {
         &self.gpu
     }
+}
+
+impl Backbone for GpuChameleon {
+    type Cache = GpuKvCache;
+
+    fn config(&self) -> &ChameleonConfig {
+        &self.config
+    }
 
     /// An empty cache for `batch` sequences.
-    pub fn cache(&self, batch: usize) -> GpuKvCache {
+    fn new_cache(&self, batch: usize) -> Result<GpuKvCache> {
         let c = &self.config;
         let size = batch * c.num_key_value_heads * c.max_position_embeddings * c.head_dim();
         let layers = c.num_hidden_layers;
-        GpuKvCache {
+        Ok(GpuKvCache {
             k: (0..layers).map(|_| self.gpu.zeros(size)).collect(),
             v: (0..layers).map(|_| self.gpu.zeros(size)).collect(),
             batch,
             len: 0,
-        }
+        })
     }
 
     /// Repeats a batch-1 cache `n` times: one prefill serves `n` samples.
-    pub fn repeat_cache(&self, cache: &GpuKvCache, n: usize) -> Result<GpuKvCache> {
+    fn repeat_cache(&self, cache: GpuKvCache, n: usize) -> Result<GpuKvCache> {
         if cache.batch != 1 {
             return Err(Error::Invalid(format!(
                 "repeat_cache needs a cache of batch 1, got {}",
                 cache.batch
             )));
         }
-        let mut out = self.cache(n);
+        let mut out = self.new_cache(n)?;
         let c = &self.config;
         let one = c.num_key_value_heads * c.max_position_embeddings * c.head_dim();
-        let mut batch = Batch::default();
+        let mut batch = Commands::default();
         for (src, dst) in cache.k.iter().zip(&out.k).chain(cache.v.iter().zip(&out.v)) {
             for b in 0..n {
                 batch.copy(src, 0, dst, b * one, one);
@@ -212,7 +209,7 @@ impl GpuChameleon {
 
     /// Logits `(batch, positions, vocab)`, flattened, of token ids `(batch, t)` (row-major)
     /// continuing the cached positions.
-    pub async fn forward(
+    async fn forward(
         &self,
         ids: &[u32],
         cache: &mut GpuKvCache,
@@ -264,7 +261,7 @@ impl GpuChameleon {
         let gu = g.zeros(rows * 2 * inter);
         let act = g.zeros(rows * inter);
         let eps = c.rms_norm_eps;
-        let mut batch = Batch::default();
+        let mut batch = Commands::default();
         let ids = g.upload_u32(ids);
         g.gather(&mut batch, &ids, &self.embed, &x, rows, h);
         for (l, layer) in self.layers.iter().enumerate() {
@@ -377,6 +374,7 @@ mod tests {
     use super::super::block_on;
     use super::super::tests::{gpu, relative_error, values};
     use super::*;
+    use crate::model::Backbone;
     use crate::model::chameleon::{Chameleon, Pass};
     use crate::nn::seeded_var_builder;
     use candle_core::Device;
@@ -403,7 +401,7 @@ mod tests {
         let (batch, t) = (3, c.max_position_embeddings.min(150));
         let ids = random_ids(&mut rng, batch * t, c.vocab_size);
         let want = candle_logits(model, &ids, batch);
-        let mut cache = gpu_model.cache(batch);
+        let mut cache = gpu_model.new_cache(batch).unwrap();
         let got = block_on(gpu_model.forward(&ids, &mut cache, Positions::All)).unwrap();
         let err = relative_error(&got, &want);
         assert!(err < TOL, "teacher-forced logits: {err}");
@@ -415,7 +413,7 @@ mod tests {
         let row = |r: usize, range: std::ops::Range<usize>| {
             ids[r * t + range.start..r * t + range.end].to_vec()
         };
-        let mut cache = gpu_model.cache(batch);
+        let mut cache = gpu_model.new_cache(batch).unwrap();
         let first: Vec<u32> = (0..batch).flat_map(|r| row(r, 0..prefix)).collect();
         let tail =
             block_on(gpu_model.forward(&first, &mut cache, Positions::Span(prefix - 2..prefix)))
@@ -512,9 +510,9 @@ mod tests {
         let gpu_model =
             GpuChameleon::new(gpu, config, |name| Ok(data[name].as_tensor().clone())).unwrap();
         let prompt = [1u32, 7, 9, 4];
-        let mut one = gpu_model.cache(1);
+        let mut one = gpu_model.new_cache(1).unwrap();
         block_on(gpu_model.forward(&prompt, &mut one, Positions::Last)).unwrap();
-        let mut three = gpu_model.repeat_cache(&one, 3).unwrap();
+        let mut three = gpu_model.repeat_cache(one, 3).unwrap();
         let next = [11u32, 12, 13];
         let got = block_on(gpu_model.forward(&next, &mut three, Positions::Last)).unwrap();
         for (r, &id) in next.iter().enumerate() {
@@ -525,7 +523,11 @@ mod tests {
             let err = relative_error(&got[r * v..(r + 1) * v], &full[4 * v..]);
             assert!(err < TOL, "row {r}: {err}");
         }
-        let err = block_on(gpu_model.forward(&[50], &mut gpu_model.cache(1), Positions::Last));
+        let err = block_on(gpu_model.forward(
+            &[50],
+            &mut gpu_model.new_cache(1).unwrap(),
+            Positions::Last,
+        ));
         assert!(
             err.unwrap_err()
                 .to_string()

@@ -1,9 +1,9 @@
-//! One launcher per WGSL kernel in `wgsl/`: each records a dispatch into a [`Batch`] with its
+//! One launcher per WGSL kernel in `wgsl/`: each records a dispatch into a [`Commands`] with its
 //! parameters and buffers. Shapes are in values (f32 or u32), row-major; the launchers check
 //! nothing the kernels cannot survive (WGSL bounds-checks every access), so callers keep the
 //! shapes right and the tests compare every kernel against candle.
 
-use super::{Batch, Dispatch, Gpu, Step};
+use super::{Commands, Dispatch, Gpu, Step};
 use wgpu::util::DeviceExt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,7 +98,7 @@ fn cache_layout(
 impl Gpu {
     fn dispatch(
         &self,
-        batch: &mut Batch,
+        batch: &mut Commands,
         kernel: Kernel,
         params: &[Word],
         buffers: &[&wgpu::Buffer],
@@ -149,7 +149,7 @@ impl Gpu {
     #[allow(clippy::too_many_arguments)]
     pub fn matmul_t(
         &self,
-        batch: &mut Batch,
+        batch: &mut Commands,
         x: &wgpu::Buffer,
         wt: &wgpu::Buffer,
         bias: Option<&wgpu::Buffer>,
@@ -172,7 +172,7 @@ impl Gpu {
     #[allow(clippy::too_many_arguments)]
     pub fn rms_norm(
         &self,
-        batch: &mut Batch,
+        batch: &mut Commands,
         x: &wgpu::Buffer,
         w: &wgpu::Buffer,
         y: &wgpu::Buffer,
@@ -199,7 +199,7 @@ impl Gpu {
     #[allow(clippy::too_many_arguments)]
     pub fn head_norm(
         &self,
-        batch: &mut Batch,
+        batch: &mut Commands,
         x: &wgpu::Buffer,
         w: &wgpu::Buffer,
         b: &wgpu::Buffer,
@@ -228,7 +228,7 @@ impl Gpu {
     #[allow(clippy::too_many_arguments)]
     pub fn rope_kv(
         &self,
-        batch: &mut Batch,
+        batch: &mut Commands,
         qkv: &wgpu::Buffer,
         (cos, sin): (&wgpu::Buffer, &wgpu::Buffer),
         (k_cache, v_cache): (&wgpu::Buffer, &wgpu::Buffer),
@@ -250,7 +250,7 @@ impl Gpu {
     #[allow(clippy::too_many_arguments)]
     pub fn attention(
         &self,
-        batch: &mut Batch,
+        batch: &mut Commands,
         qkv: &wgpu::Buffer,
         (k_cache, v_cache): (&wgpu::Buffer, &wgpu::Buffer),
         scores: &wgpu::Buffer,
@@ -273,7 +273,7 @@ impl Gpu {
     /// `y (rows, i) = silu(gate) · up` of fused `gate|up` rows `(rows, 2i)`.
     pub fn swiglu(
         &self,
-        batch: &mut Batch,
+        batch: &mut Commands,
         gu: &wgpu::Buffer,
         y: &wgpu::Buffer,
         rows: usize,
@@ -291,7 +291,7 @@ impl Gpu {
     /// `y (rows, width)` = the rows `ids` (u32) of `table`.
     pub fn gather(
         &self,
-        batch: &mut Batch,
+        batch: &mut Commands,
         ids: &wgpu::Buffer,
         table: &wgpu::Buffer,
         y: &wgpu::Buffer,
@@ -312,7 +312,7 @@ impl Gpu {
     #[allow(clippy::too_many_arguments)]
     pub fn conv2d(
         &self,
-        batch: &mut Batch,
+        batch: &mut Commands,
         x: &wgpu::Buffer,
         weight: &wgpu::Buffer,
         bias: &wgpu::Buffer,
@@ -370,7 +370,7 @@ mod tests {
     //! Every kernel against candle on the CPU, with fresh random inputs each run and shapes that
     //! are not multiples of the tiles.
     use super::super::tests::{gpu, relative_error, values};
-    use super::super::{Batch, block_on};
+    use super::super::{Commands, block_on};
     use super::*;
     use candle_core::{D, DType, Device, IndexOp, Tensor};
 
@@ -380,7 +380,7 @@ mod tests {
         Tensor::randn(0f32, 1.0, shape, &Device::Cpu).unwrap()
     }
 
-    fn run(gpu: &Gpu, batch: Batch, out: &wgpu::Buffer, n: usize) -> Vec<f32> {
+    fn run(gpu: &Gpu, batch: Commands, out: &wgpu::Buffer, n: usize) -> Vec<f32> {
         block_on(gpu.run(batch, out, n)).unwrap()
     }
 
@@ -410,7 +410,7 @@ mod tests {
                     gpu.upload(&values(&b)),
                     gpu.upload(&values(&y0)),
                 );
-                let mut batch = Batch::default();
+                let mut batch = Commands::default();
                 gpu.matmul_t(
                     &mut batch,
                     &xb,
@@ -438,7 +438,7 @@ mod tests {
                 gpu.upload(&values(&w)),
                 gpu.zeros(rows * h),
             );
-            let mut batch = Batch::default();
+            let mut batch = Commands::default();
             gpu.rms_norm(&mut batch, &xb, &wb, &yb, rows, h, 1e-5);
             let err = relative_error(&run(&gpu, batch, &yb, rows * h), &values(&want));
             assert!(err < TOL, "({rows}, {h}): {err}");
@@ -477,7 +477,7 @@ mod tests {
                 gpu.upload(&values(&w)),
                 gpu.upload(&values(&b)),
             );
-            let mut batch = Batch::default();
+            let mut batch = Commands::default();
             gpu.head_norm(
                 &mut batch,
                 &xb,
@@ -562,7 +562,7 @@ mod tests {
                 let rows = b * len;
                 let qb = gpu.upload(&values(&chunk));
                 let (scores, out) = (gpu.zeros(rows * nh * cap), gpu.zeros(rows * nh * hd));
-                let mut batch = Batch::default();
+                let mut batch = Commands::default();
                 let heads = (nh, nkv, hd);
                 gpu.rope_kv(
                     &mut batch,
@@ -602,7 +602,7 @@ mod tests {
             let want = (gu.narrow(1, 0, i).unwrap().silu().unwrap() * gu.narrow(1, i, i).unwrap())
                 .unwrap();
             let (gb, yb) = (gpu.upload(&values(&gu)), gpu.zeros(rows * i));
-            let mut batch = Batch::default();
+            let mut batch = Commands::default();
             gpu.swiglu(&mut batch, &gb, &yb, rows, i);
             let err = relative_error(&run(&gpu, batch, &yb, rows * i), &values(&want));
             assert!(err < TOL, "swiglu ({rows}, {i}): {err}");
@@ -618,7 +618,7 @@ mod tests {
                 gpu.upload(&values(&table)),
                 gpu.zeros(n * width),
             );
-            let mut batch = Batch::default();
+            let mut batch = Commands::default();
             gpu.gather(&mut batch, &ib, &tb, &yb, n, width);
             assert_eq!(
                 run(&gpu, batch, &yb, n * width),
@@ -678,7 +678,7 @@ mod tests {
                 upsample: up,
                 residual: Some((&rb, res.elem_count())),
             };
-            let mut batch = Batch::default();
+            let mut batch = Commands::default();
             gpu.conv2d(
                 &mut batch,
                 &xb,

@@ -6,9 +6,10 @@
 //!
 //! - [`Gpu`]: the device, its queue and the compiled kernels; buffers in and out.
 //! - [`kernels`]: one launcher per WGSL kernel (`wgsl/*.wgsl`).
-//! - [`GpuChameleon`]: the decoder with a KV cache (logits of chosen positions).
+//! - [`GpuChameleon`]: the decoder with a KV cache, a [`crate::model::Backbone`].
 //! - [`GpuVqDecoder`]: the embedded image tokenizer's decoder (codes -> pixels).
-//! - [`GpuVerifier`]: best-of-N with both models and the decoder, choosing as the CPU does.
+//! - [`GpuVerifier`]: both models and the decoder on the GPU, for best-of-N (the same
+//!   sampling, scoring and ranking code as candle's).
 //!
 //! Calls that read results back are `async` (the browser cannot block); natively,
 //! [`block_on`] runs them.
@@ -18,7 +19,8 @@ pub mod kernels;
 mod verifier;
 mod vq_decoder;
 
-pub use chameleon::{GpuChameleon, GpuKvCache, Positions};
+pub use crate::model::backbone::Positions;
+pub use chameleon::{GpuChameleon, GpuKvCache};
 pub use verifier::GpuVerifier;
 pub use vq_decoder::GpuVqDecoder;
 
@@ -47,7 +49,7 @@ pub struct Gpu {
 /// Recorded GPU work, submitted at once by [`Gpu::submit`]: kernel dispatches and buffer
 /// copies, in order.
 #[derive(Default)]
-pub struct Batch {
+pub struct Commands {
     steps: Vec<Step>,
 }
 
@@ -68,7 +70,7 @@ enum Step {
     },
 }
 
-impl Batch {
+impl Commands {
     /// Copies `floats` f32 values from `src[src_at..]` to `dst[dst_at..]` (offsets in values).
     pub fn copy(
         &mut self,
@@ -191,7 +193,12 @@ impl Gpu {
     }
 
     /// Submits `batch`, then reads `floats` values of `out` back.
-    pub async fn run(&self, batch: Batch, out: &wgpu::Buffer, floats: usize) -> Result<Vec<f32>> {
+    pub async fn run(
+        &self,
+        batch: Commands,
+        out: &wgpu::Buffer,
+        floats: usize,
+    ) -> Result<Vec<f32>> {
         let bytes = 4 * floats as u64;
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
@@ -223,12 +230,12 @@ impl Gpu {
     }
 
     /// Submits `batch` without reading anything back.
-    pub fn submit(&self, batch: Batch) {
+    pub fn submit(&self, batch: Commands) {
         let encoder = self.encode(batch);
         self.queue.submit([encoder.finish()]);
     }
 
-    fn encode(&self, batch: Batch) -> wgpu::CommandEncoder {
+    fn encode(&self, batch: Commands) -> wgpu::CommandEncoder {
         let mut encoder = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
@@ -298,7 +305,7 @@ pub(crate) mod tests {
         let gpu = gpu();
         let a = gpu.upload(&[1.0, 2.0, 3.0, 4.0]);
         let b = gpu.zeros(6);
-        let mut batch = Batch::default();
+        let mut batch = Commands::default();
         batch.copy(&a, 1, &b, 2, 3);
         let out = block_on(gpu.run(batch, &b, 6)).unwrap();
         assert_eq!(out, [0.0, 0.0, 2.0, 3.0, 4.0, 0.0]);

@@ -1,14 +1,13 @@
-//! Best-of-N on the GPU: the world model samples N candidates, the dynamics model scores them
-//! and the decoder draws them, each a wgpu model ([`GpuChameleon`], [`GpuVqDecoder`]). The
-//! sampling ([`ImageSampler`]), the scoring plan ([`ScoringPlan`]) and the ranking are the
-//! CPU models' own, so both backends choose alike.
+//! Best-of-N on the GPU: the world model, the dynamics model and the image decoder as wgpu
+//! models ([`GpuChameleon`], [`GpuVqDecoder`]). The sampling, scoring and ranking are the
+//! candle path's own ([`crate::model::verifier::best_of_n`] over the
+//! [`crate::model::Backbone`] interface),
+//! so both backends choose alike.
 
-use super::{Gpu, GpuChameleon, GpuVqDecoder, Positions};
+use super::{Gpu, GpuChameleon, GpuVqDecoder};
 use crate::error::{Error, Result};
-use crate::model::dynamics::ScoringPlan;
-use crate::model::verifier::{check_compatible, rank};
-use crate::model::world::ImageSampler;
-use crate::model::{Model, Role, Sampling, Score};
+use crate::model::verifier::{Ranked, best_of_n, check_compatible};
+use crate::model::{Model, Role, Sampling};
 use crate::tokenize::ImageCodec;
 use image::RgbImage;
 use std::rc::Rc;
@@ -30,15 +29,8 @@ impl GpuVerifier {
         vq_weights: &[u8],
     ) -> Result<Self> {
         check_compatible(world, dynamics)?;
-        for (m, role) in [(world, Role::World), (dynamics, Role::Dynamics)] {
-            if !m.config.has_role(role) {
-                return Err(Error::Invalid(format!(
-                    "this checkpoint was trained as {:?}, not as the {} model",
-                    m.config.dynaboot.roles,
-                    role.name()
-                )));
-            }
-        }
+        world.config.require_role(Role::World)?;
+        dynamics.config.require_role(Role::Dynamics)?;
         let ImageCodec::Embedded(vq) = &world.vq else {
             return Err(Error::Invalid(
                 "the WebGPU path decodes with the embedded image tokenizer only; Chameleon's \
@@ -60,61 +52,7 @@ impl GpuVerifier {
         self.world.gpu()
     }
 
-    /// `n` samples of target image codes (what [`crate::model::WorldModel::sample_codes`]
-    /// computes with candle).
-    pub async fn sample_codes(
-        &self,
-        world: &Model,
-        source: &[u32],
-        action: &[u32],
-        n: usize,
-        sampling: &Sampling,
-    ) -> Result<Vec<Vec<u32>>> {
-        let mut sampler = ImageSampler::new(&world.format, n, sampling)?;
-        let prompt = world.format.world_prompt(source, action)?;
-        let mut one = self.world.cache(1);
-        let first = self
-            .world
-            .forward(&prompt, &mut one, Positions::Last)
-            .await?;
-        let mut cache = self.world.repeat_cache(&one, n)?;
-        let mut logits = first.repeat(n);
-        while let Some(ids) = sampler.pick(&logits) {
-            logits = self
-                .world
-                .forward(&ids, &mut cache, Positions::Last)
-                .await?;
-        }
-        Ok(sampler.finish())
-    }
-
-    /// log p(action | source, candidate) of each candidate (what
-    /// [`crate::model::DynamicsModel::score_codes`] computes with candle).
-    pub async fn score_codes(
-        &self,
-        dynamics: &Model,
-        source: &[u32],
-        candidates: &[Vec<u32>],
-        action: &[u32],
-    ) -> Result<Vec<Score>> {
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        let plan = ScoringPlan::new(&dynamics.format, source, candidates, action)?;
-        let d = &self.dynamics;
-        let mut cache = if plan.prefix.is_empty() {
-            d.cache(plan.n)
-        } else {
-            let mut one = d.cache(1);
-            d.forward(&plan.prefix, &mut one, Positions::Last).await?;
-            d.repeat_cache(&one, plan.n)?
-        };
-        let span = Positions::Span(plan.span.clone());
-        let logits = d.forward(&plan.rest, &mut cache, span).await?;
-        Ok(plan.scores(&logits))
-    }
-
-    /// Best-of-N: `(sample, codes, score)` best first.
+    /// Best-of-N (what [`crate::model::Verifier::rank_codes`] computes with candle).
     pub async fn rank_codes(
         &self,
         (world, dynamics): (&Model, &Model),
@@ -122,12 +60,16 @@ impl GpuVerifier {
         action: &[u32],
         n: usize,
         sampling: &Sampling,
-    ) -> Result<Vec<(usize, Vec<u32>, Score)>> {
-        let samples = self
-            .sample_codes(world, source, action, n, sampling)
-            .await?;
-        let scores = self.score_codes(dynamics, source, &samples, action).await?;
-        Ok(rank(samples, scores))
+    ) -> Result<Vec<Ranked>> {
+        best_of_n(
+            (&self.world, &world.format),
+            (&self.dynamics, &dynamics.format),
+            source,
+            action,
+            n,
+            sampling,
+        )
+        .await
     }
 
     /// Images of codes.
@@ -171,7 +113,7 @@ mod tests {
         .unwrap();
         assert_eq!(seen, [0, 1, 2, 3]);
         let on_cpu = playground.predict(&action, 4, &sampling, |_| {}).unwrap();
-        assert!(on_gpu.windows(2).all(|w| w[0].score >= w[1].score));
+        assert!(on_gpu.windows(2).all(|w| w[0].score.sum >= w[1].score.sum));
         // Logits agree to ~1e-6, so a sample can only differ where a random draw falls within
         // that of a boundary between two tokens: rare, but legitimate.
         let same = on_gpu
@@ -195,9 +137,9 @@ mod tests {
         let images = dynamics.decode_images(&codes).unwrap();
         for ((c, s), img) in on_gpu.iter().zip(&scores).zip(&images) {
             assert!(
-                (c.score - s.sum).abs() < 1e-3 * s.sum.abs().max(1.0),
+                (c.score.sum - s.sum).abs() < 1e-3 * s.sum.abs().max(1.0),
                 "{} vs {}",
-                c.score,
+                c.score.sum,
                 s.sum
             );
             let worst = c

@@ -4,7 +4,7 @@
 //! into the convolutions. Same weights, same result as the candle decoder.
 
 use super::kernels::Conv;
-use super::{Batch, Gpu};
+use super::{Commands, Gpu};
 use crate::error::{Error, Result};
 use crate::tokenize::VqConfig;
 use crate::tokenize::vq::pixels_to_images;
@@ -120,13 +120,13 @@ impl GpuVqDecoder {
             flat.extend(c);
         }
         let gpu = &self.gpu;
-        let mut batch = Batch::default();
+        let mut batch = Commands::default();
         let ids = gpu.upload_u32(&flat);
         let dim = self.config.code_dim;
         let q = gpu.zeros(b * g * g * dim);
         gpu.gather(&mut batch, &ids, &self.codebook, &q, b * g * g, dim);
         let mut size = g;
-        let conv = |batch: &mut Batch, x: &wgpu::Buffer, cw: &ConvWeights, size, how: Conv| {
+        let conv = |batch: &mut Commands, x: &wgpu::Buffer, cw: &ConvWeights, size, how: Conv| {
             let y = gpu.zeros(b * size * size * cw.c_out);
             let shape = (cw.c_in, cw.c_out, cw.k, cw.k / 2);
             gpu.conv2d(
@@ -146,7 +146,7 @@ impl GpuVqDecoder {
             residual: Some((&self.position, g * g * pq.c_out)),
             ..Default::default()
         };
-        let block = |batch: &mut Batch, h: wgpu::Buffer, (a, c): &ResBlock, size| {
+        let block = |batch: &mut Commands, h: wgpu::Buffer, (a, c): &ResBlock, size| {
             let silu = Conv {
                 silu: true,
                 ..Default::default()

@@ -57,6 +57,18 @@ impl ModelConfig {
     pub fn has_role(&self, role: Role) -> bool {
         self.dynaboot.roles.contains(&role)
     }
+
+    /// An error naming the roles the checkpoint has unless it was trained for `role`.
+    pub fn require_role(&self, role: Role) -> Result<()> {
+        if self.has_role(role) {
+            return Ok(());
+        }
+        Err(Error::Invalid(format!(
+            "this checkpoint was trained as {:?}, not as a {} model",
+            self.dynaboot.roles,
+            role.name()
+        )))
+    }
 }
 
 /// A loaded checkpoint: backbone, tokenizers and the sequence format, ready for inference.

@@ -1,16 +1,16 @@
 //! The dynamics model (inverse dynamics): (source, target) -> the action in words. It explains
-//! a change by generating text, and scores given actions by their log-likelihood
-//! log p(action | source, target) — the verifier's and the annotator's signal.
+//! a change by generating text ([`ActionSampler`]), and scores given actions by their
+//! log-likelihood log p(action | source, target) ([`ScoringPlan`]) — the verifier's and the
+//! annotator's signal. Both run on any [`Backbone`].
 
-use super::chameleon::{KvCache, Pass};
+use super::backbone::{Backbone, ready};
 use super::checkpoint::Model;
 use super::format::Format;
 use super::format::Role;
 use super::sampling::Sampling;
-use crate::error::{Error, Result};
-use candle_core::Tensor;
+use super::vocab::Specials;
+use crate::error::Result;
 use image::RgbImage;
-use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::ops::Range;
 use std::sync::Arc;
@@ -38,12 +38,7 @@ pub struct DynamicsModel {
 
 impl DynamicsModel {
     pub fn new(model: Arc<Model>) -> Result<Self> {
-        if !model.config.has_role(Role::Dynamics) {
-            return Err(Error::Invalid(format!(
-                "this checkpoint was trained as {:?}, not as a dynamics model",
-                model.config.dynaboot.roles
-            )));
-        }
+        model.config.require_role(Role::Dynamics)?;
         Ok(DynamicsModel { model })
     }
 
@@ -54,23 +49,14 @@ impl DynamicsModel {
         candidates: &[Vec<u32>],
         action: &[u32],
     ) -> Result<Vec<Score>> {
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
         let m = &self.model;
-        let plan = ScoringPlan::new(&m.format, source, candidates, action)?;
-        let b = &m.backbone;
-        let mut cache = KvCache::new(&b.config);
-        if !plan.prefix.is_empty() {
-            let prefix = Tensor::new(plan.prefix.as_slice(), m.device())?.unsqueeze(0)?;
-            b.hidden(&prefix, Some(&mut cache), Pass::Infer)?;
-            cache.repeat_batch(plan.n)?;
-        }
-        let rest = Tensor::new(plan.rest.as_slice(), m.device())?.reshape((plan.n, ()))?;
-        let hidden = b.hidden(&rest, Some(&mut cache), Pass::Infer)?;
-        let span = hidden.narrow(1, plan.span.start, plan.span.len())?;
-        let logits = b.logits(&span.contiguous()?)?;
-        Ok(plan.scores(&logits.flatten_all()?.to_vec1::<f32>()?))
+        ready(score_actions(
+            &m.backbone,
+            &m.format,
+            source,
+            candidates,
+            action,
+        ))
     }
 
     /// log p(action | source, target) for images and text.
@@ -94,89 +80,13 @@ impl DynamicsModel {
         pairs: &[(Vec<u32>, Vec<u32>)],
         sampling: &Sampling,
     ) -> Result<Vec<Explanation>> {
-        if pairs.is_empty() {
-            return Ok(Vec::new());
-        }
         let m = &self.model;
-        let b = &m.backbone;
-        let f = &m.format;
-        let s = f.vocab.specials;
-        let n = pairs.len();
-        let prompts = pairs
-            .iter()
-            .map(|(src, tgt)| f.dynamics_prompt(src, tgt))
-            .collect::<Result<Vec<_>>>()?;
-        let len = prompts[0].len();
-        let flat: Vec<u32> = prompts.into_iter().flatten().collect();
-        let mut cache = KvCache::new(&b.config);
-        let mut rows = b
-            .forward_last(
-                &Tensor::from_vec(flat, (n, len), m.device())?,
-                Some(&mut cache),
-            )?
-            .to_vec2::<f32>()?;
-        let mut rngs: Vec<ChaCha8Rng> = (0..n)
-            .map(|i| {
-                let mut r = ChaCha8Rng::seed_from_u64(sampling.seed);
-                r.set_stream(i as u64);
-                r
-            })
-            .collect();
-        let banned = [s.pad, s.bos, s.boi, s.eoi, s.wm, s.dm];
-        let mut tokens = vec![Vec::new(); n];
-        let mut logp = vec![0f32; n];
-        let mut done = vec![false; n];
-        // Room for the action and its <eos>.
-        for _ in 0..=f.max_action_tokens(Role::Dynamics) {
-            let mut next = Vec::with_capacity(n);
-            for i in 0..n {
-                let row = &mut rows[i];
-                let id = if done[i] {
-                    s.pad
-                } else {
-                    // The log-likelihood is under the model's unmasked distribution.
-                    let lse = log_sum_exp(row);
-                    for &t in &banned {
-                        row[t as usize] = f32::NEG_INFINITY;
-                    }
-                    // Image tokens inside the text ids (Chameleon's layout) never go into words.
-                    let images = f.vocab.image_range();
-                    let (lo, hi) = (images.start as usize, (images.end as usize).min(row.len()));
-                    if lo < hi {
-                        row[lo..hi].fill(f32::NEG_INFINITY);
-                    }
-                    // The action must fit: force <eos> at the last position.
-                    let id = if tokens[i].len() == f.max_action_tokens(Role::Dynamics) {
-                        s.eos
-                    } else {
-                        sampling.pick(row, 0..f.vocab.text_size, &mut rngs[i])
-                    };
-                    logp[i] += row[id as usize] - lse;
-                    if id == s.eos {
-                        done[i] = true;
-                    } else {
-                        tokens[i].push(id);
-                    }
-                    id
-                };
-                next.push(id);
-            }
-            if done.iter().all(|d| *d) {
-                break;
-            }
-            let t = Tensor::from_vec(next, (n, 1), m.device())?;
-            rows = b.forward_last(&t, Some(&mut cache))?.to_vec2::<f32>()?;
-        }
-        tokens
+        ready(explain_pairs(&m.backbone, &m.format, pairs, sampling))?
             .into_iter()
-            .zip(logp)
-            .map(|(tokens, sum)| {
+            .map(|(tokens, score)| {
                 Ok(Explanation {
                     text: m.text.decode(&tokens)?,
-                    score: Score {
-                        sum,
-                        mean: sum / (tokens.len() + 1) as f32,
-                    },
+                    score,
                     tokens,
                 })
             })
@@ -198,6 +108,146 @@ impl DynamicsModel {
     }
 }
 
+/// log p(action | source, candidate) of each candidate, in one batch on any backbone (see
+/// [`ScoringPlan`]).
+pub async fn score_actions<B: Backbone>(
+    backbone: &B,
+    format: &Format,
+    source: &[u32],
+    candidates: &[Vec<u32>],
+    action: &[u32],
+) -> Result<Vec<Score>> {
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let plan = ScoringPlan::new(format, source, candidates, action)?;
+    let mut cache = if plan.prefix.is_empty() {
+        backbone.new_cache(plan.n)?
+    } else {
+        let mut one = backbone.new_cache(1)?;
+        backbone.prefill(&plan.prefix, &mut one).await?;
+        backbone.repeat_cache(one, plan.n)?
+    };
+    let span = super::backbone::Positions::Span(plan.span.clone());
+    let logits = backbone.forward(&plan.rest, &mut cache, span).await?;
+    Ok(plan.scores(&logits))
+}
+
+/// The action tokens (without `<eos>`) and score of each (source, target) pair, generated in
+/// one batch on any backbone (see [`ActionSampler`]).
+pub async fn explain_pairs<B: Backbone>(
+    backbone: &B,
+    format: &Format,
+    pairs: &[(Vec<u32>, Vec<u32>)],
+    sampling: &Sampling,
+) -> Result<Vec<(Vec<u32>, Score)>> {
+    if pairs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let prompts = pairs
+        .iter()
+        .map(|(src, tgt)| format.dynamics_prompt(src, tgt))
+        .collect::<Result<Vec<_>>>()?;
+    let mut sampler = ActionSampler::new(format, pairs.len(), sampling);
+    let mut cache = backbone.new_cache(pairs.len())?;
+    let flat: Vec<u32> = prompts.into_iter().flatten().collect();
+    let mut logits = backbone.prefill(&flat, &mut cache).await?;
+    while let Some(ids) = sampler.pick(&mut logits) {
+        logits = backbone.step(&ids, &mut cache).await?;
+    }
+    Ok(sampler.finish())
+}
+
+/// The sampling side of generating `n` actions at once, whatever runs the model: give it the
+/// logits of each row's last position, it picks each row's next text token (never a control
+/// token or an image token; `<eos>` forced when the action would not fit) and keeps each row's
+/// log-likelihood under the model's unmasked distribution. Row `i` draws from stream
+/// `(seed, i)`.
+pub struct ActionSampler {
+    sampling: Sampling,
+    specials: Specials,
+    /// Text ids, and the image ids inside them (Chameleon's layout) that never go into words.
+    text_size: u32,
+    images: Range<u32>,
+    max_tokens: usize,
+    rngs: Vec<ChaCha8Rng>,
+    tokens: Vec<Vec<u32>>,
+    logp: Vec<f32>,
+    done: Vec<bool>,
+}
+
+impl ActionSampler {
+    pub fn new(format: &Format, n: usize, sampling: &Sampling) -> Self {
+        ActionSampler {
+            sampling: sampling.clone(),
+            specials: format.vocab.specials,
+            text_size: format.vocab.text_size,
+            images: format.vocab.image_range(),
+            max_tokens: format.max_action_tokens(Role::Dynamics),
+            rngs: sampling.streams(n),
+            tokens: vec![Vec::new(); n],
+            logp: vec![0.0; n],
+            done: vec![false; n],
+        }
+    }
+
+    /// Picks the next token of every row from `logits` (`n` rows over the vocabulary; masked
+    /// in place). Returns the ids to feed the model next (`<pad>` for finished rows), or
+    /// `None` once every row has ended its action.
+    pub fn pick(&mut self, logits: &mut [f32]) -> Option<Vec<u32>> {
+        let s = self.specials;
+        let banned = [s.pad, s.bos, s.boi, s.eoi, s.wm, s.dm];
+        let v = logits.len() / self.rngs.len();
+        let mut next = Vec::with_capacity(self.rngs.len());
+        for (i, row) in logits.chunks_mut(v).enumerate() {
+            if self.done[i] {
+                next.push(s.pad);
+                continue;
+            }
+            // The log-likelihood is under the model's unmasked distribution.
+            let lse = log_sum_exp(row);
+            for &t in &banned {
+                row[t as usize] = f32::NEG_INFINITY;
+            }
+            let (lo, hi) = (
+                self.images.start as usize,
+                (self.images.end as usize).min(row.len()),
+            );
+            if lo < hi {
+                row[lo..hi].fill(f32::NEG_INFINITY);
+            }
+            // The action must fit: force <eos> at the last position.
+            let id = if self.tokens[i].len() == self.max_tokens {
+                s.eos
+            } else {
+                self.sampling
+                    .pick(row, 0..self.text_size, &mut self.rngs[i])
+            };
+            self.logp[i] += row[id as usize] - lse;
+            if id == s.eos {
+                self.done[i] = true;
+            } else {
+                self.tokens[i].push(id);
+            }
+            next.push(id);
+        }
+        (!self.done.iter().all(|d| *d)).then_some(next)
+    }
+
+    /// Each row's action tokens (without `<eos>`) and score.
+    pub fn finish(self) -> Vec<(Vec<u32>, Score)> {
+        self.tokens
+            .into_iter()
+            .zip(self.logp)
+            .map(|(tokens, sum)| {
+                let mean = sum / (tokens.len() + 1) as f32;
+                (tokens, Score { sum, mean })
+            })
+            .collect()
+    }
+}
+
+/// `log Σ exp(x)` of a row of logits.
 fn log_sum_exp(row: &[f32]) -> f32 {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     max + row.iter().map(|v| (v - max).exp()).sum::<f32>().ln()
@@ -256,11 +306,7 @@ impl ScoringPlan {
                 let sum: f32 = rows
                     .chunks(v)
                     .zip(targets)
-                    .map(|(row, &t)| {
-                        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                        let lse = row.iter().map(|&x| (x - max).exp()).sum::<f32>().ln() + max;
-                        row[t as usize] - lse
-                    })
+                    .map(|(row, &t)| row[t as usize] - log_sum_exp(row))
                     .sum();
                 Score {
                     sum,

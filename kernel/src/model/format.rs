@@ -58,6 +58,17 @@ pub struct Format {
 }
 
 impl Format {
+    /// Longest action a fresh model's context holds, in text tokens (of the dynamics model,
+    /// whose sequence has one fixed token more).
+    pub const ACTION_ROOM: usize = 64 - Self::DYNAMICS_OVERHEAD;
+
+    /// The context (`max_position_embeddings`) a fresh model needs for images of
+    /// `image_tokens` tokens: two images and an action of up to [`Format::ACTION_ROOM`]
+    /// tokens.
+    pub fn context_for(image_tokens: usize) -> usize {
+        2 * image_tokens + Self::ACTION_ROOM + Self::DYNAMICS_OVERHEAD
+    }
+
     /// Fixed tokens of a world-model sequence besides the images and the action.
     const WORLD_OVERHEAD: usize = 6;
     /// Fixed tokens of a dynamics-model sequence besides the images and the action.

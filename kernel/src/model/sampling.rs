@@ -2,7 +2,8 @@
 //! restricts the choice to a range of ids (image tokens inside an image, text tokens in an
 //! action). Deterministic for a seeded generator.
 
-use rand::Rng;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
@@ -35,6 +36,18 @@ impl Sampling {
             temperature: 0.0,
             ..Default::default()
         }
+    }
+
+    /// The random streams of `n` samples drawn at once: sample `i` draws from stream
+    /// `(seed, i)`, so it is the same whatever `n` is.
+    pub fn streams(&self, n: usize) -> Vec<ChaCha8Rng> {
+        (0..n)
+            .map(|i| {
+                let mut r = ChaCha8Rng::seed_from_u64(self.seed);
+                r.set_stream(i as u64);
+                r
+            })
+            .collect()
     }
 
     /// Picks an id in `allowed` from one row of logits over the whole vocabulary.
@@ -94,8 +107,6 @@ impl Sampling {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
 
     #[test]
     fn the_mask_never_lets_an_id_outside_the_range_through() {

@@ -1,23 +1,50 @@
 //! Inference-time verification (the paper's strategy 2): the world model samples N candidate
 //! next images, the dynamics model scores each by log p(action | source, candidate), and the
-//! candidates come back best first.
+//! candidates come back best first ([`best_of_n`], on any [`Backbone`]; [`rank`] is the rule).
 
+use super::backbone::{Backbone, ready};
 use super::checkpoint::Model;
-use super::dynamics::{DynamicsModel, Score};
-use super::format::Role;
+use super::dynamics::{DynamicsModel, Score, score_actions};
+use super::format::{Format, Role};
 use super::sampling::Sampling;
-use super::world::WorldModel;
+use super::world::{WorldModel, sample_images};
 use crate::error::{Error, Result};
 use image::RgbImage;
 
 /// A candidate with its verification score.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Ranked {
     /// Which of the N samples this is (sample `i` is the same for any N with the same seed).
     pub sample: usize,
+    /// Image codes (the image tokenizer's ids).
     pub codes: Vec<u32>,
-    pub image: RgbImage,
     pub score: Score,
+}
+
+/// A verified candidate drawn as an image: what best-of-N hands a user.
+#[derive(Clone, Debug)]
+pub struct Prediction {
+    /// Position after reranking (0 = the one best-of-N returns).
+    pub rank: usize,
+    /// Which of the N samples it is.
+    pub sample: usize,
+    /// The image tokens sampled (what native and browser runs must agree on exactly).
+    pub codes: Vec<u32>,
+    /// log p(action | source, candidate) under the dynamics model.
+    pub score: Score,
+    pub image: RgbImage,
+}
+
+impl Prediction {
+    pub fn new(rank: usize, ranked: Ranked, image: RgbImage) -> Self {
+        Prediction {
+            rank,
+            sample: ranked.sample,
+            codes: ranked.codes,
+            score: ranked.score,
+            image,
+        }
+    }
 }
 
 pub struct Verifier<'a> {
@@ -40,10 +67,16 @@ impl<'a> Verifier<'a> {
         action: &[u32],
         n: usize,
         sampling: &Sampling,
-    ) -> Result<Vec<(usize, Vec<u32>, Score)>> {
-        let samples = self.world.sample_codes(source, action, n, sampling)?;
-        let scores = self.dynamics.score_codes(source, &samples, action)?;
-        Ok(rank(samples, scores))
+    ) -> Result<Vec<Ranked>> {
+        let (w, d) = (&self.world.model, &self.dynamics.model);
+        ready(best_of_n(
+            (&w.backbone, &w.format),
+            (&d.backbone, &d.format),
+            source,
+            action,
+            n,
+            sampling,
+        ))
     }
 
     /// Best-of-N for an image and an action in words.
@@ -53,35 +86,56 @@ impl<'a> Verifier<'a> {
         action: &str,
         n: usize,
         sampling: &Sampling,
-    ) -> Result<Vec<Ranked>> {
+    ) -> Result<Vec<Prediction>> {
         let m = &self.world.model;
         let src = m.encode_images(std::slice::from_ref(source))?.remove(0);
         let ids = m.encode_action(action, Role::World)?;
         m.format.check_action(&ids, Role::Dynamics)?;
         let ranked = self.rank_codes(&src, &ids, n, sampling)?;
-        let images = m.decode_images(&ranked.iter().map(|r| r.1.clone()).collect::<Vec<_>>())?;
+        let images =
+            m.decode_images(&ranked.iter().map(|r| r.codes.clone()).collect::<Vec<_>>())?;
         Ok(ranked
             .into_iter()
             .zip(images)
-            .map(|((sample, codes, score), image)| Ranked {
-                sample,
-                codes,
-                image,
-                score,
-            })
+            .enumerate()
+            .map(|(rank, (ranked, image))| Prediction::new(rank, ranked, image))
             .collect())
     }
 }
 
-/// Samples `(index, codes, score)`, best score first (ties: the earlier sample first).
-pub fn rank(samples: Vec<Vec<u32>>, scores: Vec<Score>) -> Vec<(usize, Vec<u32>, Score)> {
-    let mut ranked: Vec<_> = samples
+/// The paper's verification on any backbones: the world model samples `n` candidates, the
+/// dynamics model scores each by log p(action | source, candidate); best first.
+pub async fn best_of_n<W: Backbone, D: Backbone>(
+    (world, world_format): (&W, &Format),
+    (dynamics, dynamics_format): (&D, &Format),
+    source: &[u32],
+    action: &[u32],
+    n: usize,
+    sampling: &Sampling,
+) -> Result<Vec<Ranked>> {
+    let samples = sample_images(world, world_format, source, action, n, sampling).await?;
+    let scores = score_actions(dynamics, dynamics_format, source, &samples, action).await?;
+    Ok(rank(samples, scores))
+}
+
+/// Samples with their scores, best score first (ties: the earlier sample first).
+pub fn rank(samples: Vec<Vec<u32>>, scores: Vec<Score>) -> Vec<Ranked> {
+    let mut ranked: Vec<Ranked> = samples
         .into_iter()
         .zip(scores)
         .enumerate()
-        .map(|(i, (c, s))| (i, c, s))
+        .map(|(sample, (codes, score))| Ranked {
+            sample,
+            codes,
+            score,
+        })
         .collect();
-    ranked.sort_by(|a, b| b.2.sum.total_cmp(&a.2.sum).then(a.0.cmp(&b.0)));
+    ranked.sort_by(|a, b| {
+        b.score
+            .sum
+            .total_cmp(&a.score.sum)
+            .then(a.sample.cmp(&b.sample))
+    });
     ranked
 }
 

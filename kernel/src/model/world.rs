@@ -1,16 +1,14 @@
 //! The world model: (source image, action text) -> N candidate next images, sampled in one
-//! batched, KV-cached pass. The prompt is run once and its cache repeated over the N samples;
-//! inside the image a logits mask allows only image tokens.
+//! batched, KV-cached pass on any [`Backbone`]. The prompt is run once and its cache repeated
+//! over the N samples; inside the image a logits mask allows only image tokens.
 
-use super::chameleon::KvCache;
+use super::backbone::{Backbone, ready};
 use super::checkpoint::Model;
 use super::format::{Format, Role};
 use super::sampling::Sampling;
 use super::vocab::Vocab;
 use crate::error::{Error, Result};
-use candle_core::Tensor;
 use image::RgbImage;
-use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 
@@ -28,12 +26,7 @@ pub struct WorldModel {
 
 impl WorldModel {
     pub fn new(model: Arc<Model>) -> Result<Self> {
-        if !model.config.has_role(Role::World) {
-            return Err(Error::Invalid(format!(
-                "this checkpoint was trained as {:?}, not as a world model",
-                model.config.dynaboot.roles
-            )));
-        }
+        model.config.require_role(Role::World)?;
         Ok(WorldModel { model })
     }
 
@@ -67,25 +60,37 @@ impl WorldModel {
         sampling: &Sampling,
     ) -> Result<Vec<Vec<u32>>> {
         let m = &self.model;
-        let b = &m.backbone;
-        let mut sampler = ImageSampler::new(&m.format, n, sampling)?;
-        let prompt = m.format.world_prompt(source, action)?;
-        let mut cache = KvCache::new(&b.config);
-        let first = b.forward_last(
-            &Tensor::new(prompt, m.device())?.unsqueeze(0)?,
-            Some(&mut cache),
-        )?;
-        cache.repeat_batch(n)?;
-        let mut logits = first.squeeze(0)?.to_vec1::<f32>()?.repeat(n);
-        while let Some(ids) = sampler.pick(&logits) {
-            let next = Tensor::from_vec(ids, (n, 1), m.device())?;
-            logits = b
-                .forward_last(&next, Some(&mut cache))?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-        }
-        Ok(sampler.finish())
+        ready(sample_images(
+            &m.backbone,
+            &m.format,
+            source,
+            action,
+            n,
+            sampling,
+        ))
     }
+}
+
+/// `n` samples of target image codes for source codes and action token ids, on any backbone
+/// (see [`ImageSampler`]).
+pub async fn sample_images<B: Backbone>(
+    backbone: &B,
+    format: &Format,
+    source: &[u32],
+    action: &[u32],
+    n: usize,
+    sampling: &Sampling,
+) -> Result<Vec<Vec<u32>>> {
+    let mut sampler = ImageSampler::new(format, n, sampling)?;
+    let prompt = format.world_prompt(source, action)?;
+    let mut cache = backbone.new_cache(1)?;
+    let first = backbone.prefill(&prompt, &mut cache).await?;
+    let mut cache = backbone.repeat_cache(cache, n)?;
+    let mut logits = first.repeat(n);
+    while let Some(ids) = sampler.pick(&logits) {
+        logits = backbone.step(&ids, &mut cache).await?;
+    }
+    Ok(sampler.finish())
 }
 
 /// The sampling side of generating `n` target images at once, whatever runs the model: give it
@@ -104,18 +109,11 @@ impl ImageSampler {
         if n == 0 {
             return Err(Error::Invalid("asked for 0 candidates; use n >= 1".into()));
         }
-        let rngs = (0..n)
-            .map(|i| {
-                let mut r = ChaCha8Rng::seed_from_u64(sampling.seed);
-                r.set_stream(i as u64);
-                r
-            })
-            .collect();
         Ok(ImageSampler {
             sampling: sampling.clone(),
             vocab: format.vocab.clone(),
             tokens: format.image_tokens,
-            rngs,
+            rngs: sampling.streams(n),
             codes: vec![Vec::with_capacity(format.image_tokens); n],
         })
     }

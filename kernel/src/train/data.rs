@@ -14,7 +14,7 @@ pub struct Example {
     pub target: Vec<u32>,
     pub action: Vec<u32>,
     /// Recognition weights of the target positions, mean 1 (see [`super::loss`]).
-    pub change: Vec<f32>,
+    pub recognition_weights: Vec<f32>,
     /// AURORA task (family) name.
     pub task: String,
 }
@@ -24,7 +24,7 @@ pub struct Example {
 pub struct CodedPair {
     pub source: Vec<u32>,
     pub target: Vec<u32>,
-    pub change: Vec<f32>,
+    pub recognition_weights: Vec<f32>,
 }
 
 /// Image codes and recognition weights of (source, target) image pairs, 32 pairs at a time.
@@ -41,7 +41,11 @@ pub fn encode_pairs(vq: &ImageCodec, pairs: &[(RgbImage, RgbImage)]) -> Result<V
             out.push(CodedPair {
                 source: enc.codes[s].clone(),
                 target: enc.codes[t].clone(),
-                change: recognition_weights(&enc.features[s], &enc.features[t], enc.code_dim),
+                recognition_weights: recognition_weights(
+                    &enc.features[s],
+                    &enc.features[t],
+                    enc.code_dim,
+                ),
             });
         }
     }
@@ -66,7 +70,7 @@ pub fn tokenize(
             Ok(Example {
                 source: c.source,
                 target: c.target,
-                change: c.change,
+                recognition_weights: c.recognition_weights,
                 action: text.encode(action.trim())?,
                 task: task.clone(),
             })
@@ -127,10 +131,10 @@ pub fn load_examples(
             s.into_iter()
                 .zip(tg)
                 .zip(w)
-                .map(|((source, target), change)| CodedPair {
+                .map(|((source, target), recognition_weights)| CodedPair {
                     source,
                     target,
-                    change,
+                    recognition_weights,
                 })
                 .collect()
         }
@@ -155,11 +159,12 @@ pub fn load_examples(
                     Tensor::from_vec(flat_u(|c| &c.target), (n, t), dev)?,
                 ),
                 (
+                    // The cache's name for the recognition weights (kept: caches stay valid).
                     "change".to_string(),
                     Tensor::from_vec(
                         coded
                             .iter()
-                            .flat_map(|c| c.change.iter().copied())
+                            .flat_map(|c| c.recognition_weights.iter().copied())
                             .collect::<Vec<f32>>(),
                         (n, t),
                         dev,
@@ -180,7 +185,7 @@ pub fn load_examples(
                 CodedPair {
                     source,
                     target,
-                    change,
+                    recognition_weights,
                 },
             )| {
                 let row = &ds.rows[i];
@@ -198,7 +203,7 @@ pub fn load_examples(
                     source,
                     target,
                     action,
-                    change,
+                    recognition_weights,
                     task: row.task.clone(),
                 })
             },

@@ -28,10 +28,14 @@ pub fn recognition_weights(source: &[f32], target: &[f32], dim: usize) -> Vec<f3
     w.iter().map(|v| v / mean).collect()
 }
 
-/// `(1 - λ) + λ·w` for each position.
-pub fn mix(lambda: f64, weights: &[f32]) -> Vec<f32> {
+/// The loss weight of each target image position, `(1 - λ) + λ·w` from its recognition
+/// weight `w`: the one place the two are mixed.
+pub fn loss_weights(lambda: f64, recognition_weights: &[f32]) -> Vec<f32> {
     let l = lambda as f32;
-    weights.iter().map(|w| (1.0 - l) + l * w).collect()
+    recognition_weights
+        .iter()
+        .map(|w| (1.0 - l) + l * w)
+        .collect()
 }
 
 /// Weighted mean negative log-likelihood of the batch's completion tokens:
@@ -71,8 +75,8 @@ mod tests {
             assert!((a - b).abs() < 1e-6, "{w:?}");
         }
         assert_eq!(recognition_weights(&s, &s, 2), vec![1.0; 3]);
-        assert_eq!(mix(0.0, &w), vec![1.0; 3]);
-        let half = mix(0.5, &w);
+        assert_eq!(loss_weights(0.0, &w), vec![1.0; 3]);
+        let half = loss_weights(0.5, &w);
         assert!((half[2] - (0.5 + 0.5 * 2.7)).abs() < 1e-6);
     }
 
@@ -140,7 +144,8 @@ mod tests {
             .map(|s| {
                 let mut weights = s.weights.clone();
                 let idx: Vec<usize> = s.completion().collect();
-                let mixed = mix(0.0, &idx.iter().map(|&i| s.weights[i]).collect::<Vec<_>>());
+                let mixed =
+                    loss_weights(0.0, &idx.iter().map(|&i| s.weights[i]).collect::<Vec<_>>());
                 for (i, m) in idx.iter().zip(mixed) {
                     weights[*i] = m;
                 }

@@ -1,16 +1,21 @@
 //! Training: the completion loss with recognition weights ([`loss`]), padded batches
-//! ([`batch`]), AdamW with savable state ([`adamw`]), tokenised examples ([`data`]) and the
-//! [`Trainer`] with its checkpoints ([`trainer`]).
+//! ([`batch`]), AdamW with savable state ([`adamw`]), tokenised examples ([`data`]), the
+//! recipe and presets ([`config`]), the [`Trainer`] and its loop ([`trainer`]) and the
+//! run on disk ([`checkpoint`]).
 
 pub mod adamw;
 pub mod batch;
+#[cfg(feature = "fs")]
+pub mod checkpoint;
+pub mod config;
 pub mod data;
 pub mod loss;
 pub mod trainer;
 
 pub use adamw::AdamWConfig;
+pub use config::{Overrides, Preset, TrainConfig};
 pub use data::Example;
-pub use trainer::{Preset, StepStats, TrainConfig, Trainer, hold_out};
+pub use trainer::{Progress, StepStats, Trainer, Weights, hold_out};
 
 #[cfg(test)]
 mod tests;

@@ -46,7 +46,7 @@ fn examples(text: &TextTokenizer) -> Vec<Example> {
                 *t = rng.random_range(0..32);
             }
             Example {
-                change: (0..16).map(|i| if i < 8 { 1.8 } else { 0.2 }).collect(),
+                recognition_weights: (0..16).map(|i| if i < 8 { 1.8 } else { 0.2 }).collect(),
                 source,
                 target,
                 action: text.encode(a).unwrap(),
@@ -89,7 +89,7 @@ fn every_parameter_receives_a_gradient_on(device: &Device) {
     let (vq, text) = tokenizers_on(device);
     let ex = examples(&text);
     let mc = model_config(vec![Role::World, Role::Dynamics], &text, &vq);
-    let tr = Trainer::new(mc, config(1), ex, vec![], device).unwrap();
+    let tr = Trainer::new(Weights::Fresh(&mc), config(1), ex, vec![], device).unwrap();
     let grads = tr.loss_on_first(4).unwrap().backward().unwrap();
     let params = tr.parameters();
     assert!(params.len() > 20);
@@ -117,7 +117,8 @@ fn overfit_and_verify_on(device: &Device) {
     let (vq, text) = tokenizers_on(device);
     let ex = examples(&text);
     let mc = model_config(vec![Role::World, Role::Dynamics], &text, &vq);
-    let mut tr = Trainer::new(mc, config(200), ex.clone(), vec![], device).unwrap();
+    let mut tr =
+        Trainer::new(Weights::Fresh(&mc), config(200), ex.clone(), vec![], device).unwrap();
     let first = tr.step().unwrap().loss;
     let mut last = first;
     while tr.step_count() < 200 {
@@ -173,21 +174,28 @@ fn overfit_and_verify_on(device: &Device) {
         )
         .unwrap();
     assert_eq!(ranked.len(), 4);
-    assert!(ranked.windows(2).all(|w| w[0].2.sum >= w[1].2.sum));
+    assert!(ranked.windows(2).all(|w| w[0].score.sum >= w[1].score.sum));
     let one = v
         .rank_codes(&e.source, &e.action, 1, &Sampling::default())
         .unwrap();
     let plain = world
         .sample_codes(&e.source, &e.action, 1, &Sampling::default())
         .unwrap();
-    assert_eq!(one[0].1, plain[0], "N = 1 is the plain sample");
+    assert_eq!(one[0].codes, plain[0], "N = 1 is the plain sample");
 }
 
 #[test]
 fn separate_checkpoints_refuse_the_other_role() {
     let (vq, text) = tokenizers();
     let mc = model_config(vec![Role::Dynamics], &text, &vq);
-    let tr = Trainer::new(mc, config(1), examples(&text), vec![], &Device::Cpu).unwrap();
+    let tr = Trainer::new(
+        Weights::Fresh(&mc),
+        config(1),
+        examples(&text),
+        vec![],
+        &Device::Cpu,
+    )
+    .unwrap();
     let model = Arc::new(tr.snapshot(vq, text).unwrap());
     let e = WorldModel::new(model.clone()).err().unwrap().to_string();
     assert!(e.contains("not as a world model"), "{e}");
@@ -202,7 +210,14 @@ fn a_nan_loss_stops_with_the_step_named() {
         lr: f64::NAN,
         ..config(5)
     };
-    let mut tr = Trainer::new(mc, cfg, examples(&text), vec![], &Device::Cpu).unwrap();
+    let mut tr = Trainer::new(
+        Weights::Fresh(&mc),
+        cfg,
+        examples(&text),
+        vec![],
+        &Device::Cpu,
+    )
+    .unwrap();
     tr.step().unwrap();
     let e = tr.step().unwrap_err().to_string();
     assert!(
@@ -227,7 +242,7 @@ fn a_resumed_run_ends_with_identical_weights() {
     let dir = tempfile::tempdir().unwrap();
     let (held, eval) = hold_out(ex, 1, 0);
     let mut straight = Trainer::new(
-        mc.clone(),
+        Weights::Fresh(&mc),
         cfg.clone(),
         held.clone(),
         eval.clone(),
@@ -235,12 +250,12 @@ fn a_resumed_run_ends_with_identical_weights() {
     )
     .unwrap();
     straight
-        .fit(&dir.path().join("a"), &text, |_, _, _| {})
+        .fit_to(&dir.path().join("a"), &text, |_| {})
         .unwrap();
 
     let b = dir.path().join("b");
     let mut first = Trainer::new(
-        mc,
+        Weights::Fresh(&mc),
         TrainConfig {
             steps: 3,
             ..cfg.clone()
@@ -250,13 +265,13 @@ fn a_resumed_run_ends_with_identical_weights() {
         &Device::Cpu,
     )
     .unwrap();
-    first.fit(&b, &text, |_, _, _| {}).unwrap();
+    first.fit_to(&b, &text, |_| {}).unwrap();
     // Steps past the checkpoint that a killed run would have taken and lost.
     first.step().unwrap();
     drop(first);
     let mut resumed = Trainer::resume(&b, held, eval, Some(7), &Device::Cpu).unwrap();
     assert_eq!(resumed.step_count(), 3);
-    resumed.fit(&b, &text, |_, _, _| {}).unwrap();
+    resumed.fit_to(&b, &text, |_| {}).unwrap();
     for ((na, a), (nb, b)) in straight.tensors().iter().zip(resumed.tensors().iter()) {
         assert_eq!(na, nb);
         let (a, b) = (
@@ -270,7 +285,7 @@ fn a_resumed_run_ends_with_identical_weights() {
     }
     let files = |d: &std::path::Path| std::fs::read(d.join("model.safetensors")).unwrap();
     assert_eq!(files(&dir.path().join("a")), files(&b));
-    let lines = std::fs::read_to_string(b.join(trainer::METRICS_FILE)).unwrap();
+    let lines = std::fs::read_to_string(b.join(super::checkpoint::METRICS_FILE)).unwrap();
     let steps: Vec<u64> = lines
         .lines()
         .map(|l| {
@@ -295,7 +310,14 @@ fn scores_are_the_log_likelihood_of_the_action_tokens() {
     let (vq, text) = tokenizers();
     let ex = examples(&text);
     let mc = model_config(vec![Role::Dynamics], &text, &vq);
-    let tr = Trainer::new(mc, config(1), ex.clone(), vec![], &Device::Cpu).unwrap();
+    let tr = Trainer::new(
+        Weights::Fresh(&mc),
+        config(1),
+        ex.clone(),
+        vec![],
+        &Device::Cpu,
+    )
+    .unwrap();
     let model = Arc::new(tr.snapshot(vq, text).unwrap());
     let dynamics = DynamicsModel::new(model.clone()).unwrap();
     let e = &ex[0];
@@ -374,7 +396,8 @@ mod cuda {
                 weighted: 0.5,
                 ..config(20)
             };
-            let mut tr = Trainer::new(mc, cfg, examples(&text), vec![], device).unwrap();
+            let mut tr =
+                Trainer::new(Weights::Fresh(&mc), cfg, examples(&text), vec![], device).unwrap();
             let losses: Vec<f64> = (0..20).map(|_| tr.step().unwrap().loss).collect();
             (losses, tr.tensors())
         };

@@ -11,7 +11,7 @@ use dynaboot::model::{
     WorldModel,
 };
 use dynaboot::tokenize::{ImageTokenizer, TextTokenizer};
-use dynaboot::train::{Example, Preset, Trainer};
+use dynaboot::train::{Example, Preset, Trainer, Weights};
 use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -130,7 +130,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             action: (0..action_len)
                 .map(|_| rng.random_range(7..vocab.text_size))
                 .collect(),
-            change: vec![1.0; image_tokens],
+            recognition_weights: vec![1.0; image_tokens],
             task: "bench".into(),
         })
         .collect();
@@ -143,7 +143,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
         lr: 1e-4,
         ..Preset::Small.train()
     };
-    let mut trainer = Trainer::new(train, config, examples.clone(), vec![], &device)?;
+    let mut trainer = Trainer::new(
+        Weights::Fresh(&train),
+        config,
+        examples.clone(),
+        vec![],
+        &device,
+    )?;
     let mut tokens = trainer.step()?.tokens;
     // The median step: robust to the other work of a shared machine.
     let train_step_ms = time_ms(a.train_steps, || {

@@ -6,8 +6,9 @@
 
 use anyhow::{Context, Result};
 use candle_core::Device;
+use dynaboot::model::Prediction;
 use dynaboot::model::{Model, Sampling};
-use dynaboot::playground::{Candidate, MAX_CANDIDATES, Playground};
+use dynaboot::playground::{MAX_CANDIDATES, Playground};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,7 +16,7 @@ use std::time::Instant;
 /// Milliseconds to the first candidate and to all of them, median of `repeats` runs.
 fn median_times(
     repeats: usize,
-    mut run: impl FnMut(&mut dyn FnMut(&Candidate)) -> dynaboot::Result<Vec<Candidate>>,
+    mut run: impl FnMut(&mut dyn FnMut(&Prediction)) -> dynaboot::Result<Vec<Prediction>>,
 ) -> Result<(f64, f64, Vec<usize>)> {
     let mut firsts = Vec::new();
     let mut alls = Vec::new();

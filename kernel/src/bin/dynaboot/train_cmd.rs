@@ -8,9 +8,9 @@ use dynaboot::model::Role;
 use dynaboot::model::base::BaseModel;
 use dynaboot::model::lora::LoraConfig;
 use dynaboot::tokenize::{ImageCodec, ImageTokenizer, TextTokenizer};
+use dynaboot::train::checkpoint::STATE_FILE;
 use dynaboot::train::data::load_examples;
-use dynaboot::train::trainer::STATE_FILE;
-use dynaboot::train::{Preset, Trainer, hold_out};
+use dynaboot::train::{Overrides, Preset, Trainer, Weights, hold_out};
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -166,27 +166,17 @@ pub fn run(a: TrainArgs) -> Result<()> {
                     .model_config(a.role.roles(), &text, vq, vq_path, fingerprint.clone())?
             }
         };
-        let mut config = a.preset.train();
-        config.weighted = a.weighted;
-        config.seed = a.seed;
-        if let Some(s) = a.steps {
-            config.steps = s;
-        }
-        if let Some(b) = a.batch {
-            config.batch_size = b;
-        }
-        if let Some(n) = a.accum {
-            config.grad_accum = n;
-        }
-        if let Some(lr) = a.lr {
-            config.lr = lr;
-        }
-        if let Some(e) = a.eval_every {
-            config.eval_every = e;
-        }
-        if let Some(c) = a.checkpoint_every {
-            config.checkpoint_every = c;
-        }
+        let config = a.preset.train().with(&Overrides {
+            steps: a.steps,
+            batch_size: a.batch,
+            grad_accum: a.accum,
+            lr: a.lr,
+            weighted: Some(a.weighted),
+            seed: Some(a.seed),
+            eval_every: a.eval_every,
+            checkpoint_every: a.checkpoint_every,
+            ..Overrides::default()
+        });
         println!(
             "training {:?} ({} parameters{}) on {} examples, {} held out",
             model_config.dynaboot.roles,
@@ -205,10 +195,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
             train.len(),
             eval.len()
         );
-        match &base {
-            Some(b) => Trainer::fine_tune(b, a.role.roles(), lora, config, train, eval, &device)?,
-            None => Trainer::new(model_config, config, train, eval, &device)?,
-        }
+        let weights = match (&base, lora) {
+            (Some(b), Some(lora)) => Weights::Lora(b, a.role.roles(), lora),
+            (Some(b), None) => Weights::Base(b, a.role.roles()),
+            (None, _) => Weights::Fresh(&model_config),
+        };
+        Trainer::new(weights, config, train, eval, &device)?
     };
     if trainer.lora.is_some() {
         let n: usize = trainer
@@ -225,10 +217,13 @@ fn fit(trainer: &mut Trainer, out: &Path, text: &TextTokenizer) -> Result<()> {
     let t0 = std::time::Instant::now();
     let pb = bar(trainer.config.steps, "train");
     pb.set_position(trainer.step_count() as u64);
-    trainer.fit(out, text, |s, tps, eval| {
+    trainer.fit_to(out, text, |p| {
+        let (s, tps) = (&p.stats, p.tokens_per_s);
         pb.set_position(s.step as u64);
         pb.set_message(format!("loss {:.3} {:.0} tok/s", s.loss, tps));
-        let evals = eval
+        let evals = p
+            .eval
+            .as_ref()
             .map(|e| {
                 e.iter()
                     .map(|(r, l)| format!(" eval {} {l:.3}", r.name()))

@@ -1,0 +1,168 @@
+//! A training run's configuration: the recipe ([`TrainConfig`], saved with the run's state),
+//! the changes a user asks for on top of a recipe ([`Overrides`]: CLI flags, the ablation's
+//! settings), and the named presets ([`Preset`]: a backbone size from
+//! [`ChameleonConfig`]'s constructors and its default recipe).
+
+use super::adamw::AdamWConfig;
+use crate::error::Result;
+use crate::model::{ChameleonConfig, Format, ModelConfig, ModelMeta, Role, Vocab};
+use crate::tokenize::{ImageCodec, TextTokenizer};
+use serde::{Deserialize, Serialize};
+
+/// How to train. Saved in the checkpoint's training state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub steps: usize,
+    /// Sequences per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step.
+    pub grad_accum: usize,
+    /// Peak learning rate, reached after `warmup` steps; cosine decay to `lr * min_lr_ratio`.
+    pub lr: f64,
+    pub warmup: usize,
+    pub min_lr_ratio: f64,
+    pub optimizer: AdamWConfig,
+    /// λ of the recognition-weighted loss (0 = plain cross-entropy), see [`super::loss`].
+    pub weighted: f64,
+    pub seed: u64,
+    /// Evaluate on the held-out examples every this many steps (0 = never).
+    pub eval_every: usize,
+    /// Write a checkpoint every this many steps (and at the end; 0 = only at the end).
+    pub checkpoint_every: usize,
+}
+
+impl TrainConfig {
+    /// Learning rate at `step` (0-based).
+    pub fn lr_at(&self, step: usize) -> f64 {
+        if step < self.warmup {
+            return self.lr * (step + 1) as f64 / self.warmup as f64;
+        }
+        let t =
+            (step - self.warmup) as f64 / (self.steps.saturating_sub(self.warmup)).max(1) as f64;
+        let cos = 0.5 * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos());
+        self.lr * (self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cos)
+    }
+
+    /// The recipe with `o`'s changes; what `o` leaves `None` keeps the recipe's value.
+    pub fn with(mut self, o: &Overrides) -> Self {
+        let set = |field: &mut usize, v: Option<usize>| *field = v.unwrap_or(*field);
+        set(&mut self.steps, o.steps);
+        set(&mut self.batch_size, o.batch_size);
+        set(&mut self.grad_accum, o.grad_accum);
+        set(&mut self.warmup, o.warmup);
+        set(&mut self.eval_every, o.eval_every);
+        set(&mut self.checkpoint_every, o.checkpoint_every);
+        self.lr = o.lr.unwrap_or(self.lr);
+        self.weighted = o.weighted.unwrap_or(self.weighted);
+        self.seed = o.seed.unwrap_or(self.seed);
+        self
+    }
+}
+
+/// Changes to a training recipe, each optional (see [`TrainConfig::with`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overrides {
+    pub steps: Option<usize>,
+    pub batch_size: Option<usize>,
+    pub grad_accum: Option<usize>,
+    pub lr: Option<f64>,
+    pub warmup: Option<usize>,
+    pub weighted: Option<f64>,
+    pub seed: Option<u64>,
+    pub eval_every: Option<usize>,
+    pub checkpoint_every: Option<usize>,
+}
+
+/// Model sizes and their default training recipes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum Preset {
+    /// [`ChameleonConfig::tiny`]: a few thousand parameters, for tests.
+    Tiny,
+    /// [`ChameleonConfig::mini`]: the ablation's many short runs.
+    Mini,
+    /// [`ChameleonConfig::small`]: the benchmark configuration.
+    Small,
+    /// [`ChameleonConfig::demo`]: the shipped models.
+    Demo,
+}
+
+impl Preset {
+    /// The backbone for a vocabulary and image size, with the context a fresh model's
+    /// sequences need ([`Format::context_for`]).
+    pub fn backbone(self, vocab_size: usize, image_tokens: usize) -> ChameleonConfig {
+        let context = Format::context_for(image_tokens);
+        match self {
+            Preset::Tiny => ChameleonConfig::tiny(vocab_size, context),
+            Preset::Mini => ChameleonConfig::mini(vocab_size, context),
+            Preset::Small => ChameleonConfig::small(vocab_size, context),
+            Preset::Demo => ChameleonConfig::demo(vocab_size, context),
+        }
+    }
+
+    /// The checkpoint configuration of a fresh model of this size for `roles` over the given
+    /// tokenizers; `vq_path` is where the image tokenizer is, relative to the checkpoint.
+    pub fn model_config(
+        self,
+        roles: Vec<Role>,
+        text: &TextTokenizer,
+        vq: &ImageCodec,
+        vq_path: String,
+        vq_fingerprint: String,
+    ) -> Result<ModelConfig> {
+        let vocab = Vocab::new(text, vq.codebook_size())?;
+        let image_tokens = vq.tokens_per_image();
+        Ok(ModelConfig {
+            backbone: self.backbone(vocab.size(), image_tokens),
+            dynaboot: ModelMeta {
+                roles,
+                vocab,
+                image_tokens,
+                vq_path,
+                vq_fingerprint,
+            },
+        })
+    }
+
+    /// [`Preset::model_config`] over the tokenizers in `tokenizers` (a folder with `vq/` and
+    /// `tokenizer.json`, like the shipped `models/`), referenced by that path.
+    #[cfg(feature = "fs")]
+    pub fn model_config_over(
+        self,
+        roles: Vec<Role>,
+        tokenizers: &std::path::Path,
+    ) -> Result<ModelConfig> {
+        let (vq, text) = crate::tokenize::load_tokenizers(tokenizers, &candle_core::Device::Cpu)?;
+        let vq_dir = tokenizers.join("vq");
+        self.model_config(
+            roles,
+            &text,
+            &vq,
+            vq_dir.to_string_lossy().into_owned(),
+            crate::model::checkpoint::vq_fingerprint(&vq_dir)?,
+        )
+    }
+
+    pub fn train(self) -> TrainConfig {
+        let (steps, batch_size, lr, warmup) = match self {
+            Preset::Tiny => (200, 8, 3e-3, 10),
+            Preset::Mini => (600, 16, 3e-3, 50),
+            Preset::Small => (2000, 16, 1e-3, 100),
+            Preset::Demo => (3000, 16, 1.5e-3, 100),
+        };
+        TrainConfig {
+            steps,
+            batch_size,
+            grad_accum: 1,
+            lr,
+            warmup,
+            min_lr_ratio: 0.1,
+            optimizer: AdamWConfig::default(),
+            weighted: 0.0,
+            seed: 0,
+            eval_every: 100,
+            checkpoint_every: 500,
+        }
+    }
+}
