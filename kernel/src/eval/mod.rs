@@ -3,7 +3,8 @@
 //! [`judge`] scores generated images like the paper's GPT-4o judge, exactly; [`world_eval`]
 //! runs best-of-N over a labelled set; [`dynamics_eval`] measures the dynamics model (exact
 //! action, BLEU-4, ROUGE-L, the preference test); [`text`] and [`stats`] hold the metrics and
-//! confidence intervals; [`report`] writes the tables and example pages.
+//! confidence intervals; [`report`] writes the tables and example pages;
+//! [`conditioning_test`] runs the teacher-forced conditioning test on labelled rows.
 
 pub mod dynamics_eval;
 pub mod judge;
@@ -21,6 +22,8 @@ pub use world_eval::{WorldEvalConfig, WorldExample, WorldReport, evaluate_world}
 
 use crate::data::Sidecar;
 use crate::error::{Error, Result};
+use crate::model::{DynamicsModel, WorldModel};
+use crate::train::conditioning::{Conditioning, dynamics_conditioning, world_conditioning};
 use image::RgbImage;
 use std::collections::BTreeMap;
 
@@ -110,4 +113,35 @@ pub fn load_items(dataset: &crate::data::AuroraDataset) -> Result<Vec<EvalItem>>
         )));
     }
     Ok(items)
+}
+
+/// The conditioning test ([`crate::train::conditioning`]) of the world model, and of the
+/// dynamics model when given, on labelled rows.
+pub fn conditioning_test(
+    world: &WorldModel,
+    dynamics: Option<&DynamicsModel>,
+    items: &[EvalItem],
+) -> Result<Conditioning> {
+    let rows = |m: &crate::model::Model| {
+        let triplets: Vec<_> = items
+            .iter()
+            .map(|it| {
+                let (s, t) = (it.source.clone(), it.target.clone());
+                (s, t, it.instruction.clone(), it.task.clone())
+            })
+            .collect();
+        crate::train::data::tokenize(&m.vq, &m.text, &triplets)
+    };
+    let w = &world.model;
+    let world_rows = rows(w)?;
+    Ok(Conditioning {
+        world: Some(world_conditioning(&w.backbone, &w.format, &world_rows)?),
+        dynamics: match dynamics {
+            Some(d) => {
+                let m = &d.model;
+                Some(dynamics_conditioning(&m.backbone, &m.format, &rows(m)?)?)
+            }
+            None => None,
+        },
+    })
 }

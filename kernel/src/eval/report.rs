@@ -4,6 +4,7 @@
 use super::dynamics_eval::DynamicsReport;
 use super::world_eval::{WorldExample, WorldReport};
 use crate::error::Result;
+use crate::train::conditioning::Conditioning;
 use image::RgbImage;
 
 /// A table: a header row and body rows of already formatted cells.
@@ -191,6 +192,35 @@ figure img{{image-rendering:pixelated;border:3px solid transparent}}figure.chose
 </style></head><body><h1>{t}</h1>\n{body}</body></html>\n",
         t = escape(title)
     )
+}
+
+/// The conditioning test as a table: NLL per token with the true and a shuffled input.
+pub fn conditioning_table(c: &Conditioning) -> Table {
+    let mut t = Table::new(
+        "Conditioning test (teacher-forced NLL per token, nats): true inputs vs another row's",
+        &["tokens", "true", "shuffled", "ratio"],
+    );
+    let mut row = |name: &str, a: f64, b: f64| {
+        t.push(vec![
+            name.to_string(),
+            format!("{a:.3}"),
+            format!("{b:.3}"),
+            format!("{:.1}x", b / a.max(1e-9)),
+        ])
+    };
+    if let Some(w) = &c.world {
+        let share = 100.0 * w.unchanged_share;
+        row(
+            &format!("world: target = source ({share:.0} %)"),
+            w.unchanged_true,
+            w.unchanged_shuffled,
+        );
+        row("world: changed", w.changed_true, w.changed_shuffled);
+    }
+    if let Some(d) = &c.dynamics {
+        row("dynamics: action", d.action_true, d.action_shuffled);
+    }
+    t
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 
 use super::chameleon::{Chameleon, ChameleonConfig};
 use super::checkpoint::{Model, ModelConfig, ModelMeta, checked_vq_dir, load_config};
-use super::format::Role;
+use super::format::{Role, WorldLayout};
 use super::hf::{self, HfCheckpoint};
 use super::lora::LoraConfig;
 use super::vocab::{Specials, Vocab};
@@ -119,6 +119,7 @@ impl BaseModel {
                 .to_string_lossy()
                 .into_owned(),
             vq_fingerprint: fingerprint,
+            world_layout: WorldLayout::ActionFirst,
         };
         Ok(BaseModel {
             dir: dir.to_path_buf(),

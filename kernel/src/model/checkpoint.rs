@@ -10,7 +10,7 @@
 //!   the world and dynamics checkpoints of one run share a single copy.
 
 use super::chameleon::{Chameleon, ChameleonConfig};
-use super::format::{Format, Role};
+use super::format::{Format, Role, WorldLayout};
 use super::vocab::Vocab;
 use crate::error::{Error, Result};
 use crate::tokenize::{ImageCodec, ImageTokenizer, TextTokenizer};
@@ -35,6 +35,10 @@ pub struct ModelMeta {
     /// FNV-1a of the image tokenizer's `model.safetensors`, hex: the tokens mean nothing with
     /// another tokenizer.
     pub vq_fingerprint: String,
+    /// Where the world model's prompt puts the action (absent in older checkpoints: source
+    /// first).
+    #[serde(default)]
+    pub world_layout: WorldLayout,
 }
 
 /// `config.json` of a checkpoint.
@@ -51,6 +55,7 @@ impl ModelConfig {
             vocab: self.dynaboot.vocab.clone(),
             image_tokens: self.dynaboot.image_tokens,
             max_len: self.backbone.max_position_embeddings,
+            world_layout: self.dynaboot.world_layout,
         }
     }
 

@@ -1,6 +1,11 @@
 //! The sequence formats of the two roles, the only place that knows them:
 //!
-//! - world model: `<bos> <wm> <boi> source <eoi> action <boi> target <eoi>`
+//! - world model, [`WorldLayout::ActionFirst`] (what fresh models train on):
+//!   `<bos> <wm> action <boi> source <eoi> <boi> target <eoi>`; [`WorldLayout::SourceFirst`]
+//!   (checkpoints from before it): `<bos> <wm> <boi> source <eoi> action <boi> target <eoi>`.
+//!   With the action first, target cell `j` sits a fixed `image_tokens + 2` positions after
+//!   source cell `j` whatever the action's length, so copying from the source is one relative
+//!   offset for attention to learn (measured: `../shared/MODELS.md`, `models/README.md`).
 //! - dynamics model: `<bos> <dm> <boi> source <eoi> <boi> target <eoi> action <eos>`
 //!
 //! The completion (what the loss covers, as in the paper) is the target image tokens for the
@@ -29,6 +34,18 @@ impl Role {
     }
 }
 
+/// Where the world model's prompt puts the action.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorldLayout {
+    /// `<bos> <wm> <boi> source <eoi> action <boi> target <eoi>`: checkpoints without the
+    /// field (the default when reading them).
+    #[default]
+    SourceFirst,
+    /// `<bos> <wm> action <boi> source <eoi> <boi> target <eoi>`: fresh models.
+    ActionFirst,
+}
+
 /// A training sequence: ids and, per id, the weight of predicting it (0 outside the completion).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sequence {
@@ -55,6 +72,7 @@ pub struct Format {
     pub image_tokens: usize,
     /// Longest sequence the model takes (its `max_position_embeddings`).
     pub max_len: usize,
+    pub world_layout: WorldLayout,
 }
 
 impl Format {
@@ -123,14 +141,27 @@ impl Format {
         Ok(())
     }
 
-    /// `<bos> <wm> <boi> source <eoi> action <boi>`: what the world model continues.
+    /// What the world model continues: the prompt up to the target's `<boi>` (see
+    /// [`WorldLayout`]).
     pub fn world_prompt(&self, source: &[u32], action: &[u32]) -> Result<Vec<u32>> {
         self.check_action(action, Role::World)?;
         let s = self.vocab.specials;
-        let mut ids = vec![s.bos, s.wm, s.boi];
-        ids.extend(self.image(source, "source")?);
-        ids.push(s.eoi);
-        ids.extend_from_slice(action);
+        let source = self.image(source, "source")?;
+        let mut ids = vec![s.bos, s.wm];
+        match self.world_layout {
+            WorldLayout::SourceFirst => {
+                ids.push(s.boi);
+                ids.extend(source);
+                ids.push(s.eoi);
+                ids.extend_from_slice(action);
+            }
+            WorldLayout::ActionFirst => {
+                ids.extend_from_slice(action);
+                ids.push(s.boi);
+                ids.extend(source);
+                ids.push(s.eoi);
+            }
+        }
         ids.push(s.boi);
         Ok(ids)
     }
@@ -213,6 +244,7 @@ mod tests {
             ),
             image_tokens: 4,
             max_len: 24,
+            world_layout: WorldLayout::SourceFirst,
         }
     }
 
@@ -234,6 +266,31 @@ mod tests {
         assert_eq!(seq.completion().collect::<Vec<_>>(), vec![11, 12, 13, 14]);
         assert_eq!(&seq.weights[11..15], &[0.5, 1.0, 2.0, 0.5]);
         assert_eq!(seq.weights.iter().filter(|w| **w > 0.0).count(), 4);
+    }
+
+    #[test]
+    fn action_first_puts_target_cells_a_fixed_distance_after_source_cells() {
+        let f = Format {
+            world_layout: WorldLayout::ActionFirst,
+            ..format()
+        };
+        for action in [&[10u32][..], &[10, 11, 12]] {
+            let seq = f
+                .world_sequence(&[0, 1, 2, 3], action, &[7, 6, 5, 4], None)
+                .unwrap();
+            let n = action.len();
+            let mut want = vec![1, 5];
+            want.extend(action);
+            want.extend([3, 20, 21, 22, 23, 4, 3, 27, 26, 25, 24, 4]);
+            assert_eq!(seq.ids, want);
+            let first_source = 2 + n + 1;
+            let first_target = seq.completion().next().unwrap();
+            assert_eq!(first_target - first_source, f.image_tokens + 2);
+            assert_eq!(seq.completion().count(), 4);
+            // The prompt is the sequence up to the first target token.
+            let prompt = f.world_prompt(&[0, 1, 2, 3], action).unwrap();
+            assert_eq!(prompt, seq.ids[..first_target]);
+        }
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub use backbone::{Backbone, Positions};
 pub use chameleon::{Chameleon, ChameleonConfig, Pass};
 pub use checkpoint::{Model, ModelConfig, ModelMeta};
 pub use dynamics::{ActionSampler, DynamicsModel, Explanation, Score};
-pub use format::{Format, Role, Sequence};
+pub use format::{Format, Role, Sequence, WorldLayout};
 pub use kv_cache::KvCache;
 pub use sampling::Sampling;
 pub use verifier::{Prediction, Ranked, Verifier};

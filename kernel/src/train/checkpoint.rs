@@ -148,7 +148,7 @@ impl Trainer {
     }
 
     /// [`Trainer::fit`] writing `metrics.jsonl` (a line per step, with the held-out losses
-    /// when evaluated) and a checkpoint every `checkpoint_every` steps and at the end into
+    /// and the conditioning test when evaluated) and a checkpoint every `checkpoint_every` steps and at the end into
     /// `dir`. `on_step` sees each step's [`Progress`].
     pub fn fit_to(
         &mut self,
@@ -173,6 +173,14 @@ impl Trainer {
             });
             for (role, l) in p.eval.iter().flatten() {
                 line[format!("eval_loss_{}", role.name())] = serde_json::json!(l);
+            }
+            if let Some(c) = &p.conditioning {
+                if let Some(w) = &c.world {
+                    line["conditioning_world"] = serde_json::json!(w);
+                }
+                if let Some(d) = &c.dynamics {
+                    line["conditioning_dynamics"] = serde_json::json!(d);
+                }
             }
             writeln!(log, "{line}").map_err(|e| Error::io(&metrics, e))?;
             on_step(p);

@@ -5,7 +5,7 @@
 
 use super::adamw::AdamWConfig;
 use crate::error::Result;
-use crate::model::{ChameleonConfig, Format, ModelConfig, ModelMeta, Role, Vocab};
+use crate::model::{ChameleonConfig, Format, ModelConfig, ModelMeta, Role, Vocab, WorldLayout};
 use crate::tokenize::{ImageCodec, TextTokenizer};
 use serde::{Deserialize, Serialize};
 
@@ -121,6 +121,7 @@ impl Preset {
                 image_tokens,
                 vq_path,
                 vq_fingerprint,
+                world_layout: WorldLayout::ActionFirst,
             },
         })
     }

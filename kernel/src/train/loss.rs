@@ -41,18 +41,23 @@ pub fn loss_weights(lambda: f64, recognition_weights: &[f32]) -> Vec<f32> {
 /// Weighted mean negative log-likelihood of the batch's completion tokens:
 /// `Σ weight_i · nll_i / (number of completion tokens)`. Differentiable.
 pub fn completion_loss(model: &Chameleon, batch: &Batch) -> Result<Tensor> {
-    let hidden = model.hidden(&batch.ids, None, Pass::Train)?;
+    let nll = completion_nll(model, batch, Pass::Train)?;
+    (nll * &batch.weights)?.sum_all()? / batch.weights.dim(0)? as f64
+}
+
+/// The negative log-likelihood of each completion token of the batch, in the batch's order
+/// (sequence by sequence, position by position).
+pub fn completion_nll(model: &Chameleon, batch: &Batch, pass: Pass) -> Result<Tensor> {
+    let hidden = model.hidden(&batch.ids, None, pass)?;
     let (b, t, h) = hidden.dims3()?;
     // The logits at position p - 1 predict the token at p: only those rows need the head.
     let rows = hidden
         .reshape((b * t, h))?
         .index_select(&batch.predict_from, 0)?;
     let logp = candle_nn::ops::log_softmax(&model.logits(&rows)?, D::Minus1)?;
-    let nll = logp
-        .gather(&batch.targets.unsqueeze(1)?, 1)?
+    logp.gather(&batch.targets.unsqueeze(1)?, 1)?
         .squeeze(1)?
-        .neg()?;
-    (nll * &batch.weights)?.sum_all()? / batch.weights.dim(0)? as f64
+        .neg()
 }
 
 #[cfg(test)]

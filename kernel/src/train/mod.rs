@@ -1,5 +1,6 @@
 //! Training: the completion loss with recognition weights ([`loss`]), padded batches
 //! ([`batch`]), AdamW with savable state ([`adamw`]), tokenised examples ([`data`]), the
+//! conditioning test ([`conditioning`]), the
 //! recipe and presets ([`config`]), the [`Trainer`] and its loop ([`trainer`]) and the
 //! run on disk ([`checkpoint`]).
 
@@ -7,6 +8,7 @@ pub mod adamw;
 pub mod batch;
 #[cfg(feature = "fs")]
 pub mod checkpoint;
+pub mod conditioning;
 pub mod config;
 pub mod data;
 pub mod loss;

@@ -10,6 +10,7 @@
 
 use super::adamw::AdamW;
 use super::batch::Batch;
+use super::conditioning::{Conditioning, dynamics_conditioning, world_conditioning};
 use super::config::TrainConfig;
 use super::data::Example;
 use super::loss::{completion_loss, loss_weights};
@@ -45,6 +46,9 @@ pub struct Progress {
     pub tokens_per_s: f64,
     /// Mean held-out loss per role, when this step evaluated.
     pub eval: Option<Vec<(Role, f64)>>,
+    /// The conditioning test on the held-out rows, when this step evaluated (and at least two
+    /// rows are held out).
+    pub conditioning: Option<Conditioning>,
 }
 
 /// How the weights of a run start.
@@ -300,10 +304,12 @@ impl Trainer {
             let c = &self.config;
             let due = (c.eval_every > 0 && stats.step % c.eval_every == 0) || stats.step == c.steps;
             let eval = if due { Some(self.eval_loss()?) } else { None };
+            let conditioning = if due { self.conditioning()? } else { None };
             let progress = Progress {
                 stats,
                 tokens_per_s,
                 eval,
+                conditioning,
             };
             after_step(self, &progress)?;
         }
@@ -371,6 +377,26 @@ impl Trainer {
             }
         }
         Ok(out)
+    }
+
+    /// The conditioning test on the held-out examples for the roles trained (`None` with
+    /// fewer than two held out).
+    pub fn conditioning(&self) -> Result<Option<Conditioning>> {
+        if self.eval.len() < 2 {
+            return Ok(None);
+        }
+        let (b, f, rows) = (&self.backbone, &self.format, &self.eval);
+        let roles = self.roles();
+        Ok(Some(Conditioning {
+            world: roles
+                .contains(&Role::World)
+                .then(|| world_conditioning(b, f, rows))
+                .transpose()?,
+            dynamics: roles
+                .contains(&Role::Dynamics)
+                .then(|| dynamics_conditioning(b, f, rows))
+                .transpose()?,
+        }))
     }
 
     /// The trained weights under HF names, as `model.safetensors` stores them.

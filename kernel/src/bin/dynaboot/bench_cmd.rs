@@ -8,7 +8,7 @@ use candle_core::Tensor;
 use clap::Args;
 use dynaboot::model::{
     DynamicsModel, KvCache, ModelConfig, ModelMeta, Pass, Role, Sampling, Verifier, Vocab,
-    WorldModel,
+    WorldLayout, WorldModel,
 };
 use dynaboot::tokenize::{ImageTokenizer, TextTokenizer};
 use dynaboot::train::{Example, Preset, Trainer, Weights};
@@ -113,6 +113,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             image_tokens,
             vq_path: "vq".into(),
             vq_fingerprint: String::new(),
+            world_layout: WorldLayout::ActionFirst,
         },
     };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);

@@ -8,13 +8,14 @@ use anyhow::Result;
 use candle_core::DType;
 use clap::Args;
 use dynaboot::data::AuroraDataset;
-use dynaboot::eval::report::{Table, dynamics_table, html_page, world_table};
+use dynaboot::eval::report::{Table, conditioning_table, dynamics_table, html_page, world_table};
 use dynaboot::eval::{
-    DynamicsEvalConfig, DynamicsReport, Judge, WorldEvalConfig, WorldReport, evaluate_dynamics,
-    evaluate_world, load_items,
+    DynamicsEvalConfig, DynamicsReport, Judge, WorldEvalConfig, WorldReport, conditioning_test,
+    evaluate_dynamics, evaluate_world, load_items,
 };
 use dynaboot::files::write_atomic;
 use dynaboot::model::{DynamicsModel, WorldModel};
+use dynaboot::train::conditioning::Conditioning;
 use dynaboot::world::{Recogniser, RenderConfig};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -50,6 +51,8 @@ pub struct EvalFile {
     #[serde(flatten)]
     pub world: WorldReport,
     pub dynamics: Option<DynamicsReport>,
+    /// The conditioning test (teacher-forced) of both models on the same rows.
+    pub conditioning: Conditioning,
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
@@ -89,16 +92,19 @@ pub fn run(a: EvalArgs) -> Result<()> {
         }
         None => None,
     };
+    let conditioning = conditioning_test(&world, dynamics.as_ref(), &items)?;
     let mut tables: Vec<Table> = vec![world_table(&world_report)];
     if let Some(d) = &dyn_report {
         tables.push(dynamics_table(d));
     }
+    tables.push(conditioning_table(&conditioning));
     for t in &tables {
         print!("{}", t.markdown());
     }
     let file = EvalFile {
         world: world_report,
         dynamics: dyn_report,
+        conditioning,
     };
     write_atomic(&a.out, serde_json::to_string_pretty(&file)?.as_bytes())?;
     println!("wrote {}", a.out.display());

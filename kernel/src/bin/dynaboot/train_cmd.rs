@@ -230,8 +230,26 @@ fn fit(trainer: &mut Trainer, out: &Path, text: &TextTokenizer) -> Result<()> {
                     .collect::<String>()
             })
             .unwrap_or_default();
+        let reads = p
+            .conditioning
+            .map(|c| {
+                let w = c.world.map(|w| {
+                    format!(
+                        "; unchanged tokens {:.3} (shuffled source {:.3})",
+                        w.unchanged_true, w.unchanged_shuffled
+                    )
+                });
+                let d = c.dynamics.map(|d| {
+                    format!(
+                        "; action {:.3} (shuffled target {:.3})",
+                        d.action_true, d.action_shuffled
+                    )
+                });
+                w.unwrap_or_default() + &d.unwrap_or_default()
+            })
+            .unwrap_or_default();
         if !evals.is_empty() {
-            pb.println(format!("step {}: loss {:.3}{evals}", s.step, s.loss));
+            pb.println(format!("step {}: loss {:.3}{evals}{reads}", s.step, s.loss));
         } else if pb.is_hidden() && s.step % 50 == 0 {
             eprintln!("step {}: loss {:.3} {:.0} tok/s", s.step, s.loss, tps);
         }
