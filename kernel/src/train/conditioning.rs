@@ -71,6 +71,18 @@ fn nll_per_sequence(
     Ok(out)
 }
 
+/// Each row's sequence built with the row `shift` places on (cyclically) as its partner.
+fn with_partners(
+    rows: &[Example],
+    shift: usize,
+    sequence: impl Fn(&Example, &Example) -> Result<Sequence>,
+) -> Result<Vec<Sequence>> {
+    let n = rows.len();
+    (0..n)
+        .map(|i| sequence(&rows[i], &rows[(i + shift) % n]))
+        .collect()
+}
+
 fn check_rows(rows: &[Example]) -> Result<()> {
     if rows.len() < 2 {
         return Err(Error::Invalid(format!(
@@ -93,18 +105,14 @@ pub fn world_conditioning(
     rows: &[Example],
 ) -> Result<WorldConditioning> {
     check_rows(rows)?;
-    let n = rows.len();
-    let sequences = |shift: usize| {
-        rows.iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let source = &rows[(i + shift) % n].source;
-                format.world_sequence(source, &r.action, &r.target, None)
-            })
-            .collect::<Result<Vec<_>>>()
+    let nll = |shift: usize| {
+        let seqs = with_partners(rows, shift, |r, partner| {
+            format.world_sequence(&partner.source, &r.action, &r.target, None)
+        })?;
+        nll_per_sequence(backbone, format, &seqs)
     };
-    let true_nll = nll_per_sequence(backbone, format, &sequences(0)?)?;
-    let shuffled_nll = nll_per_sequence(backbone, format, &sequences(n / 2)?)?;
+    let true_nll = nll(0)?;
+    let shuffled_nll = nll(rows.len() / 2)?;
     // (sum, count) of: unchanged true, unchanged shuffled, changed true, changed shuffled.
     let mut acc = [(0.0f64, 0usize); 4];
     for ((r, t), s) in rows.iter().zip(&true_nll).zip(&shuffled_nll) {
@@ -132,16 +140,10 @@ pub fn dynamics_conditioning(
     rows: &[Example],
 ) -> Result<DynamicsConditioning> {
     check_rows(rows)?;
-    let n = rows.len();
     let mean_nll = |shift: usize| -> Result<f64> {
-        let seqs = rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let target = &rows[(i + shift) % n].target;
-                format.dynamics_sequence(&r.source, target, &r.action)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let seqs = with_partners(rows, shift, |r, partner| {
+            format.dynamics_sequence(&r.source, &partner.target, &r.action)
+        })?;
         let nll = nll_per_sequence(backbone, format, &seqs)?;
         let count: usize = nll.iter().map(Vec::len).sum();
         let sum: f64 = nll.iter().flatten().map(|&v| v as f64).sum();
@@ -149,6 +151,6 @@ pub fn dynamics_conditioning(
     };
     Ok(DynamicsConditioning {
         action_true: mean_nll(0)?,
-        action_shuffled: mean_nll(n / 2)?,
+        action_shuffled: mean_nll(rows.len() / 2)?,
     })
 }
