@@ -36,9 +36,12 @@ QUICK = {
     "DYNABOOT_ROWS": "2",
 }
 
+# The pause before abort lets evcxr forward the message: aborting at once lost it once in a
+# while (the run then saw only SIGABRT and could not tell a false assertion from a crash).
 PRELUDE = """
 std::panic::set_hook(Box::new(|info| {
     eprintln!("NOTEBOOK PANIC: {info}");
+    std::thread::sleep(std::time::Duration::from_millis(500));
     std::process::abort();
 }));
 """
