@@ -1,15 +1,19 @@
 //! `dynaboot demo`: the main job. With the shipped world and dynamics models, on the embedded
 //! world's fixed test split, best-of-N verification for every family: a per-family table
-//! (judge score at N = 1 and N = max, the dynamics model's exact-action accuracy) and an HTML
-//! report with examples. No download, no training.
+//! (judge score at N = 1 and N = max, the dynamics model's exact-action accuracy), the
+//! conditioning test of both models, and an HTML report with examples. No download, no
+//! training.
 
 use crate::predict_cmd::load;
 use crate::progress::bar;
 use anyhow::{Context, Result};
 use clap::Args;
-use dynaboot::eval::report::{Table, dynamics_table, examples_html, html_page, world_table};
+use dynaboot::eval::report::{
+    Table, conditioning_table, dynamics_table, examples_html, html_page, world_table,
+};
 use dynaboot::eval::{
-    DynamicsEvalConfig, Judge, WorldEvalConfig, evaluate_dynamics, evaluate_world, test_split_items,
+    DynamicsEvalConfig, Judge, WorldEvalConfig, conditioning_test, evaluate_dynamics,
+    evaluate_world, test_split_items,
 };
 use dynaboot::files::write_atomic;
 use dynaboot::model::{DynamicsModel, Sampling, WorldModel};
@@ -77,6 +81,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     };
     let d = evaluate_dynamics(&dynamics, &items, &dc, |i| pb.set_position(i as u64))?;
     pb.finish_and_clear();
+    let reads = conditioning_test(&world, Some(&dynamics), &items)?;
 
     let first = &w.best_of[0].scores;
     let mut summary = Table::new(
@@ -105,8 +110,9 @@ pub fn run(a: DemoArgs) -> Result<()> {
         format!("{:.1} %", 100.0 * d.exact),
         format!("{:.2}", d.judge),
     ]);
-    print!("{}", summary.markdown());
-    let tables = [summary, world_table(&w), dynamics_table(&d)];
+    let reads_table = conditioning_table(&reads);
+    print!("{}{}", summary.markdown(), reads_table.markdown());
+    let tables = [summary, reads_table, world_table(&w), dynamics_table(&d)];
     let body = tables.iter().map(Table::html).collect::<String>() + &examples_html(&examples)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let html = a.out.join("report.html");
@@ -114,8 +120,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         &html,
         html_page("dynaboot demo: best-of-N on the test split", &body).as_bytes(),
     )?;
-    let json =
-        serde_json::json!({ "world": w, "dynamics": d, "seconds": t0.elapsed().as_secs_f64() });
+    let json = serde_json::json!({ "world": w, "dynamics": d, "conditioning": reads, "seconds": t0.elapsed().as_secs_f64() });
     write_atomic(
         &a.out.join("report.json"),
         serde_json::to_string_pretty(&json)?.as_bytes(),
