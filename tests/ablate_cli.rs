@@ -92,5 +92,17 @@ fn demo_runs_on_the_shipped_models() {
     let upper = r["world"]["target_through_vq"]["average"].as_f64().unwrap();
     assert!(upper > 7.0, "target through VQ scores {upper}");
     assert_eq!(r["world"]["copy_source"]["average"], 0.0);
+    // The shipped world model reads its source (a checkpoint read with the wrong prompt
+    // layout, or a model that redraws the scene, scores both alike).
+    let w = &r["conditioning"]["world"];
+    let (own, other) = (
+        w["unchanged_true"].as_f64().unwrap(),
+        w["unchanged_shuffled"].as_f64().unwrap(),
+    );
+    assert!(
+        other > 4.0 * own,
+        "unchanged tokens {own} vs {other} with another row's source"
+    );
+    assert!(printed.contains("Conditioning test"), "{printed}");
     assert!(dir.path().join("report.html").is_file());
 }
