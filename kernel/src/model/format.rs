@@ -7,9 +7,12 @@
 //!   source cell `j` whatever the action's length, so copying from the source is one relative
 //!   offset for attention to learn (measured: `../shared/MODELS.md`, `models/README.md`).
 //! - dynamics model: `<bos> <dm> <boi> source <eoi> <boi> target <eoi> action <eos>`
+//! - scene caption (foundation material): `<bos> <boi> image <eoi> description <eos>`; scene
+//!   drawing: `<bos> description <boi> image <eoi>`.
 //!
 //! The completion (what the loss covers, as in the paper) is the target image tokens for the
-//! world model and the action tokens with `<eos>` for the dynamics model.
+//! world model and the action tokens with `<eos>` for the dynamics model; the description with
+//! `<eos>` of a caption and the image tokens of a drawing.
 
 use super::vocab::Vocab;
 use crate::error::{Error, Result};
@@ -222,6 +225,61 @@ impl Format {
     }
 }
 
+impl Format {
+    /// Fixed tokens of a caption or drawing sequence besides the image and the text.
+    const SCENE_OVERHEAD: usize = 4;
+
+    fn check_description(&self, text: &[u32]) -> Result<()> {
+        let max = self
+            .max_len
+            .saturating_sub(self.image_tokens + Self::SCENE_OVERHEAD);
+        if text.is_empty() || text.len() > max {
+            return Err(Error::Invalid(format!(
+                "a scene description of {} tokens; this model's context ({} positions) takes 1 to {max}",
+                text.len(),
+                self.max_len
+            )));
+        }
+        if let Some(id) = text.iter().find(|&&i| !self.vocab.is_text(i)) {
+            return Err(Error::Invalid(format!(
+                "description token {id} is not a text id"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `<bos> <boi> image <eoi> description <eos>`: describing a scene; the completion is the
+    /// description and `<eos>`.
+    pub fn caption_sequence(&self, image: &[u32], description: &[u32]) -> Result<Sequence> {
+        self.check_description(description)?;
+        let s = self.vocab.specials;
+        let mut ids = vec![s.bos, s.boi];
+        ids.extend(self.image(image, "captioned")?);
+        ids.push(s.eoi);
+        let mut weights = vec![0.0; ids.len()];
+        ids.extend_from_slice(description);
+        ids.push(s.eos);
+        weights.extend(std::iter::repeat_n(1.0, description.len() + 1));
+        Ok(Sequence { ids, weights })
+    }
+
+    /// `<bos> description <boi> image <eoi>`: drawing a described scene; the completion is the
+    /// image tokens.
+    pub fn drawing_sequence(&self, description: &[u32], image: &[u32]) -> Result<Sequence> {
+        self.check_description(description)?;
+        let s = self.vocab.specials;
+        let mut ids = vec![s.bos];
+        ids.extend_from_slice(description);
+        ids.push(s.boi);
+        let mut weights = vec![0.0; ids.len()];
+        ids.extend(self.image(image, "drawn")?);
+        weights.extend(std::iter::repeat_n(1.0, self.image_tokens));
+        ids.push(s.eoi);
+        weights.push(0.0);
+        Ok(Sequence { ids, weights })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,5 +387,28 @@ mod tests {
             .to_string();
         assert!(code.contains("outside the codebook"), "{code}");
         assert!(f.world_prompt(&[0; 4], &[25]).is_err());
+    }
+
+    #[test]
+    fn scene_sequences_layout_and_completion() {
+        let f = format();
+        let cap = f.caption_sequence(&[0, 1, 2, 3], &[12, 13]).unwrap();
+        assert_eq!(cap.ids, vec![1, 3, 20, 21, 22, 23, 4, 12, 13, 2]);
+        assert_eq!(cap.completion().collect::<Vec<_>>(), vec![7, 8, 9]);
+        let draw = f.drawing_sequence(&[12, 13], &[0, 1, 2, 3]).unwrap();
+        assert_eq!(draw.ids, vec![1, 12, 13, 3, 20, 21, 22, 23, 4]);
+        assert_eq!(draw.completion().collect::<Vec<_>>(), vec![4, 5, 6, 7]);
+        // 24 positions - 4 image tokens - 4 fixed = 16 description tokens at most.
+        assert!(f.caption_sequence(&[0; 4], &[9; 16]).is_ok());
+        let long = f
+            .drawing_sequence(&[9; 17], &[0; 4])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            long.contains("17 tokens") && long.contains("1 to 16"),
+            "{long}"
+        );
+        assert!(f.caption_sequence(&[0; 4], &[]).is_err());
+        assert!(f.caption_sequence(&[0; 4], &[25]).is_err());
     }
 }

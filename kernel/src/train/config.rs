@@ -29,6 +29,13 @@ pub struct TrainConfig {
     pub eval_every: usize,
     /// Write a checkpoint every this many steps (and at the end; 0 = only at the end).
     pub checkpoint_every: usize,
+    /// Also train describing each example's images in words (scene captions), beside the
+    /// roles; needs examples with scene descriptions (the embedded world's data).
+    #[serde(default)]
+    pub captions: bool,
+    /// Also train drawing each example's images from their descriptions.
+    #[serde(default)]
+    pub drawings: bool,
 }
 
 impl TrainConfig {
@@ -55,6 +62,8 @@ impl TrainConfig {
         self.lr = o.lr.unwrap_or(self.lr);
         self.weighted = o.weighted.unwrap_or(self.weighted);
         self.seed = o.seed.unwrap_or(self.seed);
+        self.captions = o.captions.unwrap_or(self.captions);
+        self.drawings = o.drawings.unwrap_or(self.drawings);
         self
     }
 }
@@ -71,6 +80,8 @@ pub struct Overrides {
     pub seed: Option<u64>,
     pub eval_every: Option<usize>,
     pub checkpoint_every: Option<usize>,
+    pub captions: Option<bool>,
+    pub drawings: Option<bool>,
 }
 
 /// Model sizes and their default training recipes.
@@ -164,6 +175,8 @@ impl Preset {
             seed: 0,
             eval_every: 100,
             checkpoint_every: 500,
+            captions: false,
+            drawings: false,
         }
     }
 }

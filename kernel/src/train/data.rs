@@ -17,6 +17,10 @@ pub struct Example {
     pub recognition_weights: Vec<f32>,
     /// AURORA task (family) name.
     pub task: String,
+    /// Text ids of descriptions of the source and the target scene
+    /// ([`crate::world::describe_scene`]) where the data knows the scenes (the embedded
+    /// world's sidecar); empty otherwise.
+    pub descriptions: Vec<Vec<u32>>,
 }
 
 /// A (source, target) image pair as codes, with the recognition weights of the target.
@@ -73,6 +77,7 @@ pub fn tokenize(
                 recognition_weights: c.recognition_weights,
                 action: text.encode(action.trim())?,
                 task: task.clone(),
+                descriptions: Vec::new(),
             })
         })
         .collect()
@@ -199,12 +204,20 @@ pub fn load_examples(
                             .into(),
                     });
                 }
+                let descriptions = match &row.sidecar {
+                    Some(s) => [&s.source_state, &s.target_state]
+                        .into_iter()
+                        .map(|scene| text.encode(&crate::world::describe_scene(scene, i)))
+                        .collect::<Result<_>>()?,
+                    None => Vec::new(),
+                };
                 Ok(Example {
                     source,
                     target,
                     action,
                     recognition_weights,
                     task: row.task.clone(),
+                    descriptions,
                 })
             },
         )

@@ -51,6 +51,7 @@ fn examples(text: &TextTokenizer) -> Vec<Example> {
                 target,
                 action: text.encode(a).unwrap(),
                 task: "kubric".into(),
+                descriptions: Vec::new(),
             }
         })
         .collect()
@@ -102,6 +103,7 @@ fn the_conditioning_test_sees_a_model_learn_to_read_its_inputs() {
                 target,
                 action: text.encode(action).unwrap(),
                 task: "kubric".into(),
+                descriptions: Vec::new(),
             });
         }
     }
@@ -473,4 +475,67 @@ mod cuda {
             );
         }
     }
+}
+
+/// Scene captions and drawings train beside a role: overfitting lowers the loss of both on
+/// the examples' own descriptions; data without scenes is refused with the reason.
+#[test]
+fn captions_and_drawings_train_beside_the_role() {
+    use super::batch::Batch;
+    use super::loss::completion_loss;
+    let (vq, text) = tokenizers();
+    let mut ex = examples(&text);
+    let mc = model_config(vec![Role::Dynamics], &text, &vq);
+    let cfg = TrainConfig {
+        captions: true,
+        drawings: true,
+        ..config(200)
+    };
+    let refused = Trainer::new(
+        Weights::Fresh(&mc),
+        cfg.clone(),
+        ex.clone(),
+        vec![],
+        &Device::Cpu,
+    )
+    .err()
+    .expect("no descriptions")
+    .to_string();
+    assert!(refused.contains("no scene descriptions"), "{refused}");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    for e in &mut ex {
+        e.descriptions = (0..2)
+            .map(|k| {
+                let scene = crate::world::generate::random_scene(&mut rng, 1..=2);
+                text.encode(&crate::world::describe_scene(&scene, k))
+                    .unwrap()
+            })
+            .collect();
+    }
+    let format = mc.format();
+    let scene_batch = |tr: &Trainer| {
+        let mut seqs = Vec::new();
+        for e in &ex {
+            for (d, image) in e.descriptions.iter().zip([&e.source, &e.target]) {
+                seqs.push(format.caption_sequence(image, d).unwrap());
+                seqs.push(format.drawing_sequence(d, image).unwrap());
+            }
+        }
+        let batch = Batch::new(&seqs, format.vocab.specials.pad, &Device::Cpu).unwrap();
+        completion_loss(&tr.backbone, &batch)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let mut tr = Trainer::new(Weights::Fresh(&mc), cfg, ex.clone(), vec![], &Device::Cpu).unwrap();
+    let before = scene_batch(&tr);
+    tr.fit(|_, _| Ok(())).unwrap();
+    let after = scene_batch(&tr);
+    assert!(
+        before > 3.0 && after < 1.0,
+        "scene loss {before} -> {after}"
+    );
+    // The role still trains beside them.
+    let role_loss = tr.loss_on_first(4).unwrap().to_scalar::<f32>().unwrap();
+    assert!(role_loss < 0.5, "dynamics loss {role_loss}");
 }

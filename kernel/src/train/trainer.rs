@@ -95,6 +95,14 @@ pub struct LoraRun {
     pub vqgan: Option<String>,
 }
 
+/// What one training sequence teaches: a role, or describing or drawing a scene.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Task {
+    Role(Role),
+    Caption,
+    Drawing,
+}
+
 /// Dropout seed of micro-batch `micro` of step `step` (0-based).
 fn dropout_seed(seed: u64, step: usize, micro: usize) -> u64 {
     crate::nn::init::fnv1a(format!("lora-dropout {seed} {step} {micro}").as_bytes()) >> 1
@@ -199,6 +207,22 @@ impl Trainer {
                     .map_err(|e| Error::Invalid(format!("example {i}: {e}")))?;
             }
         }
+        if config.captions || config.drawings {
+            for (i, ex) in train.iter().enumerate() {
+                if ex.descriptions.is_empty() {
+                    return Err(Error::Invalid(format!(
+                        "training example {i} has no scene descriptions; captions and drawings \
+                         need data whose rows carry `source_state` and `target_state` (the \
+                         embedded world's, from `dynaboot world generate`)"
+                    )));
+                }
+                for (d, image) in ex.descriptions.iter().zip([&ex.source, &ex.target]) {
+                    format
+                        .caption_sequence(image, d)
+                        .map_err(|e| Error::Invalid(format!("training example {i}: {e}")))?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -211,9 +235,22 @@ impl Trainer {
         &self.model_config.dynaboot.roles
     }
 
-    /// Stream item `k` (an (example, role) pair, in epoch order).
-    fn item(&mut self, k: usize) -> (usize, Role) {
-        let n = self.train.len() * self.roles().len();
+    /// The tasks every training example is seen in once per epoch.
+    fn tasks(&self) -> Vec<Task> {
+        let mut tasks: Vec<Task> = self.roles().iter().map(|r| Task::Role(*r)).collect();
+        if self.config.captions {
+            tasks.push(Task::Caption);
+        }
+        if self.config.drawings {
+            tasks.push(Task::Drawing);
+        }
+        tasks
+    }
+
+    /// Stream item `k` (an (example, task) pair, in epoch order) and its epoch.
+    fn item(&mut self, k: usize) -> (usize, Task, usize) {
+        let tasks = self.tasks();
+        let n = self.train.len() * tasks.len();
         let epoch = k / n;
         if self.order.0 != epoch {
             let mut perm: Vec<usize> = (0..n).collect();
@@ -225,11 +262,30 @@ impl Trainer {
         let pair = self.order.1[k % n];
         (
             pair % self.train.len(),
-            self.roles()[pair / self.train.len()],
+            tasks[pair / self.train.len()],
+            epoch,
         )
     }
 
-    fn sequence(&self, ex: &Example, role: Role) -> Result<Sequence> {
+    /// The sequence of `task` on `ex`; captions and drawings alternate between the source
+    /// and the target scene from epoch to epoch.
+    fn sequence(&self, ex: &Example, task: Task, epoch: usize) -> Result<Sequence> {
+        let scene = |i: usize| {
+            let side = (i + epoch) % ex.descriptions.len().max(1);
+            let image = if side == 0 { &ex.source } else { &ex.target };
+            (&ex.descriptions[side], image)
+        };
+        let role = match task {
+            Task::Role(role) => role,
+            Task::Caption => {
+                let (text, image) = scene(0);
+                return self.format.caption_sequence(image, text);
+            }
+            Task::Drawing => {
+                let (text, image) = scene(1);
+                return self.format.drawing_sequence(text, image);
+            }
+        };
         match role {
             Role::World => self.format.world_sequence(
                 &ex.source,
@@ -258,8 +314,8 @@ impl Trainer {
             let first = (self.step * cfg.grad_accum + micro) * cfg.batch_size;
             let seqs = (first..first + cfg.batch_size)
                 .map(|k| {
-                    let (i, role) = self.item(k);
-                    self.sequence(&self.train[i], role)
+                    let (i, task, epoch) = self.item(k);
+                    self.sequence(&self.train[i], task, epoch)
                 })
                 .collect::<Result<Vec<_>>>()?;
             let batch = self.batch(&seqs)?;
@@ -364,7 +420,7 @@ impl Trainer {
                         Role::World => self
                             .format
                             .world_sequence(&ex.source, &ex.action, &ex.target, None),
-                        Role::Dynamics => self.sequence(ex, role),
+                        Role::Dynamics => self.sequence(ex, Task::Role(role), 0),
                     })
                     .collect::<Result<Vec<_>>>()?;
                 let batch = self.batch(&seqs)?;
@@ -460,7 +516,7 @@ impl Trainer {
         let mut seqs = Vec::new();
         for ex in self.train.iter().take(n) {
             for &role in self.roles() {
-                seqs.push(self.sequence(ex, role)?);
+                seqs.push(self.sequence(ex, Task::Role(role), 0)?);
             }
         }
         let batch = self.batch(&seqs)?;

@@ -6,7 +6,7 @@
 //! expression), so rendering and parsing can never drift apart.
 
 use super::action::{Action, Relation, Side};
-use super::scene::{Color, Object, Scene, Shape, Size, Slot};
+use super::scene::{Color, Object, Place, Scene, Shape, Size, Slot};
 use regex::{Captures, Regex};
 use std::sync::LazyLock;
 
@@ -371,6 +371,57 @@ pub fn paraphrases(action: &Action, scene: &Scene) -> Vec<String> {
     out
 }
 
+/// Describes what a camera sees of `scene` in the world's language, for scene captions (image
+/// -> text) and drawings (text -> image); `k` picks among the size, shape and row synonyms.
+///
+/// Objects on the table come in slot order (back to front, left to right), each with what
+/// stands on it or lies in it: "a large red cube at the back left with a small blue ball on
+/// top, a little open green box at the front right with a small pink can inside". What hides
+/// under an upside-down bowl is not mentioned: the camera cannot see it.
+pub fn describe_scene(scene: &Scene, k: usize) -> String {
+    let noun = |o: &Object| {
+        let state = match (o.shape, o.upside_down, o.lid_open) {
+            (Shape::Box, _, true) => "open ",
+            (_, true, _) => "upside down ",
+            _ => "",
+        };
+        format!(
+            "a {} {state}{} {}",
+            size_word(o.size, k),
+            o.color.name(),
+            shape_words(o.shape)[k % 2]
+        )
+    };
+    let mut on_table: Vec<(Slot, &Object)> = scene
+        .objects
+        .iter()
+        .filter_map(|o| match o.place {
+            Place::Table(s) => Some((s, o)),
+            _ => None,
+        })
+        .collect();
+    on_table.sort_by_key(|(s, _)| *s);
+    let parts: Vec<String> = on_table
+        .into_iter()
+        .map(|(slot, o)| {
+            let mut part = format!("{} at the {}", noun(o), slot_phrase(slot, k));
+            for d in scene.dependents(o.color) {
+                match d.place {
+                    Place::OnTop(_) => part += &format!(" with {} on top", noun(d)),
+                    Place::Inside(_) => part += &format!(" with {} inside", noun(d)),
+                    _ => {}
+                }
+            }
+            part
+        })
+        .collect();
+    if parts.is_empty() {
+        "an empty table".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
 /// The world's language corpus: every paraphrase of three random valid actions per family in
 /// each of `scenes` random scenes. The text tokenizer is trained on it.
 pub fn corpus(seed: u64, scenes: usize) -> Vec<String> {
@@ -627,5 +678,46 @@ mod tests {
         assert!(parse("make me a sandwich").is_err());
         assert!(parse("").is_err());
         assert!(parse("paint the red cube red and blue").is_err());
+    }
+
+    #[test]
+    fn scene_descriptions_name_every_visible_object_once_in_slot_order() {
+        use crate::world::scene::Place;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for k in 0..40 {
+            let scene = random_scene(&mut rng, 1..=5);
+            let text = describe_scene(&scene, k);
+            for o in &scene.objects {
+                let named = text.matches(&format!(" {} ", o.color.name())).count();
+                let hidden = matches!(o.place, Place::Under(_));
+                assert_eq!(named, usize::from(!hidden), "{:?} in {text:?}", o);
+            }
+            // Table objects appear back to front, left to right.
+            let slots: Vec<Slot> = Slot::all().filter(|s| scene.at(*s).is_some()).collect();
+            let at: Vec<usize> = slots
+                .iter()
+                .map(|s| text.find(&slot_phrase(*s, k)).expect("every slot is named"))
+                .collect();
+            assert!(at.windows(2).all(|w| w[0] < w[1]), "{text:?}");
+        }
+        let mut scene = Scene::default();
+        assert_eq!(describe_scene(&scene, 0), "an empty table");
+        scene.objects.push(Object::new(
+            Shape::Box,
+            Color::Green,
+            Size::Large,
+            Place::Table(Slot::new(2, 0)),
+        ));
+        scene.objects[0].lid_open = true;
+        scene.objects.push(Object::new(
+            Shape::Sphere,
+            Color::Red,
+            Size::Small,
+            Place::Inside(Color::Green),
+        ));
+        assert_eq!(
+            describe_scene(&scene, 1),
+            "a big open green chest at the front left with a little red ball inside"
+        );
     }
 }

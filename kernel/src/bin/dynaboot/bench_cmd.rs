@@ -133,6 +133,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 .collect(),
             recognition_weights: vec![1.0; image_tokens],
             task: "bench".into(),
+            descriptions: Vec::new(),
         })
         .collect();
     let mut train = model_config.clone();

@@ -44,6 +44,13 @@ pub struct TrainArgs {
     /// λ of the recognition-weighted loss: weight = (1 - λ) + λ·change (0 = plain loss).
     #[arg(long, default_value_t = 0.0)]
     weighted: f64,
+    /// Also train describing the images in words (scene captions; needs the embedded
+    /// world's data, whose rows carry the scenes).
+    #[arg(long)]
+    captions: bool,
+    /// Also train drawing the images from their descriptions.
+    #[arg(long)]
+    drawings: bool,
     #[arg(long, value_enum, default_value = "demo")]
     preset: Preset,
     /// Fine-tune this checkpoint instead of training a fresh `--preset` model: a dynaboot
@@ -173,6 +180,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
             lr: a.lr,
             weighted: Some(a.weighted),
             seed: Some(a.seed),
+            captions: Some(a.captions),
+            drawings: Some(a.drawings),
             eval_every: a.eval_every,
             checkpoint_every: a.checkpoint_every,
             ..Overrides::default()
