@@ -7,12 +7,14 @@
 //!   source cell `j` whatever the action's length, so copying from the source is one relative
 //!   offset for attention to learn (measured: `../shared/MODELS.md`, `models/README.md`).
 //! - dynamics model: `<bos> <dm> <boi> source <eoi> <boi> target <eoi> action <eos>`
-//! - scene caption (foundation material): `<bos> <boi> image <eoi> description <eos>`; scene
-//!   drawing: `<bos> description <boi> image <eoi>`.
+//! - foundation material: scene caption `<bos> <boi> image <eoi> description <eos>`, scene
+//!   drawing `<bos> description <boi> image <eoi>`, and transition (a frame pair without its
+//!   action) `<bos> <boi> before <eoi> <boi> after <eoi>`, whose cell `j` sits as far after
+//!   `before`'s as in the world model's action-first layout.
 //!
 //! The completion (what the loss covers, as in the paper) is the target image tokens for the
 //! world model and the action tokens with `<eos>` for the dynamics model; the description with
-//! `<eos>` of a caption and the image tokens of a drawing.
+//! `<eos>` of a caption and the image tokens of a drawing or of a transition's second frame.
 
 use super::vocab::Vocab;
 use crate::error::{Error, Result};
@@ -263,6 +265,21 @@ impl Format {
         Ok(Sequence { ids, weights })
     }
 
+    /// `<bos> <boi> before <eoi> <boi> after <eoi>`: the next frame of an unlabelled pair; the
+    /// completion is `after`'s tokens.
+    pub fn transition_sequence(&self, before: &[u32], after: &[u32]) -> Result<Sequence> {
+        let s = self.vocab.specials;
+        let mut ids = vec![s.bos, s.boi];
+        ids.extend(self.image(before, "first frame")?);
+        ids.extend([s.eoi, s.boi]);
+        let mut weights = vec![0.0; ids.len()];
+        ids.extend(self.image(after, "second frame")?);
+        weights.extend(std::iter::repeat_n(1.0, self.image_tokens));
+        ids.push(s.eoi);
+        weights.push(0.0);
+        Ok(Sequence { ids, weights })
+    }
+
     /// `<bos> description <boi> image <eoi>`: drawing a described scene; the completion is the
     /// image tokens.
     pub fn drawing_sequence(&self, description: &[u32], image: &[u32]) -> Result<Sequence> {
@@ -409,6 +426,15 @@ mod tests {
             "{long}"
         );
         assert!(f.caption_sequence(&[0; 4], &[]).is_err());
+        let pair = f.transition_sequence(&[0, 1, 2, 3], &[4, 5, 6, 7]).unwrap();
+        assert_eq!(
+            pair.ids,
+            vec![1, 3, 20, 21, 22, 23, 4, 3, 24, 25, 26, 27, 4]
+        );
+        assert_eq!(pair.completion().collect::<Vec<_>>(), vec![8, 9, 10, 11]);
+        // As in the world model's action-first layout, cell j of the second frame sits
+        // image_tokens + 2 positions after cell j of the first.
+        assert_eq!(8 - 2, f.image_tokens + 2);
         assert!(f.caption_sequence(&[0; 4], &[25]).is_err());
     }
 }

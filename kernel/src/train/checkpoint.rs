@@ -171,8 +171,8 @@ impl Trainer {
                 "step": s.step, "loss": s.loss, "lr": s.lr,
                 "grad_norm": s.grad_norm, "tokens_per_s": p.tokens_per_s,
             });
-            for (role, l) in p.eval.iter().flatten() {
-                line[format!("eval_loss_{}", role.name())] = serde_json::json!(l);
+            for (task, l) in p.eval.iter().flatten() {
+                line[format!("eval_loss_{}", task.name())] = serde_json::json!(l);
             }
             if let Some(c) = &p.conditioning {
                 if let Some(w) = &c.world {

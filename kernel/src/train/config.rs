@@ -36,6 +36,10 @@ pub struct TrainConfig {
     /// Also train drawing each example's images from their descriptions.
     #[serde(default)]
     pub drawings: bool,
+    /// Also train predicting each example's target image from its source without the action
+    /// (the pair as an unlabelled transition).
+    #[serde(default)]
+    pub transitions: bool,
 }
 
 impl TrainConfig {
@@ -64,6 +68,7 @@ impl TrainConfig {
         self.seed = o.seed.unwrap_or(self.seed);
         self.captions = o.captions.unwrap_or(self.captions);
         self.drawings = o.drawings.unwrap_or(self.drawings);
+        self.transitions = o.transitions.unwrap_or(self.transitions);
         self
     }
 }
@@ -82,6 +87,7 @@ pub struct Overrides {
     pub checkpoint_every: Option<usize>,
     pub captions: Option<bool>,
     pub drawings: Option<bool>,
+    pub transitions: Option<bool>,
 }
 
 /// Model sizes and their default training recipes.
@@ -177,6 +183,7 @@ impl Preset {
             checkpoint_every: 500,
             captions: false,
             drawings: false,
+            transitions: false,
         }
     }
 }

@@ -477,10 +477,11 @@ mod cuda {
     }
 }
 
-/// Scene captions and drawings train beside a role: overfitting lowers the loss of both on
-/// the examples' own descriptions; data without scenes is refused with the reason.
+/// The foundation material trains beside a role: overfitting lowers the loss of captions and
+/// drawings of the examples' own descriptions and of their transitions; data without scenes
+/// is refused with the reason.
 #[test]
-fn captions_and_drawings_train_beside_the_role() {
+fn foundation_tasks_train_beside_the_role() {
     use super::batch::Batch;
     use super::loss::completion_loss;
     let (vq, text) = tokenizers();
@@ -489,6 +490,7 @@ fn captions_and_drawings_train_beside_the_role() {
     let cfg = TrainConfig {
         captions: true,
         drawings: true,
+        transitions: true,
         ..config(200)
     };
     let refused = Trainer::new(
@@ -520,6 +522,7 @@ fn captions_and_drawings_train_beside_the_role() {
                 seqs.push(format.caption_sequence(image, d).unwrap());
                 seqs.push(format.drawing_sequence(d, image).unwrap());
             }
+            seqs.push(format.transition_sequence(&e.source, &e.target).unwrap());
         }
         let batch = Batch::new(&seqs, format.vocab.specials.pad, &Device::Cpu).unwrap();
         completion_loss(&tr.backbone, &batch)
@@ -538,4 +541,39 @@ fn captions_and_drawings_train_beside_the_role() {
     // The role still trains beside them.
     let role_loss = tr.loss_on_first(4).unwrap().to_scalar::<f32>().unwrap();
     assert!(role_loss < 0.5, "dynamics loss {role_loss}");
+
+    // A foundation: no role, only the material; its held-out losses are per task.
+    let foundation = model_config(vec![], &text, &vq);
+    let nothing = Trainer::new(
+        Weights::Fresh(&foundation),
+        config(10),
+        ex.clone(),
+        vec![],
+        &Device::Cpu,
+    )
+    .err()
+    .expect("nothing to train")
+    .to_string();
+    assert!(nothing.contains("foundation material"), "{nothing}");
+    let cfg = TrainConfig {
+        captions: true,
+        drawings: true,
+        transitions: true,
+        ..config(10)
+    };
+    let tr = Trainer::new(
+        Weights::Fresh(&foundation),
+        cfg,
+        ex.clone(),
+        ex,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let tasks: Vec<&str> = tr
+        .eval_loss()
+        .unwrap()
+        .iter()
+        .map(|(t, _)| t.name())
+        .collect();
+    assert_eq!(tasks, ["captions", "drawings", "transitions"]);
 }

@@ -44,8 +44,8 @@ pub struct Progress {
     pub stats: StepStats,
     /// Token positions per second of the step (0 where there is no clock: the browser).
     pub tokens_per_s: f64,
-    /// Mean held-out loss per role, when this step evaluated.
-    pub eval: Option<Vec<(Role, f64)>>,
+    /// Mean held-out loss per task, when this step evaluated.
+    pub eval: Option<Vec<(Task, f64)>>,
     /// The conditioning test on the held-out rows, when this step evaluated (and at least two
     /// rows are held out).
     pub conditioning: Option<Conditioning>,
@@ -95,12 +95,26 @@ pub struct LoraRun {
     pub vqgan: Option<String>,
 }
 
-/// What one training sequence teaches: a role, or describing or drawing a scene.
+/// What one training sequence teaches: a role, or a task of the foundation material
+/// (describing or drawing a scene, the next frame of an unlabelled pair).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Task {
+pub enum Task {
     Role(Role),
     Caption,
     Drawing,
+    Transition,
+}
+
+impl Task {
+    /// Its name in `metrics.jsonl` (`eval_loss_<name>`) and the logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Role(r) => r.name(),
+            Task::Caption => "captions",
+            Task::Drawing => "drawings",
+            Task::Transition => "transitions",
+        }
+    }
 }
 
 /// Dropout seed of micro-batch `micro` of step `step` (0-based).
@@ -189,9 +203,13 @@ impl Trainer {
         if train.is_empty() {
             return Err(Error::Invalid("no training examples".into()));
         }
-        if model_config.dynaboot.roles.is_empty() {
+        if model_config.dynaboot.roles.is_empty()
+            && !(config.captions || config.drawings || config.transitions)
+        {
             return Err(Error::Invalid(
-                "train at least one role (world, dynamics)".into(),
+                "train at least one role (world, dynamics) or task of the foundation material \
+                 (captions, drawings, transitions)"
+                    .into(),
             ));
         }
         if config.batch_size == 0 || config.grad_accum == 0 || config.steps == 0 {
@@ -244,6 +262,9 @@ impl Trainer {
         if self.config.drawings {
             tasks.push(Task::Drawing);
         }
+        if self.config.transitions {
+            tasks.push(Task::Transition);
+        }
         tasks
     }
 
@@ -285,6 +306,7 @@ impl Trainer {
                 let (text, image) = scene(1);
                 return self.format.drawing_sequence(text, image);
             }
+            Task::Transition => return self.format.transition_sequence(&ex.source, &ex.target),
         };
         match role {
             Role::World => self.format.world_sequence(
@@ -407,20 +429,25 @@ impl Trainer {
         Ok((model, stats))
     }
 
-    /// Mean completion loss (unweighted) per role on the held-out examples.
-    pub fn eval_loss(&self) -> Result<Vec<(Role, f64)>> {
+    /// Mean completion loss (unweighted) per task on the held-out examples (captions of their
+    /// sources and drawings of their targets where they have descriptions).
+    pub fn eval_loss(&self) -> Result<Vec<(Task, f64)>> {
         self.backbone.set_lora_seed(crate::model::lora::NO_DROPOUT);
         let mut out = Vec::new();
-        for &role in self.roles() {
+        for task in self.tasks() {
+            let described = self.eval.iter().all(|ex| !ex.descriptions.is_empty());
+            if matches!(task, Task::Caption | Task::Drawing) && !described {
+                continue;
+            }
             let (mut sum, mut n) = (0.0, 0);
             for chunk in self.eval.chunks(self.config.batch_size.max(1)) {
                 let seqs = chunk
                     .iter()
-                    .map(|ex| match role {
-                        Role::World => self
+                    .map(|ex| match task {
+                        Task::Role(Role::World) => self
                             .format
                             .world_sequence(&ex.source, &ex.action, &ex.target, None),
-                        Role::Dynamics => self.sequence(ex, Task::Role(role), 0),
+                        _ => self.sequence(ex, task, 0),
                     })
                     .collect::<Result<Vec<_>>>()?;
                 let batch = self.batch(&seqs)?;
@@ -429,7 +456,7 @@ impl Trainer {
                 n += chunk.len();
             }
             if n > 0 {
-                out.push((role, sum / n as f64));
+                out.push((task, sum / n as f64));
             }
         }
         Ok(out)

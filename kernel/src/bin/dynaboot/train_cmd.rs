@@ -19,6 +19,9 @@ pub enum RoleArg {
     Dynamics,
     /// One set of weights for both roles (told apart by task tokens).
     Both,
+    /// No role: a foundation to fine-tune, pretrained on the data's images without their
+    /// actions (scene captions, drawings and transitions; implies those three flags).
+    Foundation,
 }
 
 impl RoleArg {
@@ -27,6 +30,7 @@ impl RoleArg {
             RoleArg::World => vec![Role::World],
             RoleArg::Dynamics => vec![Role::Dynamics],
             RoleArg::Both => vec![Role::World, Role::Dynamics],
+            RoleArg::Foundation => vec![],
         }
     }
 }
@@ -51,6 +55,9 @@ pub struct TrainArgs {
     /// Also train drawing the images from their descriptions.
     #[arg(long)]
     drawings: bool,
+    /// Also train predicting each target image from its source without the action.
+    #[arg(long)]
+    transitions: bool,
     #[arg(long, value_enum, default_value = "demo")]
     preset: Preset,
     /// Fine-tune this checkpoint instead of training a fresh `--preset` model: a dynaboot
@@ -173,6 +180,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
                     .model_config(a.role.roles(), &text, vq, vq_path, fingerprint.clone())?
             }
         };
+        let foundation = a.role == RoleArg::Foundation;
         let config = a.preset.train().with(&Overrides {
             steps: a.steps,
             batch_size: a.batch,
@@ -180,8 +188,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
             lr: a.lr,
             weighted: Some(a.weighted),
             seed: Some(a.seed),
-            captions: Some(a.captions),
-            drawings: Some(a.drawings),
+            captions: Some(a.captions || foundation),
+            drawings: Some(a.drawings || foundation),
+            transitions: Some(a.transitions || foundation),
             eval_every: a.eval_every,
             checkpoint_every: a.checkpoint_every,
             ..Overrides::default()
