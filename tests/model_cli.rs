@@ -139,6 +139,98 @@ fn a_checkpoint_holds_what_it_needs_and_metrics_are_logged() {
     assert!(lines[5]["eval_loss_world"].is_number() && lines[5]["eval_loss_dynamics"].is_number());
 }
 
+/// A foundation trains on the data's images without their actions (captions, drawings,
+/// transitions; two `--data` folders concatenated), and a dynamics model fine-tunes from it.
+#[test]
+fn a_foundation_pretrains_without_actions_and_fine_tunes() {
+    let f = fixture();
+    let found = f.ckpt.parent().unwrap().join("foundation");
+    // The fixture's 320-token text vocabulary spells scene descriptions too long for a tiny
+    // context: the run says so and names the fix.
+    let too_long = fails(&[
+        "train",
+        "--role",
+        "foundation",
+        "--data",
+        s(&f.data),
+        "--tokenizers",
+        s(&f.tok),
+        "--preset",
+        "tiny",
+        "--out",
+        s(&found),
+    ]);
+    assert!(
+        too_long.contains("scene description of") && too_long.contains("larger vocabulary"),
+        "{too_long}"
+    );
+    let tok = f.ckpt.parent().unwrap().join("tok-wide");
+    ok(&[
+        "tokenizer",
+        "train",
+        "--data",
+        s(&f.data),
+        "--out",
+        s(&tok),
+        "--tiny",
+        "--steps",
+        "2",
+        "--batch",
+        "8",
+        "--vocab-size",
+        "1200",
+    ]);
+    let out = ok(&[
+        "train",
+        "--role",
+        "foundation",
+        "--data",
+        s(&f.data),
+        "--data",
+        s(&f.data),
+        "--tokenizers",
+        s(&tok),
+        "--preset",
+        "tiny",
+        "--steps",
+        "4",
+        "--eval-every",
+        "2",
+        "--eval-examples",
+        "4",
+        "--out",
+        s(&found),
+    ]);
+    assert!(out.contains("on 44 examples, 4 held out"), "{out}");
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(found.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["dynaboot"]["roles"], serde_json::json!([]));
+    let metrics = std::fs::read_to_string(found.join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    for task in ["captions", "drawings", "transitions"] {
+        let l = last[format!("eval_loss_{task}")].as_f64();
+        assert!(l.is_some_and(f64::is_finite), "{task}: {last}");
+    }
+    assert!(last.get("eval_loss_world").is_none());
+    let tuned = f.ckpt.parent().unwrap().join("from-foundation");
+    let out = ok(&[
+        "train",
+        "--role",
+        "dynamics",
+        "--base",
+        s(&found),
+        "--data",
+        s(&f.data),
+        "--steps",
+        "2",
+        "--eval-examples",
+        "4",
+        "--out",
+        s(&tuned),
+    ]);
+    assert!(out.contains("all trained, from"), "{out}");
+}
+
 #[test]
 fn predict_ranks_candidates_and_explain_prints_an_action() {
     let f = fixture();

@@ -237,7 +237,9 @@ impl Format {
             .saturating_sub(self.image_tokens + Self::SCENE_OVERHEAD);
         if text.is_empty() || text.len() > max {
             return Err(Error::Invalid(format!(
-                "a scene description of {} tokens; this model's context ({} positions) takes 1 to {max}",
+                "a scene description of {} tokens; this model's context ({} positions) takes 1 to \
+                 {max}: pick a preset with a longer context or a text tokenizer with a larger \
+                 vocabulary",
                 text.len(),
                 self.max_len
             )));

@@ -39,9 +39,10 @@ impl RoleArg {
 pub struct TrainArgs {
     #[arg(long, value_enum)]
     role: RoleArg,
-    /// AURORA-format folder (or json file) of labelled triplets.
-    #[arg(long)]
-    data: PathBuf,
+    /// AURORA-format folder (or json file) of labelled triplets; repeat it to train on
+    /// several (concatenated in the order given).
+    #[arg(long, required = true)]
+    data: Vec<PathBuf>,
     /// Extra triplets, e.g. annotated by a dynamics model (task `synthetic`).
     #[arg(long)]
     synthetic: Option<PathBuf>,
@@ -135,7 +136,10 @@ pub fn run(a: TrainArgs) -> Result<()> {
         (None, None) => unreachable!("one of the two is set above"),
     };
 
-    let mut examples = load_examples(&a.data, vq, &fingerprint, &text)?;
+    let mut examples = Vec::new();
+    for dir in &a.data {
+        examples.extend(load_examples(dir, vq, &fingerprint, &text)?);
+    }
     if let Some(s) = &a.synthetic {
         let extra = load_examples(s, vq, &fingerprint, &text)?;
         println!(
