@@ -41,9 +41,14 @@ impl Table {
     }
 
     pub fn html(&self) -> String {
+        // Markdown bold (`**average**`) becomes bold in HTML too.
+        let cell = |c: &str| match c.strip_prefix("**").and_then(|c| c.strip_suffix("**")) {
+            Some(inner) => format!("<b>{}</b>", escape(inner)),
+            None => escape(c),
+        };
         let cells = |tag: &str, row: &[String]| {
             row.iter()
-                .map(|c| format!("<{tag}>{}</{tag}>", escape(c)))
+                .map(|c| format!("<{tag}>{}</{tag}>", cell(c)))
                 .collect::<String>()
         };
         let body: String = self
@@ -240,6 +245,13 @@ mod tests {
         let html = t.html();
         assert!(html.contains("<td>kubric</td><td>7.30</td>"));
         assert!(html.contains("Judge &lt;score&gt;"));
+        t.push(vec!["**average**".into(), "<b>".into()]);
+        let html = t.html();
+        assert!(
+            html.contains("<td><b>average</b></td><td>&lt;b&gt;</td>"),
+            "{html}"
+        );
+        assert!(t.markdown().contains("| **average** |"));
     }
 
     #[test]
