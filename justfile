@@ -41,6 +41,16 @@ models:
     cargo run --release -- export --from runs/world --to models/world
     cargo run --release -- eval --world models/world --dynamics models/dynamics --n 8 --data data/test --out models/eval.json --html out/models-eval.html
 
+# Pretrain a foundation checkpoint into models/foundation: the backbone with no role, trained on
+# 24 000 fresh frame pairs of the embedded world without their actions (scene captions, scene
+# drawings, transitions); fine-tune it with `train --base models/foundation`. About 60 minutes
+# of training on an idle 2-core machine, plus the data.
+foundation:
+    cargo run --release -- world generate --split train --n 24000 --seed 100 --out data/foundation
+    cargo run --release -- world generate --split train --n 400 --seed 7 --out data/tune
+    cargo run --release -- train --role foundation --data data/foundation --eval data/tune --preset demo --steps 16000 --eval-every 2000 --out runs/foundation
+    cargo run --release -- export --from runs/foundation --to models/foundation
+
 # The paper's ablation (3 seeds, about 25 minutes on 2 cores).
 ablate:
     cargo run --release -- ablate --preset paper --seeds 3 --out out/ablate
