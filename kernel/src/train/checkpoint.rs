@@ -148,8 +148,8 @@ impl Trainer {
     }
 
     /// [`Trainer::fit`] writing `metrics.jsonl` (a line per step, with the held-out losses
-    /// and the conditioning test when evaluated) and a checkpoint every `checkpoint_every` steps and at the end into
-    /// `dir`. `on_step` sees each step's [`Progress`].
+    /// and the conditioning test when evaluated) and a checkpoint every `checkpoint_every` steps and at the end (or at
+    /// `stop_after`) into `dir`. `on_step` sees each step's [`Progress`].
     pub fn fit_to(
         &mut self,
         dir: &Path,
@@ -185,7 +185,9 @@ impl Trainer {
             writeln!(log, "{line}").map_err(|e| Error::io(&metrics, e))?;
             on_step(p);
             let c = &trainer.config;
-            if (c.checkpoint_every > 0 && s.step % c.checkpoint_every == 0) || s.step == c.steps {
+            if (c.checkpoint_every > 0 && s.step % c.checkpoint_every == 0)
+                || s.step == trainer.end()
+            {
                 log.flush().map_err(|e| Error::io(&metrics, e))?;
                 trainer.save(dir, text)?;
                 last_saved = s.step;

@@ -356,6 +356,26 @@ fn a_resumed_run_ends_with_identical_weights() {
         (1..=7).collect::<Vec<_>>(),
         "metrics continue without duplicates"
     );
+    // A run in parts: stopped after step 3 of the 7-step schedule, then resumed, it ends
+    // where the straight run does (the schedule is the whole run's throughout).
+    let c = dir.path().join("c");
+    let (held, eval) = hold_out(examples(&text), 1, 0);
+    let mut part = Trainer::new(
+        Weights::Fresh(&mc),
+        cfg,
+        held.clone(),
+        eval.clone(),
+        &Device::Cpu,
+    )
+    .unwrap();
+    part.stop_after = Some(3);
+    part.fit_to(&c, &text, |_| {}).unwrap();
+    assert_eq!(part.step_count(), 3);
+    drop(part);
+    let mut rest = Trainer::resume(&c, held, eval, None, &Device::Cpu).unwrap();
+    assert_eq!((rest.step_count(), rest.config.steps), (3, 7));
+    rest.fit_to(&c, &text, |_| {}).unwrap();
+    assert_eq!(files(&dir.path().join("a")), files(&c));
     // The checkpoint loads as a model.
     let loaded = crate::model::checkpoint::load_config(&b).unwrap();
     assert_eq!(loaded.dynaboot.roles, vec![Role::World, Role::Dynamics]);

@@ -82,6 +82,10 @@ pub struct Trainer {
     order: (usize, Vec<usize>),
     /// Set when fine-tuning a base with LoRA: only the adapters train.
     pub lora: Option<LoraRun>,
+    /// Where [`Trainer::fit`] stops short of `config.steps` (with the held-out evaluation and,
+    /// in [`Trainer::fit_to`], a checkpoint), keeping the learning-rate schedule of the whole
+    /// run: a long run in parts, each resumed from the last.
+    pub stop_after: Option<usize>,
 }
 
 /// A LoRA fine-tune: the adapter's config and the base it adapts.
@@ -191,6 +195,7 @@ impl Trainer {
             step: 0,
             order: (usize::MAX, Vec::new()),
             lora,
+            stop_after: None,
         })
     }
 
@@ -242,6 +247,12 @@ impl Trainer {
             }
         }
         Ok(())
+    }
+
+    /// The step this run's [`Trainer::fit`] ends at: `config.steps`, or `stop_after` if sooner.
+    pub fn end(&self) -> usize {
+        self.stop_after
+            .map_or(self.config.steps, |s| s.min(self.config.steps))
     }
 
     /// Optimizer steps taken so far.
@@ -375,12 +386,13 @@ impl Trainer {
         &mut self,
         mut after_step: impl FnMut(&Trainer, &Progress) -> Result<()>,
     ) -> Result<()> {
-        while self.step < self.config.steps {
+        while self.step < self.end() {
             let seconds = stopwatch();
             let stats = self.step()?;
             let tokens_per_s = stats.tokens as f64 / seconds().max(1e-9);
             let c = &self.config;
-            let due = (c.eval_every > 0 && stats.step % c.eval_every == 0) || stats.step == c.steps;
+            let due =
+                (c.eval_every > 0 && stats.step % c.eval_every == 0) || stats.step == self.end();
             let eval = if due { Some(self.eval_loss()?) } else { None };
             let conditioning = if due { self.conditioning()? } else { None };
             let progress = Progress {

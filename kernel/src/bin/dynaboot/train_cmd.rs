@@ -108,6 +108,10 @@ pub struct TrainArgs {
     eval_every: Option<usize>,
     #[arg(long)]
     checkpoint_every: Option<usize>,
+    /// Stop with a checkpoint after this step, keeping the learning-rate schedule of --steps
+    /// (a long run in parts: `--resume` continues it).
+    #[arg(long)]
+    stop_after: Option<usize>,
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
@@ -232,6 +236,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             .sum();
         println!("adapters only: {n} trainable parameters");
     }
+    trainer.stop_after = a.stop_after;
     fit(&mut trainer, &a.out, &text)
 }
 
@@ -283,5 +288,12 @@ fn fit(trainer: &mut Trainer, out: &Path, text: &TextTokenizer) -> Result<()> {
         t0.elapsed().as_secs_f64(),
         out.display()
     );
+    if trainer.step_count() < trainer.config.steps {
+        println!(
+            "stopped at step {} of {} (--stop-after); --resume continues the run",
+            trainer.step_count(),
+            trainer.config.steps
+        );
+    }
     Ok(())
 }
