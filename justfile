@@ -28,28 +28,31 @@ tokenizers:
     cargo run --release -- tokenizer train --data data/train --out models
     cargo run --release -- tokenizer eval --tokenizers models --data data/test
 
-# Train the shipped world and dynamics models from scratch into models/ (about 40 minutes on an
-# idle 2-core machine): the dynamics model, the world model (FT: labelled triplets, plain loss,
-# action-first prompts; the tuning split is only its held-out set), f16 export, evaluation.
+# Train the shipped world and dynamics models into models/ (about 40 minutes on an idle 2-core
+# machine): the world model from scratch (FT: labelled triplets of two training folders, plain
+# loss, action-first prompts), the dynamics model fine-tuned from models/foundation (`just
+# foundation`), f16 export, evaluation. The tuning split is only their held-out set.
 models:
     cargo run --release -- world generate --split train --n 12000 --seed 0 --out data/train
+    cargo run --release -- world generate --split train --n 12000 --seed 2 --out data/train2
     cargo run --release -- world generate --split train --n 400 --seed 7 --out data/tune
     cargo run --release -- world generate --split test --out data/test
-    cargo run --release -- train --role dynamics --data data/train --preset demo --steps 2000 --eval-every 500 --out runs/dynamics
-    cargo run --release -- train --role world --data data/train --eval data/tune --preset demo --steps 4000 --eval-every 500 --out runs/world
-    cargo run --release -- export --from runs/dynamics --to models/dynamics
+    cargo run --release -- train --role world --data data/train --data data/train2 --eval data/tune --preset demo --steps 4000 --eval-every 500 --out runs/world
+    cargo run --release -- train --role dynamics --base models/foundation --data data/train --data data/train2 --eval data/tune --steps 2000 --eval-every 500 --out runs/dynamics
     cargo run --release -- export --from runs/world --to models/world
+    cargo run --release -- export --from runs/dynamics --to models/dynamics
     cargo run --release -- eval --world models/world --dynamics models/dynamics --n 8 --data data/test --out models/eval.json --html out/models-eval.html
 
-# Pretrain a foundation checkpoint into models/foundation: the backbone with no role, trained on
-# 24 000 fresh frame pairs of the embedded world without their actions (scene captions, scene
-# drawings, transitions); fine-tune it with `train --base models/foundation`. About 60 minutes
-# of training on an idle 2-core machine, plus the data.
+# Pretrain the foundation checkpoint into models/foundation: the backbone with no role, trained
+# on 24 000 fresh frame pairs of the embedded world without their actions (scene captions,
+# scene drawings, transitions). The shipped one is the first 4000 steps of a 16 000-step
+# schedule (`--resume` with the run folder continues it); f32, so fine-tunes read exactly what
+# was trained. About 30 minutes on an idle 2-core machine.
 foundation:
     cargo run --release -- world generate --split train --n 24000 --seed 100 --out data/foundation
     cargo run --release -- world generate --split train --n 400 --seed 7 --out data/tune
-    cargo run --release -- train --role foundation --data data/foundation --eval data/tune --preset demo --steps 16000 --eval-every 2000 --out runs/foundation
-    cargo run --release -- export --from runs/foundation --to models/foundation
+    cargo run --release -- train --role foundation --data data/foundation --eval data/tune --preset demo --steps 16000 --stop-after 4000 --eval-every 2000 --out runs/foundation
+    cargo run --release -- export --full --from runs/foundation --to models/foundation
 
 # The paper's ablation (3 seeds, about 25 minutes on 2 cores).
 ablate:
