@@ -185,7 +185,12 @@ impl VqTrainer {
             ))
         })?;
         let mut fresh = 0;
-        for (name, var) in self.varmap.data().lock().expect("varmap lock").iter() {
+        let vars = self.varmap.data().lock().expect("varmap lock");
+        // In name order, so the tensor an error names is the same on every run.
+        let mut names: Vec<&String> = vars.keys().collect();
+        names.sort();
+        for name in names {
+            let var = &vars[name];
             match stored.get(name) {
                 Some(t) if t.dims() == var.dims() => var.set(&t.to_device(var.device())?)?,
                 _ if is_decoder(name) => fresh += 1,
@@ -200,6 +205,7 @@ impl VqTrainer {
                 }
             }
         }
+        drop(vars);
         let codebook = self.varmap.data().lock().expect("varmap lock")["quantize.embedding.weight"]
             .as_tensor()
             .copy()?;
