@@ -307,28 +307,25 @@ impl Trainer {
             let image = if side == 0 { &ex.source } else { &ex.target };
             (&ex.descriptions[side], image)
         };
-        let role = match task {
-            Task::Role(role) => role,
-            Task::Caption => {
-                let (text, image) = scene(0);
-                return self.format.caption_sequence(image, text);
-            }
-            Task::Drawing => {
-                let (text, image) = scene(1);
-                return self.format.drawing_sequence(text, image);
-            }
-            Task::Transition => return self.format.transition_sequence(&ex.source, &ex.target),
-        };
-        match role {
-            Role::World => self.format.world_sequence(
+        match task {
+            Task::Role(Role::World) => self.format.world_sequence(
                 &ex.source,
                 &ex.action,
                 &ex.target,
                 Some(&loss_weights(self.config.weighted, &ex.recognition_weights)),
             ),
-            Role::Dynamics => self
+            Task::Role(Role::Dynamics) => self
                 .format
                 .dynamics_sequence(&ex.source, &ex.target, &ex.action),
+            Task::Caption => {
+                let (text, image) = scene(0);
+                self.format.caption_sequence(image, text)
+            }
+            Task::Drawing => {
+                let (text, image) = scene(1);
+                self.format.drawing_sequence(text, image)
+            }
+            Task::Transition => self.format.transition_sequence(&ex.source, &ex.target),
         }
     }
 
@@ -445,9 +442,9 @@ impl Trainer {
     /// sources and drawings of their targets where they have descriptions).
     pub fn eval_loss(&self) -> Result<Vec<(Task, f64)>> {
         self.backbone.set_lora_seed(crate::model::lora::NO_DROPOUT);
+        let described = self.eval.iter().all(|ex| !ex.descriptions.is_empty());
         let mut out = Vec::new();
         for task in self.tasks() {
-            let described = self.eval.iter().all(|ex| !ex.descriptions.is_empty());
             if matches!(task, Task::Caption | Task::Drawing) && !described {
                 continue;
             }
