@@ -39,8 +39,8 @@ models:
     cargo run --release -- world generate --split test --out data/test
     cargo run --release -- train --role world --data data/train --data data/train2 --eval data/tune --preset demo --steps 4000 --eval-every 500 --out runs/world
     cargo run --release -- train --role dynamics --base models/foundation --data data/train --data data/train2 --eval data/tune --steps 2000 --eval-every 500 --out runs/dynamics
-    cargo run --release -- export --from runs/world --to models/world
-    cargo run --release -- export --from runs/dynamics --to models/dynamics
+    cargo run --release -- export --force --from runs/world --to models/world
+    cargo run --release -- export --force --from runs/dynamics --to models/dynamics
     cargo run --release -- eval --world models/world --dynamics models/dynamics --n 8 --data data/test --out models/eval.json --html out/models-eval.html
 
 # Pretrain the foundation checkpoint into models/foundation: the backbone with no role, trained
@@ -52,7 +52,7 @@ foundation:
     cargo run --release -- world generate --split train --n 24000 --seed 100 --out data/foundation
     cargo run --release -- world generate --split train --n 400 --seed 7 --out data/tune
     cargo run --release -- train --role foundation --data data/foundation --eval data/tune --preset demo --steps 16000 --stop-after 4000 --eval-every 2000 --out runs/foundation
-    cargo run --release -- export --full --from runs/foundation --to models/foundation
+    cargo run --release -- export --force --full --from runs/foundation --to models/foundation
 
 # The paper's ablation (3 seeds, about 25 minutes on 2 cores).
 ablate:

@@ -423,6 +423,44 @@ fn a_killed_run_resumes_to_the_same_weights() {
     assert_eq!(lines, 40);
 }
 
+#[test]
+fn a_fresh_run_never_replaces_an_earlier_one_unless_forced() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    ok(&train_args(f, s(&out), "3"));
+    let snapshot = || {
+        let mut files: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let before = snapshot();
+    let e = fails(&train_args(f, s(&out), "5"));
+    assert!(
+        e.contains(s(&out)) && e.contains("--resume") && e.contains("--force"),
+        "{e}"
+    );
+    assert!(
+        snapshot() == before,
+        "a refused run changed {}",
+        out.display()
+    );
+    let forced = ok(&[train_args(f, s(&out), "5"), vec!["--force"]].concat());
+    assert!(forced.contains("trained to step 5"), "{forced}");
+    let lines = std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(
+        lines, 5,
+        "the replaced run's log must hold only the new run"
+    );
+}
+
 /// The first `n` rows of each family of a freshly generated 32-pixel test split, as a json
 /// file beside it (the judge needs the sidecars the generator writes).
 fn small_test_split(dir: &Path, n: usize) -> PathBuf {
@@ -577,6 +615,30 @@ fn demo_and_export_run_on_given_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
     let shipped = dir.path().join("shipped");
     ok(&["export", "--from", s(&f.ckpt), "--to", s(&shipped)]);
+    // Exporting again must not silently replace it, and a folder is never its own export
+    // (that once emptied metrics.jsonl and turned the weights to f16 in place).
+    let before = std::fs::read(shipped.join("model.safetensors")).unwrap();
+    let e = fails(&[
+        "export",
+        "--from",
+        s(&f.ckpt),
+        "--to",
+        s(&shipped),
+        "--full",
+    ]);
+    assert!(e.contains("--force") && e.contains(s(&shipped)), "{e}");
+    let e = fails(&[
+        "export",
+        "--from",
+        s(&shipped),
+        "--to",
+        s(&shipped),
+        "--force",
+    ]);
+    assert!(e.contains("same folder"), "{e}");
+    assert!(std::fs::read(shipped.join("model.safetensors")).unwrap() == before);
+    let metrics = std::fs::read(f.ckpt.join("metrics.jsonl")).unwrap();
+    assert!(std::fs::read(shipped.join("metrics.jsonl")).unwrap() == metrics);
     let size = |p: &Path| {
         std::fs::metadata(p.join("model.safetensors"))
             .unwrap()

@@ -192,3 +192,36 @@ fn bad_input_is_a_clear_error() {
     let e = fails(&["world", "show", "--data", s(&ok_dir), "--index", "7"]);
     assert!(e.contains("has 1 rows"), "{e}");
 }
+
+#[test]
+fn generate_keeps_a_dataset_it_did_not_write_in_this_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("d");
+    let args = |n: &'static str| {
+        vec![
+            "world",
+            "generate",
+            "--split",
+            "train",
+            "--n",
+            n,
+            "--size",
+            "32",
+            "--out",
+            s(&out),
+        ]
+    };
+    ok(&args("6"));
+    let data = || std::fs::read(out.join("data.json")).unwrap();
+    let before = data();
+    let again = ok(&args("6"));
+    assert!(again.contains("nothing to do"), "{again}");
+    let e = fails(&args("4"));
+    assert!(
+        e.contains(s(&out)) && e.contains("--force") && e.contains("data.json"),
+        "{e}"
+    );
+    assert!(data() == before, "a refused run changed data.json");
+    ok(&[args("4"), vec!["--force"]].concat());
+    assert_eq!(AuroraDataset::load(&out).unwrap().rows.len(), 4);
+}

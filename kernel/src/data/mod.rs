@@ -10,4 +10,5 @@ pub mod video;
 
 pub use aurora::{Row, Sidecar};
 #[cfg(feature = "fs")]
-pub use io::{AuroraDataset, AuroraWriter, VideoDataset, write_triplets};
+pub use io::{AuroraDataset, AuroraWriter, DATA_FILE, VideoDataset, write_triplets};
+pub use video::VIDEOS_FILE;

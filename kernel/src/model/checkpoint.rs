@@ -317,6 +317,13 @@ pub fn fingerprint(vq_weights: &[u8]) -> String {
 /// state (`train_state.safetensors`, metrics) is not copied.
 #[cfg(feature = "fs")]
 pub fn export(from: &std::path::Path, to: &std::path::Path, dtype: DType) -> Result<()> {
+    if to.exists() && same_folder(from, to) {
+        return Err(Error::Invalid(format!(
+            "export: {} and {} are the same folder; export to another one",
+            from.display(),
+            to.display()
+        )));
+    }
     let mut config = load_config(from)?;
     let w = from.join("model.safetensors");
     let tensors = candle_core::safetensors::load(&w, &Device::Cpu)
@@ -333,12 +340,21 @@ pub fn export(from: &std::path::Path, to: &std::path::Path, dtype: DType) -> Res
             .into_owned();
     let text = TextTokenizer::load(&from.join("tokenizer.json"))?;
     save(to, &config, &named, &text)?;
-    for extra in ["metrics.jsonl"] {
-        if from.join(extra).exists() {
-            std::fs::copy(from.join(extra), to.join(extra)).map_err(|e| Error::io(to, e))?;
-        }
+    let metrics = from.join("metrics.jsonl");
+    if metrics.exists() {
+        let bytes = std::fs::read(&metrics).map_err(|e| Error::io(&metrics, e))?;
+        crate::files::write_atomic(&to.join("metrics.jsonl"), &bytes)?;
     }
     Ok(())
+}
+
+/// Whether two existing paths name one folder (through links and `..`).
+#[cfg(feature = "fs")]
+fn same_folder(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// Writes `config.json`, `model.safetensors` and `tokenizer.json` into `dir`, each atomically.

@@ -128,10 +128,28 @@ pub struct ExportArgs {
     /// Keep f32 weights instead of f16.
     #[arg(long)]
     full: bool,
+    /// Replace the checkpoint already in --to (as when refreshing `models/world`).
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn export(a: ExportArgs) -> Result<()> {
     let dtype = if a.full { DType::F32 } else { DType::F16 };
+    let written = [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "metrics.jsonl",
+    ];
+    if !a.force
+        && let Some(f) = written.iter().find(|f| a.to.join(f).exists())
+    {
+        anyhow::bail!(
+            "--to {} already holds {f}; pass --force to replace that checkpoint, or export to \
+             another folder",
+            a.to.display()
+        );
+    }
     dynaboot::model::checkpoint::export(&a.from, &a.to, dtype)?;
     println!(
         "{} -> {} ({dtype:?} weights)",

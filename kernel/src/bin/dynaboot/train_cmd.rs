@@ -8,7 +8,7 @@ use dynaboot::model::Role;
 use dynaboot::model::base::BaseModel;
 use dynaboot::model::lora::LoraConfig;
 use dynaboot::tokenize::{ImageCodec, ImageTokenizer, TextTokenizer};
-use dynaboot::train::checkpoint::STATE_FILE;
+use dynaboot::train::checkpoint::{METRICS_FILE, STATE_FILE};
 use dynaboot::train::data::load_examples;
 use dynaboot::train::{Overrides, Preset, Trainer, Weights, hold_out};
 use std::path::{Path, PathBuf};
@@ -84,6 +84,10 @@ pub struct TrainArgs {
     /// Continue the run saved in --out.
     #[arg(long)]
     resume: bool,
+    /// Replace the run already saved in --out (without it, a fresh run refuses to
+    /// overwrite one).
+    #[arg(long, conflicts_with = "resume")]
+    force: bool,
     /// Folder with `vq/` and `tokenizer.json`.
     #[arg(long, default_value = "models")]
     tokenizers: PathBuf,
@@ -115,6 +119,9 @@ pub struct TrainArgs {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
+    if !a.resume {
+        clear_earlier_run(&a.out, a.force)?;
+    }
     let device = crate::device(&a.device)?;
     let lora = a.lora.as_deref().map(LoraConfig::parse).transpose()?;
     let base = a
@@ -240,6 +247,32 @@ pub fn run(a: TrainArgs) -> Result<()> {
     fit(&mut trainer, &a.out, &text)
 }
 
+/// A fresh run into a folder that holds an earlier run would replace its weights and its log:
+/// refused, unless `force`, and then the earlier run's files go first, so that a run stopped
+/// early never leaves the old weights beside the new log.
+fn clear_earlier_run(out: &Path, force: bool) -> Result<()> {
+    const RUN_FILES: [&str; 6] = [
+        "model.safetensors",
+        "adapter_model.safetensors",
+        STATE_FILE,
+        METRICS_FILE,
+        "config.json",
+        "adapter_config.json",
+    ];
+    for f in RUN_FILES.iter().filter(|f| out.join(f).exists()) {
+        if !force {
+            bail!(
+                "--out {} already holds a run ({f}); pass --resume to continue it, --force to \
+                 replace it, or choose another --out",
+                out.display()
+            );
+        }
+        std::fs::remove_file(out.join(f))
+            .with_context(|| format!("removing {}", out.join(f).display()))?;
+    }
+    Ok(())
+}
+
 fn fit(trainer: &mut Trainer, out: &Path, text: &TextTokenizer) -> Result<()> {
     let t0 = std::time::Instant::now();
     let pb = bar(trainer.config.steps, "train");
@@ -276,7 +309,12 @@ fn fit(trainer: &mut Trainer, out: &Path, text: &TextTokenizer) -> Result<()> {
             })
             .unwrap_or_default();
         if !evals.is_empty() {
-            pb.println(format!("step {}: loss {:.3}{evals}{reads}", s.step, s.loss));
+            let line = format!("step {}: loss {:.3}{evals}{reads}", s.step, s.loss);
+            if pb.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                pb.println(line);
+            }
         } else if pb.is_hidden() && s.step % 50 == 0 {
             eprintln!("step {}: loss {:.3} {:.0} tok/s", s.step, s.loss, tps);
         }
@@ -290,7 +328,7 @@ fn fit(trainer: &mut Trainer, out: &Path, text: &TextTokenizer) -> Result<()> {
     );
     if trainer.step_count() < trainer.config.steps {
         println!(
-            "stopped at step {} of {} (--stop-after); --resume continues the run",
+            "stopped at step {} of {} (--stop-after); the same command with --resume continues the run",
             trainer.step_count(),
             trainer.config.steps
         );

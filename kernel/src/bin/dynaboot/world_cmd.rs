@@ -3,11 +3,11 @@
 use crate::progress::bar;
 use anyhow::{Context, Result, bail};
 use clap::{Subcommand, ValueEnum};
-use dynaboot::data::{AuroraDataset, VideoDataset, write_triplets};
-use dynaboot::files::save_png;
+use dynaboot::data::{AuroraDataset, DATA_FILE, VIDEOS_FILE, VideoDataset, write_triplets};
+use dynaboot::files::{save_png, write_atomic};
 use dynaboot::world::generate::{self, TEST_PER_FAMILY, Triplet};
 use dynaboot::world::{RenderConfig, VideoConfig};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Split {
@@ -35,6 +35,9 @@ pub enum WorldCommand {
         /// Image side in pixels.
         #[arg(long, default_value_t = 64)]
         size: u32,
+        /// Replace a dataset already in --out (an identical one is kept: nothing to do).
+        #[arg(long)]
+        force: bool,
     },
     /// Print one row and write its images side by side.
     Show {
@@ -56,7 +59,8 @@ pub fn run(cmd: WorldCommand) -> Result<()> {
             seed,
             out,
             size,
-        } => generate(split, n, seed, &out, size),
+            force,
+        } => generate(split, n, seed, &out, size, force),
         WorldCommand::Show { data, index, out } => show(&data, index, out),
     }
 }
@@ -67,9 +71,19 @@ pub fn generate(
     seed: u64,
     out: &std::path::Path,
     size: u32,
+    force: bool,
 ) -> Result<()> {
     if size < 16 || !size.is_multiple_of(8) {
         bail!("--size {size}: use a multiple of 8, at least 16 (64 is the default, 128 works too)");
+    }
+    let name = match split {
+        Split::Train => "train",
+        Split::Videos => "videos",
+        Split::Test => "test",
+    };
+    let manifest = serde_json::json!({ "split": name, "n": n, "seed": seed, "size": size });
+    if already_there(out, &manifest, force)? {
+        return Ok(());
     }
     let render = RenderConfig { size, samples: 2 };
     match split {
@@ -105,7 +119,45 @@ pub fn generate(
             );
         }
     }
+    write_atomic(&out.join(MANIFEST), manifest.to_string().as_bytes())?;
     Ok(())
+}
+
+/// What `world generate` wrote into a folder (split, n, seed, size), so that the same command
+/// run again has nothing to do.
+const MANIFEST: &str = "generated.json";
+
+/// Whether `out` already holds exactly the dataset `manifest` describes; an `out` holding any
+/// other dataset is refused unless `force` (then the old manifest goes first, so an
+/// interrupted rewrite is never taken for the old dataset).
+fn already_there(out: &Path, manifest: &serde_json::Value, force: bool) -> Result<bool> {
+    let Some(f) = [DATA_FILE, VIDEOS_FILE]
+        .into_iter()
+        .find(|f| out.join(f).exists())
+    else {
+        return Ok(false);
+    };
+    let recorded = std::fs::read_to_string(out.join(MANIFEST))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    if force {
+        if recorded.is_some() {
+            std::fs::remove_file(out.join(MANIFEST))
+                .with_context(|| format!("removing {}", out.join(MANIFEST).display()))?;
+        }
+        return Ok(false);
+    }
+    if recorded.as_ref() == Some(manifest) {
+        println!(
+            "{} already holds this dataset ({manifest}); nothing to do",
+            out.display()
+        );
+        return Ok(true);
+    }
+    bail!(
+        "--out {} already holds a dataset ({f}); pass --force to replace it, or choose another --out",
+        out.display()
+    )
 }
 
 fn show(data: &std::path::Path, index: usize, out: Option<PathBuf>) -> Result<()> {
