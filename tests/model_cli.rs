@@ -2,7 +2,7 @@
 //! bad-input path of those commands, and a training run killed mid-way that resumes to the
 //! same weights as an uninterrupted one.
 
-use dynaboot_tests::{bin, fails, ok, s};
+use dynaboot_tests::{bin, fails, ok, refused, s};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -354,6 +354,49 @@ fn bad_inputs_are_clear_errors() {
     let fresh = dir.path().join("fresh");
     let e = fails(&[train_args(f, s(&fresh), "12"), vec!["--resume"]].concat());
     assert!(e.contains("start without --resume"), "{e}");
+
+    // Sampling settings that mean nothing are refused, not used.
+    let sample = |flag: &str, value: &str| {
+        refused(&[
+            "predict",
+            "--world",
+            s(&f.ckpt),
+            "--image",
+            s(&image),
+            "--action",
+            "push the red cube to the left",
+            "--out",
+            s(&out),
+            &format!("{flag}={value}"),
+        ])
+    };
+    for t in ["NaN", "-1", "inf", "warm"] {
+        let e = sample("--temperature", t);
+        assert!(
+            e.contains("--temperature") && e.contains("greedy"),
+            "{t}: {e}"
+        );
+    }
+    for p in ["0", "1.5", "NaN"] {
+        let e = sample("--top-p", p);
+        assert!(
+            e.contains("--top-p") && e.contains("probability"),
+            "{p}: {e}"
+        );
+    }
+    assert!(!out.exists(), "a refused predict wrote {}", out.display());
+    let e = refused(&[
+        "bootstrap",
+        "--dynamics",
+        s(&f.ckpt),
+        "--videos",
+        s(&f.data),
+        "--out",
+        s(&dir.path().join("syn")),
+        "--keep",
+        "0",
+    ]);
+    assert!(e.contains("--keep") && e.contains("at least 1"), "{e}");
 }
 
 /// Trains `steps` steps into `out`, checkpointing every step.

@@ -52,12 +52,22 @@ pub fn ok(args: &[&str]) -> String {
 
 /// Runs `dynaboot args...`, asserting it fails cleanly (exit 1, no panic); returns stderr.
 pub fn fails(args: &[&str]) -> String {
+    fails_with(args, 1)
+}
+
+/// Runs `dynaboot args...`, asserting the command line itself is refused (exit 2, the usage
+/// error of an argument's value, no panic); returns stderr.
+pub fn refused(args: &[&str]) -> String {
+    fails_with(args, 2)
+}
+
+fn fails_with(args: &[&str], code: i32) -> String {
     let out = run(args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(
         out.status.code(),
-        Some(1),
-        "dynaboot {args:?} should fail with exit 1; stderr: {stderr}"
+        Some(code),
+        "dynaboot {args:?} should fail with exit {code}; stderr: {stderr}"
     );
     assert!(
         !stderr.contains("panicked"),

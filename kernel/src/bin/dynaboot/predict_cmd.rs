@@ -15,13 +15,32 @@ pub struct SamplingArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// 1 as in the paper (lower temperatures copy the source); 0 is greedy.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = temperature)]
     temperature: f64,
     /// Keep the k most likely tokens (0 = all).
     #[arg(long, default_value_t = 0)]
     top_k: usize,
-    #[arg(long, default_value_t = 1.0)]
+    /// Keep the smallest set of tokens whose probability reaches p (1 = all).
+    #[arg(long, default_value_t = 1.0, value_parser = top_p)]
     top_p: f64,
+}
+
+fn temperature(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if t.is_finite() && t >= 0.0 => Ok(t),
+        _ => Err(format!(
+            "{s:?} is not a temperature: use 0 (greedy) or a positive number (1 as in the paper)"
+        )),
+    }
+}
+
+fn top_p(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 1.0 => Ok(p),
+        _ => Err(format!(
+            "{s:?}: top-p is a probability above 0, at most 1 (1 keeps all tokens)"
+        )),
+    }
 }
 
 impl SamplingArgs {
