@@ -47,11 +47,13 @@ impl TextTokenizer {
         Self::from_json(&tk.to_string(false).map_err(tk_err)?)
     }
 
-    /// Loads any HF `tokenizer.json` from its text.
+    /// Loads any HF `tokenizer.json` from its text. Text is always text: a visitor who types
+    /// `<eos>` gets the five characters, never the control token (prompts place control
+    /// tokens by id, in `model/format.rs`).
     pub fn from_json(json: &str) -> Result<Self> {
-        Ok(TextTokenizer {
-            inner: Tokenizer::from_bytes(json.as_bytes()).map_err(tk_err)?,
-        })
+        let mut inner = Tokenizer::from_bytes(json.as_bytes()).map_err(tk_err)?;
+        inner.set_encode_special_tokens(true);
+        Ok(TextTokenizer { inner })
     }
 
     pub fn to_json(&self) -> Result<String> {
@@ -135,9 +137,29 @@ mod tests {
     }
 
     #[test]
+    fn spellings_of_control_tokens_stay_text() {
+        let tk = trained();
+        for s in SPECIAL_TOKENS {
+            let text = format!("push {s} the red cube");
+            let ids = tk.encode(&text).unwrap();
+            assert!(
+                ids.iter().all(|&i| i as usize >= SPECIAL_TOKENS.len()),
+                "{text:?} -> {ids:?}"
+            );
+            assert_eq!(tk.decode(&ids).unwrap(), text);
+        }
+    }
+
+    #[test]
     fn json_round_trip_and_foreign_tokenizers_load() {
         let tk = trained();
-        let again = TextTokenizer::from_json(&tk.to_json().unwrap()).unwrap();
+        let json = tk.to_json().unwrap();
+        let again = TextTokenizer::from_json(&json).unwrap();
+        assert_eq!(
+            again.to_json().unwrap(),
+            json,
+            "loading changes nothing saved"
+        );
         assert_eq!(
             again.encode("open the box").unwrap(),
             tk.encode("open the box").unwrap()
