@@ -29,29 +29,32 @@ tokenizers:
     cargo run --release -- tokenizer eval --tokenizers models --data data/test
 
 # Train the shipped world and dynamics models into models/ (about 40 minutes on an idle 2-core
-# machine): the world model from scratch (FT: labelled triplets of two training folders, plain
-# loss, action-first prompts), the dynamics model fine-tuned from models/foundation (`just
-# foundation`), f16 export, evaluation. The tuning split is only their held-out set.
+# machine): both are full fine-tunes of the foundation (`just foundation`) on the labelled
+# triplets of two training folders (FT, plain loss, action-first prompts); the world model from
+# its step-4000 checkpoint, which it edits better from, the dynamics model from the end of its
+# schedule. f16 export, evaluation. The tuning split is only their held-out set.
 models:
     cargo run --release -- world generate --split train --n 12000 --seed 0 --out data/train
     cargo run --release -- world generate --split train --n 12000 --seed 2 --out data/train2
     cargo run --release -- world generate --split train --n 400 --seed 7 --out data/tune
     cargo run --release -- world generate --split test --out data/test
-    cargo run --release -- train --role world --data data/train --data data/train2 --eval data/tune --preset demo --steps 4000 --eval-every 500 --out runs/world
-    cargo run --release -- train --role dynamics --base models/foundation --data data/train --data data/train2 --eval data/tune --steps 2000 --eval-every 500 --out runs/dynamics
+    cargo run --release -- train --role world --base models/foundation-4000 --data data/train --data data/train2 --eval data/tune --steps 4000 --eval-every 500 --out runs/world
+    cargo run --release -- train --role dynamics --base models/foundation --data data/train --data data/train2 --eval data/tune --steps 4000 --eval-every 1000 --out runs/dynamics
     cargo run --release -- export --force --from runs/world --to models/world
     cargo run --release -- export --force --from runs/dynamics --to models/dynamics
     cargo run --release -- eval --world models/world --dynamics models/dynamics --n 8 --data data/test --out models/eval.json --html out/models-eval.html
 
-# Pretrain the foundation checkpoint into models/foundation: the backbone with no role, trained
-# on 24 000 fresh frame pairs of the embedded world without their actions (scene captions,
-# scene drawings, transitions). The shipped one is the first 4000 steps of a 16 000-step
-# schedule (`--resume` with the run folder continues it); f32, so fine-tunes read exactly what
-# was trained. About 30 minutes on an idle 2-core machine.
+# Pretrain the foundation into models/foundation: the backbone with no role, trained on 24 000
+# fresh frame pairs of the embedded world without their actions (scene captions, scene
+# drawings, transitions), 16 000 steps; its step-4000 checkpoint is kept as
+# models/foundation-4000 (the world model's start). f32, so fine-tunes read exactly what was
+# trained. About an hour on an idle 2-core machine.
 foundation:
     cargo run --release -- world generate --split train --n 24000 --seed 100 --out data/foundation
     cargo run --release -- world generate --split train --n 400 --seed 7 --out data/tune
     cargo run --release -- train --role foundation --data data/foundation --eval data/tune --preset demo --steps 16000 --stop-after 4000 --eval-every 2000 --out runs/foundation
+    cargo run --release -- export --force --full --from runs/foundation --to models/foundation-4000
+    cargo run --release -- train --role foundation --data data/foundation --eval data/tune --preset demo --steps 16000 --eval-every 2000 --out runs/foundation --resume
     cargo run --release -- export --force --full --from runs/foundation --to models/foundation
 
 # The paper's ablation (3 seeds, about 25 minutes on 2 cores).
