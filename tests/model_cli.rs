@@ -260,10 +260,44 @@ fn predict_ranks_candidates_and_explain_prints_an_action() {
     assert_eq!(c.len(), 3);
     let scores: Vec<f64> = c.iter().map(|c| c["log_prob"].as_f64().unwrap()).collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+
     for cand in c {
         let img = image::open(out.join(cand["file"].as_str().unwrap())).unwrap();
         assert_eq!((img.width(), img.height()), (32, 32));
     }
+
+    // A second prediction into the same folder replaces the first only when told to, and then
+    // leaves no candidate of the first behind.
+    let again = |n: &'static str, force: bool| {
+        let mut args = vec![
+            "predict",
+            "--world",
+            s(&f.ckpt),
+            "--image",
+            s(&image),
+            "--action",
+            "push the red cube to the left",
+            "--n",
+            n,
+            "--out",
+            s(&out),
+        ];
+        if force {
+            args.push("--force");
+        }
+        args
+    };
+    let before = std::fs::read(out.join("predictions.json")).unwrap();
+    let e = fails(&again("2", false));
+    assert!(e.contains(s(&out)) && e.contains("--force"), "{e}");
+    assert!(std::fs::read(out.join("predictions.json")).unwrap() == before);
+    assert!(out.join("candidate-2.png").exists());
+    ok(&again("2", true));
+    assert!(out.join("candidate-1.png").exists());
+    assert!(
+        !out.join("candidate-2.png").exists(),
+        "a stale candidate of the first run is left"
+    );
     let printed = ok(&[
         "explain",
         "--dynamics",

@@ -115,8 +115,45 @@ pub struct PredictArgs {
     verify_adapter: Option<PathBuf>,
     #[arg(long, default_value = "out/predict")]
     out: PathBuf,
+    /// Replace an earlier prediction in --out (its candidates and predictions.json).
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     sampling: SamplingArgs,
+}
+
+/// The files an earlier `predict` wrote into `out`: refused unless `force`, then removed, so
+/// that no stale candidate of a larger N is left beside the new `predictions.json`.
+fn clear_earlier_prediction(out: &Path, force: bool) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return Ok(());
+    };
+    let is_ours = |name: &str| {
+        name == "predictions.json"
+            || name
+                .strip_prefix("candidate-")
+                .and_then(|r| r.strip_suffix(".png"))
+                .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let mut earlier: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(is_ours))
+        .collect();
+    earlier.sort();
+    if let Some(first) = earlier.first()
+        && !force
+    {
+        bail!(
+            "--out {} already holds an earlier prediction ({}); pass --force to replace it, or \
+             choose another --out",
+            out.display(),
+            first.file_name().unwrap_or_default().to_string_lossy()
+        );
+    }
+    for p in earlier {
+        std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+    }
+    Ok(())
 }
 
 /// An input image for `model`: any size when its tokenizer resizes (Chameleon's), else
@@ -136,6 +173,7 @@ pub fn load(path: &Path) -> Result<Arc<Model>> {
 }
 
 pub fn predict(a: PredictArgs) -> Result<()> {
+    clear_earlier_prediction(&a.out, a.force)?;
     let world = WorldModel::new(a.model.load(a.world.as_deref())?)?;
     let source = read_image(&world.model, &a.image)?;
     let sampling = a.sampling.sampling();
