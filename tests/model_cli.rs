@@ -164,6 +164,10 @@ fn a_foundation_pretrains_without_actions_and_fine_tunes() {
         too_long.contains("scene description of") && too_long.contains("larger vocabulary"),
         "{too_long}"
     );
+    assert!(
+        !found.join("metrics.jsonl").exists(),
+        "a run refused at its first batch left a log behind"
+    );
     let tok = f.ckpt.parent().unwrap().join("tok-wide");
     ok(&[
         "tokenizer",

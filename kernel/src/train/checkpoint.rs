@@ -159,12 +159,10 @@ impl Trainer {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let metrics = dir.join(METRICS_FILE);
         truncate_metrics(&metrics, self.step)?;
-        let mut log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&metrics)
-            .map_err(|e| Error::io(&metrics, e))?;
-        let mut last_saved = self.step;
+        // Opened at the first step that succeeds: a run refused at its first batch writes
+        // nothing into `dir`.
+        let mut log: Option<std::fs::File> = None;
+        let (start, mut last_saved) = (self.step, self.step);
         self.fit(|trainer, p| {
             let s = &p.stats;
             let mut line = serde_json::json!({
@@ -182,23 +180,34 @@ impl Trainer {
                     line["conditioning_dynamics"] = serde_json::json!(d);
                 }
             }
-            writeln!(log, "{line}").map_err(|e| Error::io(&metrics, e))?;
+            let file = match &mut log {
+                Some(f) => f,
+                None => log.insert(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&metrics)
+                        .map_err(|e| Error::io(&metrics, e))?,
+                ),
+            };
+            writeln!(file, "{line}").map_err(|e| Error::io(&metrics, e))?;
             on_step(p);
             let c = &trainer.config;
             if (c.checkpoint_every > 0 && s.step % c.checkpoint_every == 0)
                 || s.step == trainer.end()
             {
-                log.flush().map_err(|e| Error::io(&metrics, e))?;
+                file.flush().map_err(|e| Error::io(&metrics, e))?;
                 trainer.save(dir, text)?;
                 last_saved = s.step;
             }
             Ok(())
         })
-        .map_err(|e| {
-            Error::Invalid(format!(
+        .map_err(|e| match (start, last_saved) {
+            (0, 0) => e,
+            _ => Error::Invalid(format!(
                 "{e}. The last good checkpoint (step {last_saved}) is kept in {}",
                 dir.display()
-            ))
+            )),
         })
     }
 }

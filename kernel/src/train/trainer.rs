@@ -245,6 +245,15 @@ impl Trainer {
                         .map_err(|e| Error::Invalid(format!("training example {i}: {e}")))?;
                 }
             }
+            // Held-out rows are evaluated on their descriptions where they have them: checked
+            // now, not at the first evaluation, when steps have been spent.
+            for (i, ex) in eval.iter().enumerate() {
+                for (d, image) in ex.descriptions.iter().zip([&ex.source, &ex.target]) {
+                    format
+                        .caption_sequence(image, d)
+                        .map_err(|e| Error::Invalid(format!("held-out example {i}: {e}")))?;
+                }
+            }
         }
         Ok(())
     }
