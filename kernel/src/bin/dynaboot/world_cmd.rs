@@ -76,6 +76,11 @@ pub fn generate(
     if size < 16 || !size.is_multiple_of(8) {
         bail!("--size {size}: use a multiple of 8, at least 16 (64 is the default, 128 works too)");
     }
+    if split == Split::Test && n.is_some_and(|n| n != 4 * TEST_PER_FAMILY) {
+        bail!(
+            "--n: the test split is fixed at {TEST_PER_FAMILY} examples per family; leave --n out"
+        );
+    }
     let name = match split {
         Split::Train => "train",
         Split::Videos => "videos",
@@ -89,11 +94,6 @@ pub fn generate(
     match split {
         Split::Train | Split::Test => {
             let triplets: Vec<Triplet> = if split == Split::Test {
-                if n.is_some_and(|n| n != 4 * TEST_PER_FAMILY) {
-                    bail!(
-                        "--n: the test split is fixed at {TEST_PER_FAMILY} examples per family; leave --n out"
-                    );
-                }
                 generate::test_split()
             } else {
                 generate::triplets(seed, n.unwrap_or(1000))
