@@ -240,23 +240,24 @@ fn predict_ranks_candidates_and_explain_prints_an_action() {
     let f = fixture();
     let out = f.ckpt.parent().unwrap().join("pred");
     let image = first_input(&f.data);
-    ok(&[
-        "predict",
-        "--world",
-        s(&f.ckpt),
-        "--image",
-        s(&image),
-        "--action",
-        "push the red cube to the left",
-        "--n",
-        "3",
-        "--verify",
-        s(&f.ckpt),
-        "--out",
-        s(&out),
-        "--seed",
-        "4",
-    ]);
+    let args = |n: &'static str, extra: &[&'static str]| {
+        let mut args = vec![
+            "predict",
+            "--world",
+            s(&f.ckpt),
+            "--image",
+            s(&image),
+            "--action",
+            "push the red cube to the left",
+            "--n",
+            n,
+            "--out",
+            s(&out),
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+    ok(&[args("3", &["--seed", "4"]), vec!["--verify", s(&f.ckpt)]].concat());
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("predictions.json")).unwrap())
             .unwrap();
@@ -272,31 +273,12 @@ fn predict_ranks_candidates_and_explain_prints_an_action() {
 
     // A second prediction into the same folder replaces the first only when told to, and then
     // leaves no candidate of the first behind.
-    let again = |n: &'static str, force: bool| {
-        let mut args = vec![
-            "predict",
-            "--world",
-            s(&f.ckpt),
-            "--image",
-            s(&image),
-            "--action",
-            "push the red cube to the left",
-            "--n",
-            n,
-            "--out",
-            s(&out),
-        ];
-        if force {
-            args.push("--force");
-        }
-        args
-    };
     let before = std::fs::read(out.join("predictions.json")).unwrap();
-    let e = fails(&again("2", false));
+    let e = fails(&args("2", &[]));
     assert!(e.contains(s(&out)) && e.contains("--force"), "{e}");
     assert!(std::fs::read(out.join("predictions.json")).unwrap() == before);
     assert!(out.join("candidate-2.png").exists());
-    ok(&again("2", true));
+    ok(&args("2", &["--force"]));
     assert!(out.join("candidate-1.png").exists());
     assert!(
         !out.join("candidate-2.png").exists(),
