@@ -404,7 +404,37 @@ fn bad_inputs_are_clear_errors() {
             "{p}: {e}"
         );
     }
+    for n in ["0", "100000"] {
+        let e = sample("--n", n);
+        assert!(e.contains("--n") && e.contains("1 to 1024"), "{n}: {e}");
+    }
     assert!(!out.exists(), "a refused predict wrote {}", out.display());
+    for (cmd, data) in [("eval", "--data"), ("demo", "--out")] {
+        let e = refused(&[
+            cmd,
+            "--world",
+            s(&f.ckpt),
+            "--dynamics",
+            s(&f.ckpt),
+            data,
+            s(&dir.path().join("nothing")),
+            "--n",
+            "5000",
+        ]);
+        assert!(e.contains("--n") && e.contains("1 to 1024"), "{cmd}: {e}");
+    }
+    // A context no model could hold (it used to allocate rotary tables for every position).
+    let endless = copy("endless");
+    let cfg = endless.join("config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    v["max_position_embeddings"] = serde_json::json!(1_000_000_000u64);
+    std::fs::write(&cfg, serde_json::to_string(&v).unwrap()).unwrap();
+    let e = predict(&image, "push the red cube to the left", &endless);
+    assert!(
+        e.contains("config.json") && e.contains("max_position_embeddings") && e.contains("4096"),
+        "{e}"
+    );
     let e = refused(&[
         "bootstrap",
         "--dynamics",

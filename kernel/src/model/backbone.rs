@@ -14,6 +14,11 @@ use candle_core::Tensor;
 use std::future::Future;
 use std::ops::Range;
 
+/// Most sequences an inference pass runs at once: more samples, candidates or pairs run in
+/// batches of this size, so memory does not grow with N (and results do not change: each
+/// sample keeps its own random stream).
+pub const MAX_BATCH: usize = 16;
+
 /// Which positions of each batch row a forward pass returns logits for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Positions {

@@ -24,6 +24,10 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+/// The longest context a checkpoint may declare: its rotary tables are built for every position
+/// at load time.
+pub const MAX_POSITIONS: usize = 1 << 17;
+
 /// HF `ChameleonConfig` (the fields the architecture uses; other HF fields are ignored).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChameleonConfig {
@@ -154,6 +158,14 @@ impl ChameleonConfig {
             return Err(format!(
                 "the head dimension {} must be even for rotary embeddings",
                 self.head_dim()
+            ));
+        }
+        if !(1..=MAX_POSITIONS).contains(&self.max_position_embeddings) {
+            return Err(format!(
+                "max_position_embeddings {} is outside 1..={MAX_POSITIONS}: set it to the context \
+                 the weights were trained with (4096 for Chameleon and Anole, 192 for dynaboot's \
+                 shipped models)",
+                self.max_position_embeddings
             ));
         }
         if self.vocab_size == 0 || self.num_hidden_layers == 0 || self.intermediate_size == 0 {

@@ -3,7 +3,7 @@
 //! log-likelihood log p(action | source, target) ([`ScoringPlan`]) — the verifier's and the
 //! annotator's signal. Both run on any [`Backbone`].
 
-use super::backbone::{Backbone, ready};
+use super::backbone::{Backbone, MAX_BATCH, ready};
 use super::checkpoint::Model;
 use super::format::Format;
 use super::format::Role;
@@ -108,8 +108,8 @@ impl DynamicsModel {
     }
 }
 
-/// log p(action | source, candidate) of each candidate, in one batch on any backbone (see
-/// [`ScoringPlan`]).
+/// log p(action | source, candidate) of each candidate, [`MAX_BATCH`] candidates per batch on
+/// any backbone (see [`ScoringPlan`]).
 pub async fn score_actions<B: Backbone>(
     backbone: &B,
     format: &Format,
@@ -117,45 +117,48 @@ pub async fn score_actions<B: Backbone>(
     candidates: &[Vec<u32>],
     action: &[u32],
 ) -> Result<Vec<Score>> {
-    if candidates.is_empty() {
-        return Ok(Vec::new());
+    let mut scores = Vec::with_capacity(candidates.len());
+    for batch in candidates.chunks(MAX_BATCH) {
+        let plan = ScoringPlan::new(format, source, batch, action)?;
+        let mut cache = if plan.prefix.is_empty() {
+            backbone.new_cache(plan.n)?
+        } else {
+            let mut one = backbone.new_cache(1)?;
+            backbone.prefill(&plan.prefix, &mut one).await?;
+            backbone.repeat_cache(one, plan.n)?
+        };
+        let span = super::backbone::Positions::Span(plan.span.clone());
+        let logits = backbone.forward(&plan.rest, &mut cache, span).await?;
+        scores.extend(plan.scores(&logits));
     }
-    let plan = ScoringPlan::new(format, source, candidates, action)?;
-    let mut cache = if plan.prefix.is_empty() {
-        backbone.new_cache(plan.n)?
-    } else {
-        let mut one = backbone.new_cache(1)?;
-        backbone.prefill(&plan.prefix, &mut one).await?;
-        backbone.repeat_cache(one, plan.n)?
-    };
-    let span = super::backbone::Positions::Span(plan.span.clone());
-    let logits = backbone.forward(&plan.rest, &mut cache, span).await?;
-    Ok(plan.scores(&logits))
+    Ok(scores)
 }
 
-/// The action tokens (without `<eos>`) and score of each (source, target) pair, generated in
-/// one batch on any backbone (see [`ActionSampler`]).
+/// The action tokens (without `<eos>`) and score of each (source, target) pair, generated
+/// [`MAX_BATCH`] pairs at a time on any backbone (see [`ActionSampler`]).
 pub async fn explain_pairs<B: Backbone>(
     backbone: &B,
     format: &Format,
     pairs: &[(Vec<u32>, Vec<u32>)],
     sampling: &Sampling,
 ) -> Result<Vec<(Vec<u32>, Score)>> {
-    if pairs.is_empty() {
-        return Ok(Vec::new());
+    let mut explained = Vec::with_capacity(pairs.len());
+    for (b, batch) in pairs.chunks(MAX_BATCH).enumerate() {
+        let prompts = batch
+            .iter()
+            .map(|(src, tgt)| format.dynamics_prompt(src, tgt))
+            .collect::<Result<Vec<_>>>()?;
+        let start = b * MAX_BATCH;
+        let mut sampler = ActionSampler::new(format, start..start + batch.len(), sampling);
+        let mut cache = backbone.new_cache(batch.len())?;
+        let flat: Vec<u32> = prompts.into_iter().flatten().collect();
+        let mut logits = backbone.prefill(&flat, &mut cache).await?;
+        while let Some(ids) = sampler.pick(&mut logits) {
+            logits = backbone.step(&ids, &mut cache).await?;
+        }
+        explained.extend(sampler.finish());
     }
-    let prompts = pairs
-        .iter()
-        .map(|(src, tgt)| format.dynamics_prompt(src, tgt))
-        .collect::<Result<Vec<_>>>()?;
-    let mut sampler = ActionSampler::new(format, pairs.len(), sampling);
-    let mut cache = backbone.new_cache(pairs.len())?;
-    let flat: Vec<u32> = prompts.into_iter().flatten().collect();
-    let mut logits = backbone.prefill(&flat, &mut cache).await?;
-    while let Some(ids) = sampler.pick(&mut logits) {
-        logits = backbone.step(&ids, &mut cache).await?;
-    }
-    Ok(sampler.finish())
+    Ok(explained)
 }
 
 /// The sampling side of generating `n` actions at once, whatever runs the model: give it the
@@ -177,14 +180,16 @@ pub struct ActionSampler {
 }
 
 impl ActionSampler {
-    pub fn new(format: &Format, n: usize, sampling: &Sampling) -> Self {
+    /// A sampler of the rows numbered `rows` (`0..n` for `n` at once).
+    pub fn new(format: &Format, rows: Range<usize>, sampling: &Sampling) -> Self {
+        let n = rows.len();
         ActionSampler {
             sampling: sampling.clone(),
             specials: format.vocab.specials,
             text_size: format.vocab.text_size,
             images: format.vocab.image_range(),
             max_tokens: format.max_action_tokens(Role::Dynamics),
-            rngs: sampling.streams(n),
+            rngs: sampling.streams(rows),
             tokens: vec![Vec::new(); n],
             logp: vec![0.0; n],
             done: vec![false; n],

@@ -1,15 +1,23 @@
 //! The KV cache of the candle backbone: keys and values of the positions seen so far, per
-//! layer, in preallocated buffers so that a decode step costs the same at any length.
+//! layer, in preallocated buffers so that a decode step costs the same at any length. Buffers
+//! start at [`INITIAL_POSITIONS`] (or the context, if shorter) and double when full, so a
+//! long context (Chameleon's 4096) costs memory only as far as it is used.
 
 use super::chameleon::ChameleonConfig;
 use candle_core::{Result, Tensor};
+
+/// Positions a cache's buffers hold at first.
+pub const INITIAL_POSITIONS: usize = 256;
 
 /// Keys and values of the positions seen so far, per layer, in preallocated buffers so that a
 /// decode step costs the same at any length.
 pub struct KvCache {
     layers: Vec<Option<(Tensor, Tensor)>>,
     len: usize,
+    /// Positions the buffers hold now.
     capacity: usize,
+    /// The model's context (`max_position_embeddings`): the most positions it may hold.
+    limit: usize,
     /// Sequences it holds.
     batch: usize,
 }
@@ -25,7 +33,8 @@ impl KvCache {
         KvCache {
             layers: vec![None; config.num_hidden_layers],
             len: 0,
-            capacity: config.max_position_embeddings,
+            capacity: config.max_position_embeddings.min(INITIAL_POSITIONS),
+            limit: config.max_position_embeddings,
             batch,
         }
     }
@@ -60,12 +69,15 @@ impl KvCache {
     /// Appends `(batch, kv_heads, t, head_dim)` keys and values of layer `i`; returns all of them.
     pub(super) fn append(&mut self, i: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
         let t = k.dim(2)?;
-        if self.len + t > self.capacity {
+        if self.len + t > self.limit {
             candle_core::bail!(
                 "sequence of {} tokens exceeds max_position_embeddings {}",
                 self.len + t,
-                self.capacity
+                self.limit
             );
+        }
+        if self.len + t > self.capacity {
+            self.grow(self.len + t)?;
         }
         if self.layers[i].is_none() {
             let (b, h, _, d) = k.dims4()?;
@@ -77,6 +89,26 @@ impl KvCache {
         vb.slice_set(&v.contiguous()?, 2, self.len)?;
         let n = self.len + t;
         Ok((kb.narrow(2, 0, n)?, vb.narrow(2, 0, n)?))
+    }
+
+    /// Doubles the buffers (up to the limit) until they hold `positions`, keeping what they hold.
+    fn grow(&mut self, positions: usize) -> Result<()> {
+        let mut capacity = self.capacity.max(1);
+        while capacity < positions {
+            capacity = (capacity * 2).min(self.limit);
+        }
+        for (k, v) in self.layers.iter_mut().flatten() {
+            for buf in [k, v] {
+                let (b, h, _, d) = buf.dims4()?;
+                let bigger = Tensor::zeros((b, h, capacity, d), buf.dtype(), buf.device())?;
+                if self.len > 0 {
+                    bigger.slice_set(&buf.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+                }
+                *buf = bigger;
+            }
+        }
+        self.capacity = capacity;
+        Ok(())
     }
 
     /// Counts `t` more positions as cached (after every layer has appended them).

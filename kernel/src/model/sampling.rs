@@ -38,10 +38,10 @@ impl Sampling {
         }
     }
 
-    /// The random streams of `n` samples drawn at once: sample `i` draws from stream
-    /// `(seed, i)`, so it is the same whatever `n` is.
-    pub fn streams(&self, n: usize) -> Vec<ChaCha8Rng> {
-        (0..n)
+    /// The random streams of samples `samples` drawn at once: sample `i` draws from stream
+    /// `(seed, i)`, so it is the same whatever else is drawn beside it.
+    pub fn streams(&self, samples: Range<usize>) -> Vec<ChaCha8Rng> {
+        samples
             .map(|i| {
                 let mut r = ChaCha8Rng::seed_from_u64(self.seed);
                 r.set_stream(i as u64);

@@ -47,6 +47,11 @@ impl Prediction {
     }
 }
 
+/// Most candidates one best-of-N draws. Memory does not grow with N (sampling, scoring and
+/// decoding run [`super::backbone::MAX_BATCH`] at a time); this bounds the time and what is
+/// handed back (every candidate's image).
+pub const MAX_N: usize = 1024;
+
 pub struct Verifier<'a> {
     pub world: &'a WorldModel,
     pub dynamics: &'a DynamicsModel,

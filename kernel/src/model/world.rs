@@ -2,7 +2,7 @@
 //! batched, KV-cached pass on any [`Backbone`]. The prompt is run once and its cache repeated
 //! over the N samples; inside the image a logits mask allows only image tokens.
 
-use super::backbone::{Backbone, ready};
+use super::backbone::{Backbone, MAX_BATCH, ready};
 use super::checkpoint::Model;
 use super::format::{Format, Role};
 use super::sampling::Sampling;
@@ -10,6 +10,7 @@ use super::vocab::Vocab;
 use crate::error::{Error, Result};
 use image::RgbImage;
 use rand_chacha::ChaCha8Rng;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// One sampled next observation.
@@ -72,7 +73,8 @@ impl WorldModel {
 }
 
 /// `n` samples of target image codes for source codes and action token ids, on any backbone
-/// (see [`ImageSampler`]).
+/// (see [`ImageSampler`]), [`MAX_BATCH`] at a time: each batch runs the prompt once and
+/// repeats its cache over its samples.
 pub async fn sample_images<B: Backbone>(
     backbone: &B,
     format: &Format,
@@ -81,21 +83,29 @@ pub async fn sample_images<B: Backbone>(
     n: usize,
     sampling: &Sampling,
 ) -> Result<Vec<Vec<u32>>> {
-    let mut sampler = ImageSampler::new(format, n, sampling)?;
-    let prompt = format.world_prompt(source, action)?;
-    let mut cache = backbone.new_cache(1)?;
-    let first = backbone.prefill(&prompt, &mut cache).await?;
-    let mut cache = backbone.repeat_cache(cache, n)?;
-    let mut logits = first.repeat(n);
-    while let Some(ids) = sampler.pick(&logits) {
-        logits = backbone.step(&ids, &mut cache).await?;
+    if n == 0 {
+        return Err(Error::Invalid("asked for 0 candidates; use n >= 1".into()));
     }
-    Ok(sampler.finish())
+    let prompt = format.world_prompt(source, action)?;
+    let mut codes = Vec::with_capacity(n);
+    for start in (0..n).step_by(MAX_BATCH) {
+        let mut sampler = ImageSampler::new(format, start..n.min(start + MAX_BATCH), sampling)?;
+        let mut cache = backbone.new_cache(1)?;
+        let first = backbone.prefill(&prompt, &mut cache).await?;
+        let mut cache = backbone.repeat_cache(cache, sampler.rngs.len())?;
+        let mut logits = first.repeat(sampler.rngs.len());
+        while let Some(ids) = sampler.pick(&logits) {
+            logits = backbone.step(&ids, &mut cache).await?;
+        }
+        codes.extend(sampler.finish());
+    }
+    Ok(codes)
 }
 
 /// The sampling side of generating `n` target images at once, whatever runs the model: give it
 /// the logits of each sample's last position, it picks the next image token of each. Sample
-/// `i` draws from its own random stream `(seed, i)`, so it is the same whatever `n` is.
+/// `i` draws from its own random stream `(seed, i)`, so it is the same whatever is drawn
+/// beside it.
 pub struct ImageSampler {
     sampling: Sampling,
     vocab: Vocab,
@@ -105,16 +115,17 @@ pub struct ImageSampler {
 }
 
 impl ImageSampler {
-    pub fn new(format: &Format, n: usize, sampling: &Sampling) -> Result<Self> {
-        if n == 0 {
+    /// A sampler of the samples numbered `samples` (`0..n` for `n` at once).
+    pub fn new(format: &Format, samples: Range<usize>, sampling: &Sampling) -> Result<Self> {
+        if samples.is_empty() {
             return Err(Error::Invalid("asked for 0 candidates; use n >= 1".into()));
         }
         Ok(ImageSampler {
             sampling: sampling.clone(),
             vocab: format.vocab.clone(),
             tokens: format.image_tokens,
-            rngs: sampling.streams(n),
-            codes: vec![Vec::with_capacity(format.image_tokens); n],
+            codes: vec![Vec::with_capacity(format.image_tokens); samples.len()],
+            rngs: sampling.streams(samples),
         })
     }
 

@@ -10,6 +10,10 @@ use crate::error::{Error, Result};
 use candle_core::{Device, Tensor};
 use image::RgbImage;
 
+/// Most images decoded in one pass: more are decoded in batches of this size, so memory does
+/// not grow with the number of images.
+pub const DECODE_BATCH: usize = 16;
+
 pub enum ImageCodec {
     Embedded(Box<ImageTokenizer>),
     Chameleon(Box<ChameleonVq>),
@@ -84,7 +88,7 @@ impl ImageCodec {
         })
     }
 
-    /// RGB images of code sequences.
+    /// RGB images of code sequences, [`DECODE_BATCH`] at a time.
     pub fn decode(&self, codes: &[Vec<u32>]) -> Result<Vec<RgbImage>> {
         if codes.is_empty() {
             return Ok(Vec::new());
@@ -96,12 +100,16 @@ impl ImageCodec {
                 c.len()
             )));
         }
-        let flat: Vec<u32> = codes.iter().flatten().copied().collect();
-        let ids = Tensor::from_vec(flat, (codes.len(), n), self.device())?;
-        match self {
-            ImageCodec::Embedded(v) => tensor_to_images(&v.decode(&ids)?),
-            ImageCodec::Chameleon(v) => chameleon_vq::tensor_to_images(&v.decode(&ids)?),
+        let mut images = Vec::with_capacity(codes.len());
+        for batch in codes.chunks(DECODE_BATCH) {
+            let flat: Vec<u32> = batch.iter().flatten().copied().collect();
+            let ids = Tensor::from_vec(flat, (batch.len(), n), self.device())?;
+            images.extend(match self {
+                ImageCodec::Embedded(v) => tensor_to_images(&v.decode(&ids)?)?,
+                ImageCodec::Chameleon(v) => chameleon_vq::tensor_to_images(&v.decode(&ids)?)?,
+            });
         }
+        Ok(images)
     }
 }
 

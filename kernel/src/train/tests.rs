@@ -241,6 +241,74 @@ fn overfit_and_verify_on(device: &Device) {
     assert_eq!(one[0].codes, plain[0], "N = 1 is the plain sample");
 }
 
+/// More candidates than one inference batch run in batches: the samples, scores and
+/// explanations are those of a single draw (each sample keeps its random stream), and the
+/// batches bound memory whatever N is.
+#[test]
+fn candidates_beyond_one_batch_are_the_same_draws() {
+    use crate::model::backbone::MAX_BATCH;
+    let (vq, text) = tokenizers();
+    let mc = model_config(vec![Role::World, Role::Dynamics], &text, &vq);
+    let tr = Trainer::new(
+        Weights::Fresh(&mc),
+        config(1),
+        examples(&text),
+        vec![],
+        &Device::Cpu,
+    )
+    .unwrap();
+    let model = Arc::new(tr.snapshot(vq, text).unwrap());
+    let world = WorldModel::new(model.clone()).unwrap();
+    let dynamics = DynamicsModel::new(model).unwrap();
+    let e = &examples(&tokenizers().1)[0];
+    let sampling = Sampling {
+        temperature: 1.0,
+        seed: 3,
+        ..Default::default()
+    };
+    let few = world
+        .sample_codes(&e.source, &e.action, MAX_BATCH + 3, &sampling)
+        .unwrap();
+    let many = world
+        .sample_codes(&e.source, &e.action, 2 * MAX_BATCH + 1, &sampling)
+        .unwrap();
+    assert_eq!(few.len(), MAX_BATCH + 3);
+    assert_eq!(many.len(), 2 * MAX_BATCH + 1);
+    assert_eq!(
+        few[..],
+        many[..few.len()],
+        "sample i is the same whatever n is"
+    );
+    assert!(
+        many.iter().skip(1).any(|c| c != &many[0]),
+        "temperature 1 draws differ"
+    );
+
+    let together = dynamics.score_codes(&e.source, &many, &e.action).unwrap();
+    assert_eq!(together.len(), many.len());
+    for (c, t) in many.iter().zip(&together) {
+        let alone = dynamics
+            .score_codes(&e.source, std::slice::from_ref(c), &e.action)
+            .unwrap();
+        assert!(
+            (alone[0].sum - t.sum).abs() < 1e-3,
+            "{} vs {}",
+            alone[0].sum,
+            t.sum
+        );
+    }
+
+    let pairs: Vec<_> = many.iter().map(|c| (e.source.clone(), c.clone())).collect();
+    let some = dynamics
+        .explain_codes(&pairs[..MAX_BATCH + 3], &sampling)
+        .unwrap();
+    let all = dynamics.explain_codes(&pairs, &sampling).unwrap();
+    assert_eq!(all.len(), pairs.len());
+    for (a, b) in some.iter().zip(&all) {
+        assert_eq!(a.tokens, b.tokens);
+    }
+}
+
 #[test]
 fn separate_checkpoints_refuse_the_other_role() {
     let (vq, text) = tokenizers();

@@ -29,8 +29,8 @@ pub struct EvalArgs {
     /// evaluated itself.
     #[arg(long)]
     dynamics: Option<PathBuf>,
-    /// Candidates per row (best-of-N) when --dynamics is given.
-    #[arg(long, default_value_t = 8)]
+    /// Candidates per row (best-of-N, 1 to 1024) when --dynamics is given.
+    #[arg(long, default_value_t = 8, value_parser = super::predict_cmd::candidates)]
     n: usize,
     /// Labelled AURORA folder or json (with the embedded world's sidecars for the judge).
     #[arg(long)]

@@ -6,6 +6,7 @@ use candle_core::Device;
 use clap::Args;
 use dynaboot::files::{load_model_image, load_rgb_image, save_png, write_atomic};
 use dynaboot::model::base::load_model;
+use dynaboot::model::verifier::MAX_N;
 use dynaboot::model::{DynamicsModel, Model, Sampling, Verifier, WorldModel};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +31,16 @@ fn temperature(s: &str) -> Result<f64, String> {
         Ok(t) if t.is_finite() && t >= 0.0 => Ok(t),
         _ => Err(format!(
             "{s:?} is not a temperature: use 0 (greedy) or a positive number (1 as in the paper)"
+        )),
+    }
+}
+
+/// `--n`: candidates of a best-of-N, 1 to [`MAX_N`].
+pub fn candidates(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_N).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{s:?}: choose 1 to {MAX_N} candidates (best-of-8 is the paper's setting)"
         )),
     }
 }
@@ -103,8 +114,8 @@ pub struct PredictArgs {
     image: PathBuf,
     #[arg(long)]
     action: String,
-    /// Candidates to sample.
-    #[arg(long, default_value_t = 8)]
+    /// Candidates to sample (1 to 1024).
+    #[arg(long, default_value_t = 8, value_parser = candidates)]
     n: usize,
     /// Dynamics-model checkpoint that ranks the candidates (may be the world checkpoint when
     /// it was trained for both roles).

@@ -126,6 +126,50 @@ fn kv_cached_logits_equal_uncached_logits() -> Result<()> {
 }
 
 #[test]
+fn a_cache_grows_past_its_first_buffers_and_keeps_what_it_held() -> Result<()> {
+    use crate::model::kv_cache::INITIAL_POSITIONS;
+    let (mut m, _) = model(ChameleonConfig {
+        max_position_embeddings: 2 * INITIAL_POSITIONS + 40,
+        ..tiny(40)
+    });
+    m.fuse_for_inference()?;
+    let seq: Vec<u32> = (0..2 * INITIAL_POSITIONS as u32 + 30)
+        .map(|i| (i * 7 + 3) % 40)
+        .collect();
+    let full = m.forward(&ids(&seq), None, Pass::Infer)?.squeeze(0)?;
+    // A prefill that fits the first buffers, one that does not, then single steps past the
+    // second doubling (which stops at the context).
+    let mut cache = KvCache::new(&m.config);
+    let cuts = [0, INITIAL_POSITIONS - 3, INITIAL_POSITIONS + 20];
+    let mut rows = Vec::new();
+    for w in cuts.windows(2) {
+        rows.push(
+            m.forward(&ids(&seq[w[0]..w[1]]), Some(&mut cache), Pass::Infer)?
+                .squeeze(0)?,
+        );
+    }
+    for &tok in &seq[cuts[2]..] {
+        rows.push(
+            m.forward(&ids(&[tok]), Some(&mut cache), Pass::Infer)?
+                .squeeze(0)?,
+        );
+    }
+    assert_eq!(cache.len(), seq.len());
+    let d = (Tensor::cat(&rows, 0)? - full)?
+        .abs()?
+        .max_all()?
+        .to_scalar::<f32>()?;
+    assert!(d <= 1e-4, "cached and uncached logits differ by {d}");
+    let more = m.forward(&ids(&[1; 11]), Some(&mut cache), Pass::Infer);
+    assert!(
+        more.unwrap_err()
+            .to_string()
+            .contains("max_position_embeddings")
+    );
+    Ok(())
+}
+
+#[test]
 fn kv_cached_generation_equals_uncached_generation() -> Result<()> {
     let (mut m, _) = model(tiny(40));
     m.fuse_for_inference()?;
