@@ -205,7 +205,8 @@ fn a_foundation_pretrains_without_actions_and_fine_tunes() {
         "--out",
         s(&found),
     ]);
-    assert!(out.contains("on 44 examples, 4 held out"), "{out}");
+    // The data given twice: the held-out rows' second copies are not trained on either.
+    assert!(out.contains("on 40 examples, 4 held out"), "{out}");
     let cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(found.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["dynaboot"]["roles"], serde_json::json!([]));
@@ -423,6 +424,49 @@ fn bad_inputs_are_clear_errors() {
         ]);
         assert!(e.contains("--n") && e.contains("1 to 1024"), "{cmd}: {e}");
     }
+    // A checkpoint copied alone (`cp -r`) loses the tokenizer its relative `vq_path` names:
+    // the error says what to copy where; a copy of the tokenizer inside the checkpoint serves.
+    let alone = dir.path().join("elsewhere/alone");
+    std::fs::create_dir_all(&alone).unwrap();
+    for e in std::fs::read_dir(&f.ckpt).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), alone.join(e.file_name())).unwrap();
+    }
+    let e = predict(&image, "push the red cube to the left", &alone);
+    assert!(
+        e.contains("image tokenizer is missing") && e.contains("vq_path") && e.contains("Copy"),
+        "{e}"
+    );
+    assert_eq!(e.matches("os error").count(), 0, "{e}");
+    std::fs::create_dir_all(alone.join("vq")).unwrap();
+    for name in ["config.json", "model.safetensors"] {
+        std::fs::copy(f.tok.join("vq").join(name), alone.join("vq").join(name)).unwrap();
+    }
+    ok(&[
+        "predict",
+        "--world",
+        s(&alone),
+        "--image",
+        s(&image),
+        "--action",
+        "push the red cube to the left",
+        "--n",
+        "1",
+        "--out",
+        s(&dir.path().join("alone-pred")),
+    ]);
+    // A missing file is named once, with the OS's reason once.
+    let e = fails(&[
+        "explain",
+        "--dynamics",
+        s(&f.ckpt),
+        "--before",
+        s(&dir.path().join("no-such.png")),
+        "--after",
+        s(&image),
+    ]);
+    assert_eq!(e.matches("os error 2").count(), 1, "{e}");
+
     // A context no model could hold (it used to allocate rotary tables for every position).
     let endless = copy("endless");
     let cfg = endless.join("config.json");
@@ -447,6 +491,25 @@ fn bad_inputs_are_clear_errors() {
         "0",
     ]);
     assert!(e.contains("--keep") && e.contains("at least 1"), "{e}");
+}
+
+/// A held-out set that repeats training rows still trains, with a warning that names it.
+#[test]
+fn held_out_rows_that_are_also_trained_on_are_reported() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut args = train_args(f, s(&out), "1");
+    args.extend(["--eval", s(&f.data)]);
+    let got = dynaboot_tests::run(&args);
+    let stderr = String::from_utf8_lossy(&got.stderr);
+    assert!(got.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning")
+            && stderr.contains("also training rows")
+            && stderr.contains(s(&f.data)),
+        "{stderr}"
+    );
 }
 
 /// Trains `steps` steps into `out`, checkpointing every step.

@@ -15,10 +15,12 @@ pub enum Error {
         field: Option<String>,
         message: String,
     },
-    #[error("{}: {source}", path.display())]
+    /// A file that could not be read or written. The OS error is part of the message, not a
+    /// separate cause, so that `{:#}` chains print it once.
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("image {}: {message}", path.display())]
     Image { path: PathBuf, message: String },
@@ -44,7 +46,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 }

@@ -265,18 +265,42 @@ pub fn vq_weights_fingerprint(weights: &[u8]) -> Result<String> {
 }
 
 /// The image tokenizer folder a checkpoint in `dir` references, checked against the
-/// fingerprint it recorded.
+/// fingerprint it recorded. Where `vq_path` leads nowhere (a checkpoint copied without the
+/// tokenizer beside it), a `vq/` inside the checkpoint or the working directory's
+/// `models/vq` is used if its fingerprint is the recorded one; otherwise the error says what
+/// to copy where.
 #[cfg(feature = "fs")]
 pub fn checked_vq_dir(dir: &std::path::Path, config: &ModelConfig) -> Result<std::path::PathBuf> {
-    let vq_dir = dir.join(&config.dynaboot.vq_path);
+    let meta = &config.dynaboot;
+    let vq_dir = dir.join(&meta.vq_path);
+    let weights = |d: &std::path::Path| d.join("model.safetensors");
+    if !weights(&vq_dir).exists() {
+        let fallbacks = [dir.join("vq"), std::path::PathBuf::from("models/vq")];
+        for d in fallbacks.iter().filter(|d| weights(d).exists()) {
+            if vq_fingerprint(d)? == meta.vq_fingerprint {
+                return Ok(d.clone());
+            }
+        }
+        return Err(Error::Invalid(format!(
+            "{}: its image tokenizer is missing: `vq_path` in config.json is {:?}, and {} holds \
+             no model.safetensors (was the checkpoint copied without the tokenizer beside it?). \
+             Copy the tokenizer folder it was trained with (config.json and model.safetensors, \
+             fingerprint {}) to {}, or set `vq_path` to where that folder is",
+            dir.display(),
+            meta.vq_path,
+            vq_dir.display(),
+            meta.vq_fingerprint,
+            vq_dir.display(),
+        )));
+    }
     let found = vq_fingerprint(&vq_dir)?;
-    if found != config.dynaboot.vq_fingerprint {
+    if found != meta.vq_fingerprint {
         return Err(Error::Invalid(format!(
             "{}: the image tokenizer at {} is not the one this model was trained with \
              (fingerprint {found}, expected {}); point `vq_path` in config.json at the right one",
             dir.display(),
             vq_dir.display(),
-            config.dynaboot.vq_fingerprint
+            meta.vq_fingerprint
         )));
     }
     Ok(vq_dir)
@@ -325,6 +349,7 @@ pub fn export(from: &std::path::Path, to: &std::path::Path, dtype: DType) -> Res
         )));
     }
     let mut config = load_config(from)?;
+    let vq_dir = checked_vq_dir(from, &config)?;
     let w = from.join("model.safetensors");
     let tensors = candle_core::safetensors::load(&w, &Device::Cpu)
         .map_err(|e| Error::Invalid(format!("{}: {e}", w.display())))?;
@@ -334,10 +359,9 @@ pub fn export(from: &std::path::Path, to: &std::path::Path, dtype: DType) -> Res
         .collect::<Result<_>>()?;
     named.sort_by(|a, b| a.0.cmp(&b.0));
     std::fs::create_dir_all(to).map_err(|e| Error::io(to, e))?;
-    config.dynaboot.vq_path =
-        crate::files::relative_path(to, &from.join(&config.dynaboot.vq_path))?
-            .to_string_lossy()
-            .into_owned();
+    config.dynaboot.vq_path = crate::files::relative_path(to, &vq_dir)?
+        .to_string_lossy()
+        .into_owned();
     let text = TextTokenizer::load(&from.join("tokenizer.json"))?;
     save(to, &config, &named, &text)?;
     let metrics = from.join("metrics.jsonl");

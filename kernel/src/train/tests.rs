@@ -310,6 +310,32 @@ fn candidates_beyond_one_batch_are_the_same_draws() {
 }
 
 #[test]
+fn held_out_rows_are_distinct_and_never_trained_on() {
+    let (_, text) = tokenizers();
+    let ex = examples(&text);
+    let key = |e: &Example| (e.source.clone(), e.target.clone(), e.action.clone());
+    // Every row twice, the way `--data a --data a` or a repeated row in data.json gives them.
+    let doubled: Vec<Example> = ex.iter().chain(&ex).cloned().collect();
+    for (n, want) in [(1, 1), (2, 2), (32, 3)] {
+        let (train, eval) = hold_out(doubled.clone(), n, 4);
+        assert_eq!(eval.len(), want, "n = {n}");
+        let held: std::collections::HashSet<_> = eval.iter().map(key).collect();
+        assert_eq!(held.len(), eval.len(), "held-out rows are distinct");
+        assert!(train.iter().all(|e| !held.contains(&key(e))), "n = {n}");
+        assert_eq!(
+            train.len(),
+            2 * (ex.len() - want),
+            "the other rows all train"
+        );
+        assert_eq!(rows_also_trained_on(&train, &eval), 0);
+        assert_eq!(rows_also_trained_on(&doubled, &eval), want);
+    }
+    // Without duplicates the split is the plain seeded one: the last n rows after shuffling.
+    let (train, eval) = hold_out(ex.clone(), 1, 4);
+    assert_eq!((train.len(), eval.len()), (ex.len() - 1, 1));
+}
+
+#[test]
 fn separate_checkpoints_refuse_the_other_role() {
     let (vq, text) = tokenizers();
     let mc = model_config(vec![Role::Dynamics], &text, &vq);

@@ -24,6 +24,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Numbers of one optimizer step.
@@ -582,11 +583,37 @@ fn stopwatch() -> impl Fn() -> f64 {
     }
 }
 
-/// Splits off `n` held-out examples, chosen by the seed.
+/// What makes two examples the same row: both images and the action.
+fn row_key(e: &Example) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+    (e.source.clone(), e.target.clone(), e.action.clone())
+}
+
+/// Splits off `n` held-out examples, chosen by the seed. The held-out rows are distinct and
+/// none is repeated among the training rows (a duplicated row would be scored on what it was
+/// trained on); at least one distinct row is left to train on.
 pub fn hold_out(mut examples: Vec<Example>, n: usize, seed: u64) -> (Vec<Example>, Vec<Example>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xe7a1);
     examples.shuffle(&mut rng);
-    let n = n.min(examples.len().saturating_sub(1));
-    let eval = examples.split_off(examples.len() - n);
-    (examples, eval)
+    let distinct = examples.iter().map(row_key).collect::<HashSet<_>>().len();
+    let n = n.min(distinct.saturating_sub(1));
+    // Held-out rows from the end, in their order; the training rows before them.
+    let mut held = HashSet::new();
+    let mut cut = examples.len();
+    while held.len() < n {
+        cut -= 1;
+        held.insert(row_key(&examples[cut]));
+    }
+    let mut tail = examples.split_off(cut);
+    let mut seen = HashSet::new();
+    tail.retain(|e| seen.insert(row_key(e)));
+    examples.retain(|e| !held.contains(&row_key(e)));
+    (examples, tail)
+}
+
+/// How many of the `eval` rows are also training rows (their held-out loss measures memory).
+pub fn rows_also_trained_on(train: &[Example], eval: &[Example]) -> usize {
+    let trained: HashSet<_> = train.iter().map(row_key).collect();
+    eval.iter()
+        .filter(|e| trained.contains(&row_key(e)))
+        .count()
 }

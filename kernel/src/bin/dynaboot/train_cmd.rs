@@ -10,7 +10,7 @@ use dynaboot::model::lora::LoraConfig;
 use dynaboot::tokenize::{ImageCodec, ImageTokenizer, TextTokenizer};
 use dynaboot::train::checkpoint::{METRICS_FILE, STATE_FILE};
 use dynaboot::train::data::load_examples;
-use dynaboot::train::{Overrides, Preset, Trainer, Weights, hold_out};
+use dynaboot::train::{Overrides, Preset, Trainer, Weights, hold_out, rows_also_trained_on};
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -161,7 +161,19 @@ pub fn run(a: TrainArgs) -> Result<()> {
         examples.extend(extra);
     }
     let (train, eval) = match &a.eval {
-        Some(dir) => (examples, load_examples(dir, vq, &fingerprint, &text)?),
+        Some(dir) => {
+            let eval = load_examples(dir, vq, &fingerprint, &text)?;
+            let both = rows_also_trained_on(&examples, &eval);
+            if both > 0 {
+                eprintln!(
+                    "warning: {both} of the {} rows of --eval {} are also training rows; their \
+                     held-out loss measures memory (hold out a split generated with another seed)",
+                    eval.len(),
+                    dir.display()
+                );
+            }
+            (examples, eval)
+        }
         None => hold_out(examples, a.eval_examples, a.seed),
     };
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
