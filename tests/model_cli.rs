@@ -467,6 +467,27 @@ fn bad_inputs_are_clear_errors() {
     ]);
     assert_eq!(e.matches("os error 2").count(), 1, "{e}");
 
+    // Weights full of NaN (a diverged run) are refused at load, not turned into empty actions.
+    let broken = copy("broken");
+    let w = broken.join("model.safetensors");
+    let mut tensors = candle_core::safetensors::load(&w, &candle_core::Device::Cpu).unwrap();
+    let head = tensors.get_mut("lm_head.weight").unwrap();
+    *head = (head.ones_like().unwrap() * f64::NAN).unwrap();
+    candle_core::safetensors::save(&tensors, &w).unwrap();
+    let e = fails(&[
+        "explain",
+        "--dynamics",
+        s(&broken),
+        "--before",
+        s(&image),
+        "--after",
+        s(&image),
+    ]);
+    assert!(
+        e.contains("lm_head.weight") && e.contains("NaN") && e.contains("train again"),
+        "{e}"
+    );
+
     // A context no model could hold (it used to allocate rotary tables for every position).
     let endless = copy("endless");
     let cfg = endless.join("config.json");

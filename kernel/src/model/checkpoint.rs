@@ -94,12 +94,17 @@ impl Model {
         text: TextTokenizer,
         device: &Device,
     ) -> Result<Self> {
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, device).map_err(|e| {
+        let unreadable = |e: candle_core::Error| {
             Error::Invalid(format!(
                 "model.safetensors cannot be read ({e}); the file is truncated or not safetensors: \
                  copy or train the checkpoint again"
             ))
-        })?;
+        };
+        check_finite(
+            &candle_core::safetensors::load_buffer(&weights, &Device::Cpu).map_err(unreadable)?,
+        )?;
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, device)
+            .map_err(unreadable)?;
         let backbone = Chameleon::new(config.backbone.clone(), vb).map_err(|e| {
             Error::Invalid(format!(
                 "model.safetensors does not match config.json ({e}); the two must come from the same checkpoint"
@@ -222,6 +227,29 @@ impl Model {
         self.format.check_action(&ids, role)?;
         Ok(ids)
     }
+}
+
+/// Refuses weights holding NaN or infinite values (a run that diverged, a damaged copy): they
+/// would load and then print empty actions with a NaN log-likelihood.
+fn check_finite(tensors: &std::collections::HashMap<String, Tensor>) -> Result<()> {
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    for name in names {
+        let values = tensors[name]
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let bad = values.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            return Err(Error::Invalid(format!(
+                "model.safetensors: `{name}` holds {bad} NaN or infinite values of {}; the \
+                 weights are broken (a run that diverged?): train again, or export an earlier \
+                 checkpoint",
+                values.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The fingerprint a checkpoint records of the image tokenizer in `vq_dir`, see
