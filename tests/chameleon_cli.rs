@@ -209,6 +209,64 @@ fn logits_train_predict_explain_merge_on_a_real_architecture_checkpoint() {
         max_diff(&adapted, &base_logits) > 1e-4,
         "the adapter changed the model"
     );
+
+    // Merging into an input folder or over a checkpoint is refused; --force replaces the
+    // checkpoint whole (no old shard left to load beside the merged weights).
+    let snapshot = |dir: &Path| -> Vec<(std::ffi::OsString, Vec<u8>)> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let merge = |out: &Path, force: bool| -> Vec<String> {
+        let mut args = vec![
+            "merge",
+            "--base",
+            s(&fx),
+            "--adapter",
+            s(&adapter),
+            "--out",
+            s(out),
+        ];
+        if force {
+            args.push("--force");
+        }
+        args.into_iter().map(String::from).collect()
+    };
+    let (base_before, adapter_before) = (snapshot(&fx), snapshot(&adapter));
+    for input in [&fx, &adapter] {
+        let e = fails(&as_refs(&merge(input, true)));
+        assert!(e.contains("merge into a new folder"), "{e}");
+    }
+    assert!(snapshot(&fx) == base_before && snapshot(&adapter) == adapter_before);
+    let stale = merged.join("model-00002-of-00002.safetensors");
+    std::fs::write(&stale, b"an old shard").unwrap();
+    let merged_before = snapshot(&merged);
+    let e = fails(&as_refs(&merge(&merged, false)));
+    assert!(
+        e.contains("already holds a checkpoint") && e.contains("--force"),
+        "{e}"
+    );
+    assert!(
+        snapshot(&merged) == merged_before,
+        "a refused merge changed its --out"
+    );
+    ok(&as_refs(&merge(&merged, true)));
+    assert!(
+        !stale.exists(),
+        "--force left an old shard beside the merged weights"
+    );
+    let again = logits(&["--base", s(&merged), "--tokens", &ids]);
+    assert!(max_diff(&adapted, &again) < 1e-5);
 }
 
 #[test]
@@ -255,4 +313,8 @@ fn bad_base_and_lora_input_gets_clear_messages() {
         "1",
     ]);
     assert!(e.contains("adapter_config.json"), "{e}");
+}
+
+fn as_refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }

@@ -5,6 +5,15 @@ use crate::error::{Error, Result};
 use image::RgbImage;
 use std::path::Path;
 
+/// Whether two existing paths name one folder (through links and `..`); false when either
+/// does not exist.
+pub fn same_folder(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// Writes `bytes` to `path` atomically: a sibling temp file, fsync, then rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;

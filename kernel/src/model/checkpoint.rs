@@ -369,7 +369,7 @@ pub fn fingerprint(vq_weights: &[u8]) -> String {
 /// state (`train_state.safetensors`, metrics) is not copied.
 #[cfg(feature = "fs")]
 pub fn export(from: &std::path::Path, to: &std::path::Path, dtype: DType) -> Result<()> {
-    if to.exists() && same_folder(from, to) {
+    if crate::files::same_folder(from, to) {
         return Err(Error::Invalid(format!(
             "export: {} and {} are the same folder; export to another one",
             from.display(),
@@ -398,15 +398,6 @@ pub fn export(from: &std::path::Path, to: &std::path::Path, dtype: DType) -> Res
         crate::files::write_atomic(&to.join("metrics.jsonl"), &bytes)?;
     }
     Ok(())
-}
-
-/// Whether two existing paths name one folder (through links and `..`).
-#[cfg(feature = "fs")]
-fn same_folder(a: &std::path::Path, b: &std::path::Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
 }
 
 /// Writes `config.json`, `model.safetensors` and `tokenizer.json` into `dir`, each atomically.

@@ -7,7 +7,7 @@ use candle_core::{DType, Device, Tensor};
 use clap::Args;
 use dynaboot::model::Pass;
 use dynaboot::model::base::{BaseKind, BaseModel};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct LogitsArgs {
@@ -69,9 +69,64 @@ pub struct MergeArgs {
     #[arg(long)]
     adapter: PathBuf,
     /// Output folder: a dynaboot checkpoint for a dynaboot base, an HF folder (loadable as
-    /// --base) for an HF base.
+    /// --base) for an HF base. A new folder, not --base's or --adapter's.
     #[arg(long)]
     out: PathBuf,
+    /// Replace a checkpoint already in --out (its weights and configs are removed first).
+    #[arg(long)]
+    force: bool,
+}
+
+/// What makes a folder a checkpoint: configs and weights (HF shards and their index too).
+fn checkpoint_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry
+            .with_context(|| format!("reading {}", dir.display()))?
+            .path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let name = name.unwrap_or_default();
+        let ours = name.ends_with(".safetensors")
+            || name.ends_with(".safetensors.index.json")
+            || ["config.json", "adapter_config.json", "tokenizer.json"].contains(&name.as_str());
+        if ours {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Refuses an --out that is an input, or that holds a checkpoint unless `--force` (which
+/// removes its files first, so no old shard loads beside the merged weights).
+fn clear_out(a: &MergeArgs) -> Result<()> {
+    for (flag, dir) in [("--base", &a.base), ("--adapter", &a.adapter)] {
+        if dynaboot::files::same_folder(&a.out, dir) {
+            bail!(
+                "--out {} is the {flag} folder; merge into a new folder (the {flag} files would \
+                 be mixed with the merged ones)",
+                a.out.display()
+            );
+        }
+    }
+    let existing = checkpoint_files(&a.out)?;
+    if let Some(first) = existing.first() {
+        if !a.force {
+            bail!(
+                "--out {} already holds a checkpoint ({}); choose another folder, or pass \
+                 --force to replace it",
+                a.out.display(),
+                first.file_name().unwrap_or_default().to_string_lossy()
+            );
+        }
+        for f in &existing {
+            std::fs::remove_file(f).with_context(|| format!("removing {}", f.display()))?;
+        }
+    }
+    Ok(())
 }
 
 pub fn merge(a: MergeArgs) -> Result<()> {
@@ -81,6 +136,7 @@ pub fn merge(a: MergeArgs) -> Result<()> {
         .adapted_backbone(&a.adapter, &dev)
         .with_context(|| format!("--adapter {}", a.adapter.display()))?;
     let merged = backbone.merged_tensors()?;
+    clear_out(&a)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     match base.kind {
         BaseKind::Dynaboot => {
