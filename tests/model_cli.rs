@@ -488,6 +488,28 @@ fn bad_inputs_are_clear_errors() {
         "{e}"
     );
 
+    // A dataset row may not point outside its folder.
+    let escape = dir.path().join("escape");
+    std::fs::create_dir_all(&escape).unwrap();
+    std::fs::write(
+        escape.join("data.json"),
+        r#"[{"input": "../../../etc/passwd", "output": "b.png", "instruction": "x", "task": "kubric"}]"#,
+    )
+    .unwrap();
+    let e = fails(&[
+        "eval",
+        "--world",
+        s(&f.ckpt),
+        "--data",
+        s(&escape),
+        "--out",
+        s(&dir.path().join("escape.json")),
+    ]);
+    assert!(
+        e.contains("data.json") && e.contains("row 0") && e.contains("leaves the dataset"),
+        "{e}"
+    );
+
     // A context no model could hold (it used to allocate rotary tables for every position).
     let endless = copy("endless");
     let cfg = endless.join("config.json");

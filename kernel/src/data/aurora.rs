@@ -68,6 +68,14 @@ fn string_field(
 }
 
 /// Parses the text of an AURORA json file; `file` names it in error messages.
+/// Whether a row's image path stays inside the dataset's folder: relative, with no `..`.
+fn stays_inside(path: &str) -> bool {
+    use std::path::Component;
+    std::path::Path::new(path)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
 pub fn parse_rows(text: &str, file: &str) -> Result<Vec<Row>> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| malformed(file, None, None, format!("not valid JSON ({e})")))?;
@@ -100,9 +108,26 @@ pub fn parse_rows(text: &str, file: &str) -> Result<Vec<Row>> {
                 }
                 Ok(v)
             };
-            let input = need(
-                &["input"],
-                "add the source image's path, relative to the json file",
+            let inside = |name: &str, path: String| -> Result<String> {
+                if stays_inside(&path) {
+                    return Ok(path);
+                }
+                Err(malformed(
+                    file,
+                    Some(i),
+                    Some(name),
+                    format!(
+                        "{path:?} leaves the dataset's folder; image paths are relative to the \
+                         json file and stay inside its folder (copy the images there)"
+                    ),
+                ))
+            };
+            let input = inside(
+                "input",
+                need(
+                    &["input"],
+                    "add the source image's path, relative to the json file",
+                )?,
             )?;
             let instruction = need(
                 &["instruction", "prompt"],
@@ -110,7 +135,9 @@ pub fn parse_rows(text: &str, file: &str) -> Result<Vec<Row>> {
             )?;
             let task =
                 string_field(obj, &["task"], file, i)?.unwrap_or_else(|| "unknown".to_string());
-            let output = string_field(obj, &["output"], file, i)?;
+            let output = string_field(obj, &["output"], file, i)?
+                .map(|o| inside("output", o))
+                .transpose()?;
             let id = match obj.get("id") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) => Some(s.clone()),
@@ -264,6 +291,19 @@ mod tests {
         );
         let e = err(r#"[{"input": "a", "instruction": "  "}]"#);
         assert!(e.contains("is empty"), "{e}");
+        for (field, path) in [("input", "../../etc/passwd"), ("input", "/etc/passwd")] {
+            let e = err(&format!(r#"[{{"{field}": "{path}", "instruction": "x"}}]"#));
+            assert!(
+                e.contains("field `input`") && e.contains("leaves the dataset"),
+                "{e}"
+            );
+        }
+        let e =
+            err(r#"[{"input": "./a.png", "output": "images/../../b.png", "instruction": "x"}]"#);
+        assert!(
+            e.contains("field `output`") && e.contains("leaves the dataset"),
+            "{e}"
+        );
         let e = err(
             r#"[{"input": "a", "instruction": "x", "action": {"kind": "fly"}, "source_state": {"objects": []}, "target_state": {"objects": []}}]"#,
         );
