@@ -160,6 +160,18 @@ fn train_then_eval_tiny_tokenizers() {
     assert_eq!(report["images"], 8);
     let psnr = report["psnr"].as_f64().unwrap();
     assert!(psnr > 5.0 && psnr < 60.0, "{psnr}");
+    // Locality on the 4 (source, target) pairs: every token of each edited pair counted once.
+    let l = &report["locality"];
+    let pairs = l["pairs"].as_u64().unwrap();
+    assert!((1..=4).contains(&pairs), "{l}");
+    let tokens: u64 = l["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_u64().unwrap())
+        .sum();
+    assert_eq!(tokens, pairs * 16, "{l}");
+    assert!(printed.contains("distance 4+"), "{printed}");
 
     // A config that does not match the weights is refused with the file named.
     let cfg = tok.join("vq/config.json");

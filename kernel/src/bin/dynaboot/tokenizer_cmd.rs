@@ -6,6 +6,7 @@ use candle_core::Device;
 use clap::Subcommand;
 use dynaboot::data::AuroraDataset;
 use dynaboot::eval::evaluate_tokenizer;
+use dynaboot::eval::tokenizer::token_locality;
 use dynaboot::tokenize::vq_train::{CodeRestarts, VqTrainConfig};
 use dynaboot::tokenize::{ImageTokenizer, TextTokenizer, VqConfig, VqTrainer};
 use dynaboot::world::language::corpus;
@@ -310,6 +311,7 @@ pub fn eval(dir: &Path, data: &Path, limit: Option<usize>, json: Option<PathBuf>
     let vq = ImageTokenizer::load(&dir.join("vq"), &Device::Cpu)?;
     let ds = AuroraDataset::load(data)?;
     let mut pairs = Vec::new();
+    let mut edits = Vec::new();
     for (i, row) in ds.rows.iter().enumerate().take(limit.unwrap_or(usize::MAX)) {
         let Some(side) = &row.sidecar else {
             bail!(
@@ -317,8 +319,10 @@ pub fn eval(dir: &Path, data: &Path, limit: Option<usize>, json: Option<PathBuf>
                 ds.json.display()
             );
         };
-        pairs.push((ds.input_image(i)?, side.source_state.clone()));
+        let input = ds.input_image(i)?;
+        pairs.push((input.clone(), side.source_state.clone()));
         if let Some(o) = ds.output_image(i)? {
+            edits.push((input, o.clone()));
             pairs.push((o, side.target_state.clone()));
         }
     }
@@ -327,7 +331,10 @@ pub fn eval(dir: &Path, data: &Path, limit: Option<usize>, json: Option<PathBuf>
         samples: 2,
     });
     let t0 = Instant::now();
-    let report = evaluate_tokenizer(&vq, &rec, &pairs, 32)?;
+    let mut report = evaluate_tokenizer(&vq, &rec, &pairs, 32)?;
+    if !edits.is_empty() {
+        report.locality = Some(token_locality(&vq, &edits, 16)?);
+    }
     println!("images                          {}", report.images);
     println!("PSNR of reconstructions         {:.2} dB", report.psnr);
     println!(
@@ -338,6 +345,16 @@ pub fn eval(dir: &Path, data: &Path, limit: Option<usize>, json: Option<PathBuf>
         "recogniser on reconstructions   {:.2} %",
         100.0 * report.recogniser_on_reconstructions
     );
+    if let Some(l) = &report.locality {
+        println!(
+            "token ids changed by an edit, by distance (cells) from the pixels it changed ({} pairs):",
+            l.pairs
+        );
+        for (d, (t, c)) in l.tokens.iter().zip(&l.changed).enumerate() {
+            let far = if d + 1 == l.tokens.len() { "+" } else { " " };
+            println!("  distance {d}{far}  {:>6.2} % of {t} tokens", 100.0 * c);
+        }
+    }
     println!("({:.1}s)", t0.elapsed().as_secs_f64());
     if let Some(path) = json {
         dynaboot::files::write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())
