@@ -29,16 +29,18 @@ tokenizers:
     cargo run --release -- tokenizer eval --tokenizers models --data data/test
 
 # Train the shipped world and dynamics models into models/ (about 40 minutes on an idle 2-core
-# machine): both are full fine-tunes of the foundation (`just foundation`) on the labelled
-# triplets of two training folders (FT, plain loss, action-first prompts); the world model from
-# its step-4000 checkpoint, which it edits better from, the dynamics model from the end of its
-# schedule. f16 export, evaluation. The tuning split is only their held-out set.
+# machine): both are full fine-tunes of the foundation (`just foundation`) on labelled triplets
+# (FT, plain loss, action-first prompts): the world model on four training folders, from the
+# foundation's step-4000 checkpoint, which it edits better from; the dynamics model on two, from
+# the end of its schedule. f16 export, evaluation. The tuning split is only their held-out set.
 models:
     cargo run --release -- world generate --split train --n 12000 --seed 0 --out data/train
     cargo run --release -- world generate --split train --n 12000 --seed 2 --out data/train2
+    cargo run --release -- world generate --split train --n 12000 --seed 3 --out data/train3
+    cargo run --release -- world generate --split train --n 12000 --seed 4 --out data/train4
     cargo run --release -- world generate --split train --n 400 --seed 7 --out data/tune
     cargo run --release -- world generate --split test --out data/test
-    cargo run --release -- train --role world --base models/foundation-4000 --data data/train --data data/train2 --eval data/tune --steps 4000 --eval-every 500 --out runs/world
+    cargo run --release -- train --role world --base models/foundation-4000 --data data/train --data data/train2 --data data/train3 --data data/train4 --eval data/tune --steps 4000 --eval-every 1000 --out runs/world
     cargo run --release -- train --role dynamics --base models/foundation --data data/train --data data/train2 --eval data/tune --steps 4000 --eval-every 1000 --out runs/dynamics
     cargo run --release -- export --force --from runs/world --to models/world
     cargo run --release -- export --force --from runs/dynamics --to models/dynamics
