@@ -534,6 +534,64 @@ fn bad_inputs_are_clear_errors() {
         "0",
     ]);
     assert!(e.contains("--keep") && e.contains("at least 1"), "{e}");
+
+    // Every size and rate a command line sets is bounded, refused before any work.
+    let run_dir = dir.path().join("bounded");
+    for (flag, value, says) in [
+        ("--lr", "NaN", "learning rate"),
+        ("--lr", "-1e-3", "learning rate"),
+        ("--weighted", "2", "0 to 1"),
+        ("--weighted", "NaN", "0 to 1"),
+        ("--batch", "0", "1 to 1024"),
+        ("--batch", "100000000", "1 to 1024"),
+        ("--accum", "5000", "1 to 1024"),
+        ("--steps", "0", "at least 1"),
+    ] {
+        let mut args: Vec<String> = train_args(f, s(&run_dir), "2")
+            .into_iter()
+            .map(String::from)
+            .collect();
+        if let Some(i) = args.iter().position(|a| a == flag) {
+            args.drain(i..i + 2);
+        }
+        args.push(format!("{flag}={value}"));
+        let e = refused(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(e.contains(flag) && e.contains(says), "{flag} {value}: {e}");
+    }
+    assert!(!run_dir.exists(), "a refused train created its --out");
+    let generated = dir.path().join("gen");
+    for (flag, value) in [
+        ("--n", "0"),
+        ("--n", "1000000000"),
+        ("--size", "1000000000"),
+    ] {
+        let e = refused(&[
+            "world",
+            "generate",
+            "--split",
+            "train",
+            "--out",
+            s(&generated),
+            flag,
+            value,
+        ]);
+        assert!(
+            e.contains(flag) && e.contains("whole number from"),
+            "{flag} {value}: {e}"
+        );
+    }
+    let e = refused(&[
+        "tokenizer",
+        "train",
+        "--data",
+        s(&f.data),
+        "--out",
+        s(&generated),
+        "--vocab-size",
+        "100",
+    ]);
+    assert!(e.contains("--vocab-size") && e.contains("256 bytes"), "{e}");
+    assert!(!generated.exists(), "a refused command created its --out");
 }
 
 /// A held-out set that repeats training rows still trains, with a warning that names it.

@@ -29,10 +29,10 @@ pub struct BootstrapArgs {
     #[arg(long)]
     out: PathBuf,
     /// K of the stratified top-K: annotated pairs kept.
-    #[arg(long, default_value_t = BootstrapConfig::default().keep, value_parser = at_least_one)]
+    #[arg(long, default_value_t = BootstrapConfig::default().keep, value_parser = crate::args::at_least_one)]
     keep: usize,
     /// K_f: motion events kept per video.
-    #[arg(long, default_value_t = FrameSelection::default().keep, value_parser = at_least_one)]
+    #[arg(long, default_value_t = FrameSelection::default().keep, value_parser = crate::args::at_least_one)]
     frames_per_video: usize,
     /// I_f: minimum frames between kept events.
     #[arg(long, default_value_t = FrameSelection::default().gap)]
@@ -42,13 +42,6 @@ pub struct BootstrapArgs {
 }
 
 /// A count that must keep something (0 would write an empty dataset and call it a success).
-fn at_least_one(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("{s:?}: use a whole number of at least 1")),
-    }
-}
-
 pub fn run(a: BootstrapArgs) -> Result<()> {
     let dynamics = DynamicsModel::new(load(&a.dynamics)?)?;
     let videos = VideoDataset::load(&a.videos)?;

@@ -30,7 +30,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "models/dynamics")]
     dynamics: PathBuf,
     /// Candidates per test row (best-of-N, 1 to 1024).
-    #[arg(long, default_value_t = 8, value_parser = super::predict_cmd::candidates)]
+    #[arg(long, default_value_t = 8, value_parser = crate::args::candidates)]
     n: usize,
     /// Test rows per family (the fixed split has 50; all of them take ~55 s on 2 cores).
     #[arg(long, default_value_t = 50)]

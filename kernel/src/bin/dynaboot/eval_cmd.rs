@@ -30,7 +30,7 @@ pub struct EvalArgs {
     #[arg(long)]
     dynamics: Option<PathBuf>,
     /// Candidates per row (best-of-N, 1 to 1024) when --dynamics is given.
-    #[arg(long, default_value_t = 8, value_parser = super::predict_cmd::candidates)]
+    #[arg(long, default_value_t = 8, value_parser = crate::args::candidates)]
     n: usize,
     /// Labelled AURORA folder or json (with the embedded world's sidecars for the judge).
     #[arg(long)]

@@ -1,6 +1,7 @@
 //! The `dynaboot` command line: a thin layer over the kernel's public API.
 
 mod ablate_cmd;
+mod args;
 mod base_cmd;
 mod bench_cmd;
 mod bench_demo;

@@ -6,7 +6,6 @@ use candle_core::Device;
 use clap::Args;
 use dynaboot::files::{load_model_image, load_rgb_image, save_png, write_atomic};
 use dynaboot::model::base::load_model;
-use dynaboot::model::verifier::MAX_N;
 use dynaboot::model::{DynamicsModel, Model, Sampling, Verifier, WorldModel};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,42 +15,14 @@ pub struct SamplingArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// 1 as in the paper (lower temperatures copy the source); 0 is greedy.
-    #[arg(long, default_value_t = 1.0, value_parser = temperature)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::args::temperature)]
     temperature: f64,
     /// Keep the k most likely tokens (0 = all).
     #[arg(long, default_value_t = 0)]
     top_k: usize,
     /// Keep the smallest set of tokens whose probability reaches p (1 = all).
-    #[arg(long, default_value_t = 1.0, value_parser = top_p)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::args::top_p)]
     top_p: f64,
-}
-
-fn temperature(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(t) if t.is_finite() && t >= 0.0 => Ok(t),
-        _ => Err(format!(
-            "{s:?} is not a temperature: use 0 (greedy) or a positive number (1 as in the paper)"
-        )),
-    }
-}
-
-/// `--n`: candidates of a best-of-N, 1 to [`MAX_N`].
-pub fn candidates(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if (1..=MAX_N).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "{s:?}: choose 1 to {MAX_N} candidates (best-of-8 is the paper's setting)"
-        )),
-    }
-}
-
-fn top_p(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(p) if p > 0.0 && p <= 1.0 => Ok(p),
-        _ => Err(format!(
-            "{s:?}: top-p is a probability above 0, at most 1 (1 keeps all tokens)"
-        )),
-    }
 }
 
 impl SamplingArgs {
@@ -115,7 +86,7 @@ pub struct PredictArgs {
     #[arg(long)]
     action: String,
     /// Candidates to sample (1 to 1024).
-    #[arg(long, default_value_t = 8, value_parser = candidates)]
+    #[arg(long, default_value_t = 8, value_parser = crate::args::candidates)]
     n: usize,
     /// Dynamics-model checkpoint that ranks the candidates (may be the world checkpoint when
     /// it was trained for both roles).

@@ -23,16 +23,16 @@ pub enum TokenizerCommand {
         /// Folder to write `vq/` and `tokenizer.json` into.
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value_t = VqTrainConfig::default().steps)]
+        #[arg(long, default_value_t = VqTrainConfig::default().steps, value_parser = crate::args::at_least_one)]
         steps: usize,
-        #[arg(long, default_value_t = VqTrainConfig::default().batch_size)]
+        #[arg(long, default_value_t = VqTrainConfig::default().batch_size, value_parser = crate::args::batch)]
         batch: usize,
-        #[arg(long, default_value_t = VqTrainConfig::default().lr)]
+        #[arg(long, default_value_t = VqTrainConfig::default().lr, value_parser = crate::args::learning_rate)]
         lr: f64,
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Text vocabulary size, special tokens and the 256 bytes included.
-        #[arg(long, default_value_t = 448)]
+        #[arg(long, default_value_t = 448, value_parser = crate::args::vocab_size)]
         vocab_size: usize,
         /// A few-thousand-parameter VQ for quick checks.
         #[arg(long, conflicts_with_all = ["channels", "codebook"])]
@@ -70,7 +70,7 @@ pub enum TokenizerCommand {
         restarts: CodeRestarts,
         /// A code whose moving-average usage per step falls below this restarts (default:
         /// 0.03, or the `--init` VQ's).
-        #[arg(long)]
+        #[arg(long, value_parser = crate::args::fraction)]
         dead_code_threshold: Option<f64>,
     },
     /// PSNR of reconstructions and recogniser accuracy on images and reconstructions.

@@ -47,7 +47,7 @@ pub struct TrainArgs {
     #[arg(long)]
     synthetic: Option<PathBuf>,
     /// λ of the recognition-weighted loss: weight = (1 - λ) + λ·change (0 = plain loss).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = crate::args::fraction)]
     weighted: f64,
     /// Also train describing the images in words (scene captions; needs the embedded
     /// world's data, whose rows carry the scenes).
@@ -97,14 +97,15 @@ pub struct TrainArgs {
     /// Examples held out of --data when --eval is not given.
     #[arg(long, default_value_t = 32)]
     eval_examples: usize,
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::at_least_one)]
     steps: Option<usize>,
-    #[arg(long)]
+    /// Sequences per micro-batch (1 to 1024).
+    #[arg(long, value_parser = crate::args::batch)]
     batch: Option<usize>,
-    /// Micro-batches per optimizer step.
-    #[arg(long)]
+    /// Micro-batches per optimizer step (1 to 1024).
+    #[arg(long, value_parser = crate::args::batch)]
     accum: Option<usize>,
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::learning_rate)]
     lr: Option<f64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,

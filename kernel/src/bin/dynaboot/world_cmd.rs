@@ -26,14 +26,14 @@ pub enum WorldCommand {
         #[arg(long, value_enum)]
         split: Split,
         /// Number of triplets or videos (the test split is fixed: 50 per family).
-        #[arg(long)]
+        #[arg(long, value_parser = crate::args::rows)]
         n: Option<usize>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
         #[arg(long)]
         out: PathBuf,
-        /// Image side in pixels.
-        #[arg(long, default_value_t = 64)]
+        /// Image side in pixels (16 to 1024).
+        #[arg(long, default_value_t = 64, value_parser = crate::args::image_side)]
         size: u32,
         /// Replace a dataset already in --out (an identical one is kept: nothing to do).
         #[arg(long)]

@@ -1,0 +1,126 @@
+//! Value parsers for the numbers a command line sets: each accepts a bounded range and refuses
+//! anything else as a usage error (exit 2) that names the range, before any work is done.
+
+use dynaboot::model::verifier::MAX_N;
+
+/// A whole number in `range`, or a message naming it (and `hint`).
+fn whole(s: &str, range: std::ops::RangeInclusive<usize>, hint: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{s:?}: use a whole number from {} to {}{hint}",
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
+/// `--temperature`: 0 (greedy) or a positive finite number.
+pub fn temperature(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if t.is_finite() && t >= 0.0 => Ok(t),
+        _ => Err(format!(
+            "{s:?} is not a temperature: use 0 (greedy) or a positive number (1 as in the paper)"
+        )),
+    }
+}
+
+/// `--top-p`: a probability in (0, 1].
+pub fn top_p(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 1.0 => Ok(p),
+        _ => Err(format!(
+            "{s:?}: top-p is a probability above 0, at most 1 (1 keeps all tokens)"
+        )),
+    }
+}
+
+/// `--n`: candidates of a best-of-N, 1 to [`MAX_N`].
+pub fn candidates(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_N).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{s:?}: choose 1 to {MAX_N} candidates (best-of-8 is the paper's setting)"
+        )),
+    }
+}
+
+/// A count that must be at least 1.
+pub fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?}: use a whole number of at least 1")),
+    }
+}
+
+/// A share in [0, 1] (the weighted loss's λ, a dead-code threshold).
+pub fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("{s:?}: use a number from 0 to 1")),
+    }
+}
+
+/// A learning rate: positive, finite, at most 1.
+pub fn learning_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(lr) if lr > 0.0 && lr <= 1.0 => Ok(lr),
+        _ => Err(format!(
+            "{s:?} is not a learning rate: use a positive number up to 1 (1e-3 is typical here)"
+        )),
+    }
+}
+
+/// Sequences or images per batch (or micro-batches per step): what one step holds in memory.
+pub fn batch(s: &str) -> Result<usize, String> {
+    whole(s, 1..=1024, " (memory grows with it)")
+}
+
+/// Rows of a generated dataset.
+pub fn rows(s: &str) -> Result<usize, String> {
+    whole(
+        s,
+        1..=1_000_000,
+        " per folder (generate several folders with other seeds for more)",
+    )
+}
+
+/// Side of generated images in pixels.
+pub fn image_side(s: &str) -> Result<u32, String> {
+    whole(s, 16..=1024, " pixels").map(|n| n as u32)
+}
+
+/// A text vocabulary size: the 7 special tokens and 256 bytes, then merges.
+pub fn vocab_size(s: &str) -> Result<usize, String> {
+    whole(
+        s,
+        263..=65_536,
+        " (7 special tokens and 256 bytes come first)",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_enforced_and_named() {
+        assert_eq!(batch("16"), Ok(16));
+        for bad in ["0", "1025", "-3", "x", "1e9"] {
+            let e = batch(bad).unwrap_err();
+            assert!(e.contains("1 to 1024"), "{bad}: {e}");
+        }
+        assert_eq!(fraction("0.5"), Ok(0.5));
+        assert!(fraction("NaN").is_err() && fraction("1.5").is_err() && fraction("-0.1").is_err());
+        assert_eq!(learning_rate("1e-3"), Ok(1e-3));
+        for bad in ["0", "-1e-3", "NaN", "inf", "2"] {
+            assert!(learning_rate(bad).is_err(), "{bad}");
+        }
+        assert!(rows("1000001").unwrap_err().contains("other seeds"));
+        assert_eq!(image_side("64"), Ok(64));
+        assert!(image_side("100000").is_err());
+        assert!(vocab_size("262").is_err() && vocab_size("448").is_ok());
+        assert!(candidates("0").is_err() && candidates("1024").is_ok());
+        assert!(temperature("NaN").is_err() && top_p("0").is_err() && at_least_one("0").is_err());
+    }
+}
