@@ -231,7 +231,7 @@ impl Model {
 
 /// Refuses weights holding NaN or infinite values (a run that diverged, a damaged copy): they
 /// would load and then print empty actions with a NaN log-likelihood.
-fn check_finite(tensors: &std::collections::HashMap<String, Tensor>) -> Result<()> {
+fn check_finite(tensors: &std::collections::HashMap<String, candle_core::Tensor>) -> Result<()> {
     let mut names: Vec<&String> = tensors.keys().collect();
     names.sort();
     for name in names {
