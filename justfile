@@ -8,6 +8,12 @@ demo:
 test:
     bash tests/run-all.sh
 
+# The kill soak: a training run killed with SIGKILL at 10 random moments (many during a
+# checkpoint write) and resumed each time must end bit-identical to an uninterrupted run (the
+# test command runs the same test with 3 kills).
+soak:
+    DYNABOOT_SOAK_KILLS=10 cargo test --workspace --features dynaboot/notebook --test model_cli -- a_run_killed_at_random_moments --nocapture
+
 # Execute every notebook headlessly; fails on any error or false assertion. Arguments go to
 # notebooks/run.py: `--quick` (CI sizes), `--html out/notebooks` (rendered copies), paths.
 notebooks *args:

@@ -14,6 +14,22 @@ pub fn same_folder(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// Fault injection for the kill soak (`just soak`): with `DYNABOOT_SLOW_WRITES_MS` set, every
+/// atomic write waits that long between its finished temp file and the rename, so that kills
+/// at random moments land inside writes. Unset (always, outside that test), it costs nothing.
+fn pause_before_rename() {
+    static PAUSE: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+    let pause = PAUSE.get_or_init(|| {
+        std::env::var("DYNABOOT_SLOW_WRITES_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .map(std::time::Duration::from_millis)
+    });
+    if let Some(p) = pause {
+        std::thread::sleep(*p);
+    }
+}
+
 /// Writes `bytes` to `path` atomically: a sibling temp file, fsync, then rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
@@ -30,7 +46,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .and_then(|_| f.sync_all())
         .map_err(|e| Error::io(&tmp, e))?;
     drop(f);
+    pause_before_rename();
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Removes the temp files that writes killed midway left in `dir` (`.NAME.PID.tmp`, see
+/// [`write_atomic`]); returns how many. Only a run that owns `dir` should call it.
+pub fn remove_stale_temps(dir: &Path) -> Result<usize> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let stale = name.starts_with('.')
+            && name
+                .strip_suffix(".tmp")
+                .and_then(|n| n.rsplit_once('.'))
+                .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if stale && path.is_file() {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Writes named tensors as a safetensors file, atomically.
@@ -46,6 +86,7 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, candle_core::Tensor)])
     }
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     candle_core::safetensors::save(&map, &tmp)?;
+    pause_before_rename();
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
@@ -129,6 +170,30 @@ pub fn load_rgb_sized(path: &Path, size: u32) -> Result<RgbImage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_temp_files_of_killed_writes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let keep = [
+            ".hidden",
+            "a.tmp",
+            ".x.tmp",
+            ".model.safetensors.12a.tmp",
+            "model.safetensors",
+        ];
+        let stale = [".model.safetensors.4242.tmp", ".metrics.jsonl.7.tmp"];
+        for name in keep.iter().chain(&stale) {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temps(dir.path()).unwrap(), 2);
+        for name in keep {
+            assert!(dir.path().join(name).exists(), "{name} was removed");
+        }
+        for name in stale {
+            assert!(!dir.path().join(name).exists(), "{name} was left");
+        }
+        assert_eq!(remove_stale_temps(&dir.path().join("absent")).unwrap(), 0);
+    }
 
     #[test]
     fn model_images_must_be_rgb_of_the_right_size() {

@@ -178,6 +178,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
         None => hold_out(examples, a.eval_examples, a.seed),
     };
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    // Half-written files of a run killed during a checkpoint write.
+    dynaboot::files::remove_stale_temps(&a.out)?;
 
     let mut trainer = if a.resume {
         if !a.out.join(STATE_FILE).exists() {
