@@ -510,6 +510,22 @@ fn bad_inputs_are_clear_errors() {
         "{e}"
     );
 
+    // A context too small for two images is the config's fault, not the action's.
+    let cramped = copy("cramped");
+    let cfg = cramped.join("config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    v["max_position_embeddings"] = serde_json::json!(30);
+    std::fs::write(&cfg, serde_json::to_string(&v).unwrap()).unwrap();
+    let e = predict(&image, "push the red cube to the left", &cramped);
+    assert!(
+        e.contains("config.json")
+            && e.contains("field `max_position_embeddings`")
+            && e.contains("two images")
+            && !e.contains("shorten"),
+        "{e}"
+    );
+
     // A context no model could hold (it used to allocate rotary tables for every position).
     let endless = copy("endless");
     let cfg = endless.join("config.json");

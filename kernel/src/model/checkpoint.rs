@@ -356,6 +356,25 @@ pub fn parse_config(text: &str, file: &str) -> Result<ModelConfig> {
         field: None,
         message: m,
     })?;
+    let (context, tokens) = (
+        config.backbone.max_position_embeddings,
+        config.dynaboot.image_tokens,
+    );
+    let need = Format::min_context(tokens);
+    if context < need {
+        return Err(Error::Malformed {
+            file: file.into(),
+            row: None,
+            field: Some("max_position_embeddings".into()),
+            message: format!(
+                "{context} positions cannot hold two images of {tokens} tokens and an action; \
+                 it needs at least {need} ({} as `train` writes it, for actions of up to {} \
+                 tokens): set it to what the weights were trained with",
+                Format::context_for(tokens),
+                Format::ACTION_ROOM
+            ),
+        });
+    }
     Ok(config)
 }
 

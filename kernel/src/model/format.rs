@@ -92,6 +92,12 @@ impl Format {
         2 * image_tokens + Self::ACTION_ROOM + Self::DYNAMICS_OVERHEAD
     }
 
+    /// The shortest context in which a model of `image_tokens` per image can work at all:
+    /// two images, the fixed tokens of either role and a one-token action.
+    pub fn min_context(image_tokens: usize) -> usize {
+        2 * image_tokens + Self::DYNAMICS_OVERHEAD.max(Self::WORLD_OVERHEAD) + 1
+    }
+
     /// Fixed tokens of a world-model sequence besides the images and the action.
     const WORLD_OVERHEAD: usize = 6;
     /// Fixed tokens of a dynamics-model sequence besides the images and the action.
