@@ -193,15 +193,22 @@ fn logits_train_predict_explain_merge_on_a_real_architecture_checkpoint() {
     assert!(said.contains("log-likelihood"), "{said}");
 
     // Merge: the merged folder is an HF base whose logits are the adapted model's.
-    ok(&[
-        "merge",
-        "--base",
-        s(&fx),
-        "--adapter",
-        s(&adapter),
-        "--out",
-        s(&merged),
-    ]);
+    let merge = |out: &Path, force: bool| -> Vec<String> {
+        let mut args = vec![
+            "merge",
+            "--base",
+            s(&fx),
+            "--adapter",
+            s(&adapter),
+            "--out",
+            s(out),
+        ];
+        if force {
+            args.push("--force");
+        }
+        args.into_iter().map(String::from).collect()
+    };
+    ok(&as_refs(&merge(&merged, false)));
     let adapted = logits(&["--base", s(&fx), "--adapter", s(&adapter), "--tokens", &ids]);
     let merged_logits = logits(&["--base", s(&merged), "--tokens", &ids]);
     assert!(max_diff(&adapted, &merged_logits) < 1e-5);
@@ -226,21 +233,6 @@ fn logits_train_predict_explain_merge_on_a_real_architecture_checkpoint() {
             .collect();
         files.sort();
         files
-    };
-    let merge = |out: &Path, force: bool| -> Vec<String> {
-        let mut args = vec![
-            "merge",
-            "--base",
-            s(&fx),
-            "--adapter",
-            s(&adapter),
-            "--out",
-            s(out),
-        ];
-        if force {
-            args.push("--force");
-        }
-        args.into_iter().map(String::from).collect()
     };
     let (base_before, adapter_before) = (snapshot(&fx), snapshot(&adapter));
     for input in [&fx, &adapter] {

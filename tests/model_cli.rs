@@ -346,12 +346,17 @@ fn bad_inputs_are_clear_errors() {
         std::fs::write(&cfg, serde_json::to_string(&v).unwrap()).unwrap();
         d
     };
-    let mismatched = copy("mismatched");
-    let cfg = mismatched.join("config.json");
-    let mut v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
-    v["intermediate_size"] = serde_json::json!(80);
-    std::fs::write(&cfg, serde_json::to_string(&v).unwrap()).unwrap();
+    // A copy whose config.json says `field: value`.
+    let edited = |name: &str, field: &str, value: serde_json::Value| {
+        let d = copy(name);
+        let cfg = d.join("config.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+        v[field] = value;
+        std::fs::write(&cfg, serde_json::to_string(&v).unwrap()).unwrap();
+        d
+    };
+    let mismatched = edited("mismatched", "intermediate_size", serde_json::json!(80));
     let e = predict(&image, "push the red cube to the left", &mismatched);
     assert!(e.contains("does not match config.json"), "{e}");
 
@@ -511,12 +516,7 @@ fn bad_inputs_are_clear_errors() {
     );
 
     // A context too small for two images is the config's fault, not the action's.
-    let cramped = copy("cramped");
-    let cfg = cramped.join("config.json");
-    let mut v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
-    v["max_position_embeddings"] = serde_json::json!(30);
-    std::fs::write(&cfg, serde_json::to_string(&v).unwrap()).unwrap();
+    let cramped = edited("cramped", "max_position_embeddings", serde_json::json!(30));
     let e = predict(&image, "push the red cube to the left", &cramped);
     assert!(
         e.contains("config.json")
@@ -527,12 +527,11 @@ fn bad_inputs_are_clear_errors() {
     );
 
     // A context no model could hold (it used to allocate rotary tables for every position).
-    let endless = copy("endless");
-    let cfg = endless.join("config.json");
-    let mut v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
-    v["max_position_embeddings"] = serde_json::json!(1_000_000_000u64);
-    std::fs::write(&cfg, serde_json::to_string(&v).unwrap()).unwrap();
+    let endless = edited(
+        "endless",
+        "max_position_embeddings",
+        serde_json::json!(1_000_000_000u64),
+    );
     let e = predict(&image, "push the red cube to the left", &endless);
     assert!(
         e.contains("config.json") && e.contains("max_position_embeddings") && e.contains("4096"),

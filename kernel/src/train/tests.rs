@@ -72,6 +72,21 @@ fn model_config(roles: Vec<Role>, text: &TextTokenizer, vq: &ImageTokenizer) -> 
     }
 }
 
+/// A fresh, untrained tiny model of `roles`, as a checkpoint would load it.
+fn untrained(roles: Vec<Role>) -> Arc<crate::model::Model> {
+    let (vq, text) = tokenizers();
+    let mc = model_config(roles, &text, &vq);
+    let tr = Trainer::new(
+        Weights::Fresh(&mc),
+        config(1),
+        examples(&text),
+        vec![],
+        &Device::Cpu,
+    )
+    .unwrap();
+    Arc::new(tr.snapshot(vq, text).unwrap())
+}
+
 fn config(steps: usize) -> TrainConfig {
     TrainConfig {
         steps,
@@ -247,17 +262,7 @@ fn overfit_and_verify_on(device: &Device) {
 #[test]
 fn candidates_beyond_one_batch_are_the_same_draws() {
     use crate::model::backbone::MAX_BATCH;
-    let (vq, text) = tokenizers();
-    let mc = model_config(vec![Role::World, Role::Dynamics], &text, &vq);
-    let tr = Trainer::new(
-        Weights::Fresh(&mc),
-        config(1),
-        examples(&text),
-        vec![],
-        &Device::Cpu,
-    )
-    .unwrap();
-    let model = Arc::new(tr.snapshot(vq, text).unwrap());
+    let model = untrained(vec![Role::World, Role::Dynamics]);
     let world = WorldModel::new(model.clone()).unwrap();
     let dynamics = DynamicsModel::new(model).unwrap();
     let e = &examples(&tokenizers().1)[0];
@@ -337,17 +342,7 @@ fn held_out_rows_are_distinct_and_never_trained_on() {
 
 #[test]
 fn separate_checkpoints_refuse_the_other_role() {
-    let (vq, text) = tokenizers();
-    let mc = model_config(vec![Role::Dynamics], &text, &vq);
-    let tr = Trainer::new(
-        Weights::Fresh(&mc),
-        config(1),
-        examples(&text),
-        vec![],
-        &Device::Cpu,
-    )
-    .unwrap();
-    let model = Arc::new(tr.snapshot(vq, text).unwrap());
+    let model = untrained(vec![Role::Dynamics]);
     let e = WorldModel::new(model.clone()).err().unwrap().to_string();
     assert!(e.contains("not as a world model"), "{e}");
     assert!(DynamicsModel::new(model).is_ok());
