@@ -46,6 +46,8 @@ async function load() {
     model(files.world), model(files.dynamics), new ImageTokenizerFiles(vqConfig, vqWeights),
     1n, webgpu,
   );
+  post({ type: "progress", text: "Warming up…" });
+  demo.warm_up();
   post({
     type: "ready", backend: demo.backend(), adapter: demo.adapter(),
     scene: demo.scene_png(), suggestions: demo.suggestions(),
