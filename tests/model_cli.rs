@@ -242,19 +242,8 @@ fn predict_ranks_candidates_and_explain_prints_an_action() {
     let out = f.ckpt.parent().unwrap().join("pred");
     let image = first_input(&f.data);
     let args = |n: &'static str, extra: &[&'static str]| {
-        let mut args = vec![
-            "predict",
-            "--world",
-            s(&f.ckpt),
-            "--image",
-            s(&image),
-            "--action",
-            "push the red cube to the left",
-            "--n",
-            n,
-            "--out",
-            s(&out),
-        ];
+        let mut args = predict_args(&f.ckpt, &image, "push the red cube to the left", &out);
+        args.extend(["--n", n]);
         args.extend_from_slice(extra);
         args
     };
@@ -304,19 +293,9 @@ fn bad_inputs_are_clear_errors() {
     let image = first_input(&f.data);
     let out = dir.path().join("p");
     let predict = |img: &Path, action: &str, ckpt: &Path| {
-        fails(&[
-            "predict",
-            "--world",
-            s(ckpt),
-            "--image",
-            s(img),
-            "--action",
-            action,
-            "--n",
-            "2",
-            "--out",
-            s(&out),
-        ])
+        let mut args = predict_args(ckpt, img, action, &out);
+        args.extend(["--n", "2"]);
+        fails(&args)
     };
     assert!(predict(&image, "  ", &f.ckpt).contains("the action is empty"));
     let long = "push the red cube to the left ".repeat(170);
@@ -383,18 +362,10 @@ fn bad_inputs_are_clear_errors() {
 
     // Sampling settings that mean nothing are refused, not used.
     let sample = |flag: &str, value: &str| {
-        refused(&[
-            "predict",
-            "--world",
-            s(&f.ckpt),
-            "--image",
-            s(&image),
-            "--action",
-            "push the red cube to the left",
-            "--out",
-            s(&out),
-            &format!("{flag}={value}"),
-        ])
+        let pair = format!("{flag}={value}");
+        let mut args = predict_args(&f.ckpt, &image, "push the red cube to the left", &out);
+        args.push(&pair);
+        refused(&args)
     };
     for t in ["NaN", "-1", "inf", "warm"] {
         let e = sample("--temperature", t);
@@ -447,19 +418,10 @@ fn bad_inputs_are_clear_errors() {
     for name in ["config.json", "model.safetensors"] {
         std::fs::copy(f.tok.join("vq").join(name), alone.join("vq").join(name)).unwrap();
     }
-    ok(&[
-        "predict",
-        "--world",
-        s(&alone),
-        "--image",
-        s(&image),
-        "--action",
-        "push the red cube to the left",
-        "--n",
-        "1",
-        "--out",
-        s(&dir.path().join("alone-pred")),
-    ]);
+    let alone_out = dir.path().join("alone-pred");
+    let mut args = predict_args(&alone, &image, "push the red cube to the left", &alone_out);
+    args.extend(["--n", "1"]);
+    ok(&args);
     // A missing file is named once, with the OS's reason once.
     let e = fails(&[
         "explain",
@@ -626,6 +588,26 @@ fn held_out_rows_that_are_also_trained_on_are_reported() {
             && stderr.contains(s(&f.data)),
         "{stderr}"
     );
+}
+
+/// `predict` of `action` on `image` with the world model `ckpt`, into `out` (add `--n` etc.).
+fn predict_args<'a>(
+    ckpt: &'a Path,
+    image: &'a Path,
+    action: &'a str,
+    out: &'a Path,
+) -> Vec<&'a str> {
+    vec![
+        "predict",
+        "--world",
+        s(ckpt),
+        "--image",
+        s(image),
+        "--action",
+        action,
+        "--out",
+        s(out),
+    ]
 }
 
 /// Trains `steps` steps into `out`, checkpointing every step.

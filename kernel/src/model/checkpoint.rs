@@ -94,17 +94,15 @@ impl Model {
         text: TextTokenizer,
         device: &Device,
     ) -> Result<Self> {
-        let unreadable = |e: candle_core::Error| {
+        // Parsed once: checked for NaN/Inf, then handed to the model.
+        let tensors = candle_core::safetensors::load_buffer(&weights, &Device::Cpu).map_err(|e| {
             Error::Invalid(format!(
                 "model.safetensors cannot be read ({e}); the file is truncated or not safetensors: \
                  copy or train the checkpoint again"
             ))
-        };
-        check_finite(
-            &candle_core::safetensors::load_buffer(&weights, &Device::Cpu).map_err(unreadable)?,
-        )?;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, device)
-            .map_err(unreadable)?;
+        })?;
+        check_finite(&tensors)?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
         let backbone = Chameleon::new(config.backbone.clone(), vb).map_err(|e| {
             Error::Invalid(format!(
                 "model.safetensors does not match config.json ({e}); the two must come from the same checkpoint"

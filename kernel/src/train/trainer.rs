@@ -584,8 +584,8 @@ fn stopwatch() -> impl Fn() -> f64 {
 }
 
 /// What makes two examples the same row: both images and the action.
-fn row_key(e: &Example) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
-    (e.source.clone(), e.target.clone(), e.action.clone())
+fn row_key(e: &Example) -> (&[u32], &[u32], &[u32]) {
+    (&e.source, &e.target, &e.action)
 }
 
 /// Splits off `n` held-out examples, chosen by the seed. The held-out rows are distinct and
@@ -597,17 +597,30 @@ pub fn hold_out(mut examples: Vec<Example>, n: usize, seed: u64) -> (Vec<Example
     let distinct = examples.iter().map(row_key).collect::<HashSet<_>>().len();
     let n = n.min(distinct.saturating_sub(1));
     // Held-out rows from the end, in their order; the training rows before them.
-    let mut held = HashSet::new();
-    let mut cut = examples.len();
-    while held.len() < n {
-        cut -= 1;
-        held.insert(row_key(&examples[cut]));
+    let cut = {
+        let mut held = HashSet::new();
+        let mut cut = examples.len();
+        while held.len() < n {
+            cut -= 1;
+            held.insert(row_key(&examples[cut]));
+        }
+        cut
+    };
+    let tail = examples.split_off(cut);
+    let first_of_its_kind: Vec<bool> = {
+        let mut seen = HashSet::new();
+        tail.iter().map(|e| seen.insert(row_key(e))).collect()
+    };
+    {
+        let held: HashSet<_> = tail.iter().map(row_key).collect();
+        examples.retain(|e| !held.contains(&row_key(e)));
     }
-    let mut tail = examples.split_off(cut);
-    let mut seen = HashSet::new();
-    tail.retain(|e| seen.insert(row_key(e)));
-    examples.retain(|e| !held.contains(&row_key(e)));
-    (examples, tail)
+    let eval = tail
+        .into_iter()
+        .zip(first_of_its_kind)
+        .filter_map(|(e, first)| first.then_some(e))
+        .collect();
+    (examples, eval)
 }
 
 /// How many of the `eval` rows are also training rows (their held-out loss measures memory).
