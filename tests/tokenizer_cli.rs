@@ -57,6 +57,12 @@ fn train_then_eval_tiny_tokenizers() {
     assert_eq!(vq.config.tokens_per_image(), 64);
     assert_eq!(vq.config.codebook_size, 24);
     assert_eq!(vq.config.channels, vec![8, 12]);
+    assert!(!vq.config.local_encoder);
+    let mut local = args("8,12");
+    local.push("--local-encoder");
+    ok(&local);
+    let vq = ImageTokenizer::load(&sized.join("vq"), &candle_core::Device::Cpu).unwrap();
+    assert!(vq.config.local_encoder, "{:?}", vq.config);
     let e = fails(&args("8,8,8,8,8,8"));
     assert!(
         e.contains("--channels") && e.contains("divide the image side (32)"),

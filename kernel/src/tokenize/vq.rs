@@ -4,6 +4,11 @@
 //!
 //! The encoder's pre-quantisation features are returned with the ids: the recognition-weighted
 //! loss measures how much each position changes between source and target with them.
+//!
+//! With `local_encoder` every token is a function of its own 8x8 patch alone (1x1 convs,
+//! non-overlapping 2x2 downsamplings): an edit changes only the ids of the cells whose pixels it
+//! changed, so a world model can keep every other id with certainty. The decoder still sees
+//! the whole grid.
 
 use crate::error::{Error, Result};
 use crate::nn::Conv2d;
@@ -38,10 +43,19 @@ pub struct VqConfig {
     /// grid).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub decoder_blocks: usize,
+    /// Each token sees only its own patch of `2^channels.len()` pixels: the encoder's convs
+    /// are 1x1 and its downsamplings non-overlapping 2x2. Absent (every VQ before it): 3x3
+    /// convs and overlapping 4x4 downsamplings, whose reach spans several cells.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub local_encoder: bool,
 }
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Default for VqConfig {
@@ -56,6 +70,7 @@ impl Default for VqConfig {
             dead_code_threshold: 0.03,
             decoder_channels: None,
             decoder_blocks: 0,
+            local_encoder: false,
         }
     }
 }
@@ -119,9 +134,13 @@ struct ResBlock {
 
 impl ResBlock {
     fn new(c: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        Self::with_kernel(c, 3, vb)
+    }
+    /// Two `kernel` x `kernel` convs (odd kernel, same padding).
+    fn with_kernel(c: usize, kernel: usize, vb: VarBuilder) -> candle_core::Result<Self> {
         Ok(ResBlock {
-            a: Conv2d::new(c, c, 3, 1, 1, vb.pp("conv1"))?,
-            b: Conv2d::new(c, c, 3, 1, 1, vb.pp("conv2"))?,
+            a: Conv2d::new(c, c, kernel, 1, kernel / 2, vb.pp("conv1"))?,
+            b: Conv2d::new(c, c, kernel, 1, kernel / 2, vb.pp("conv2"))?,
         })
     }
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -164,14 +183,29 @@ impl ImageTokenizer {
         let n = ch.len();
         let next = |i: usize| ch[(i + 1).min(n - 1)];
         let e = vb.pp("encoder");
+        // (kernel, padding) of the convs at one resolution and of the downsamplings.
+        let ((k, pad), (down_k, down_pad)) = if config.local_encoder {
+            ((1, 0), (2, 0))
+        } else {
+            ((3, 1), (4, 1))
+        };
         let encoder = Encoder {
-            conv_in: Conv2d::new(3, ch[0], 3, 1, 1, e.pp("conv_in"))?,
+            conv_in: Conv2d::new(3, ch[0], k, 1, pad, e.pp("conv_in"))?,
             down: (0..n)
-                .map(|i| Conv2d::new(ch[i], next(i), 4, 2, 1, e.pp(format!("down.{i}"))))
+                .map(|i| {
+                    Conv2d::new(
+                        ch[i],
+                        next(i),
+                        down_k,
+                        2,
+                        down_pad,
+                        e.pp(format!("down.{i}")),
+                    )
+                })
                 .collect::<candle_core::Result<_>>()?,
             mid: [
-                ResBlock::new(ch[n - 1], e.pp("mid.0"))?,
-                ResBlock::new(ch[n - 1], e.pp("mid.1"))?,
+                ResBlock::with_kernel(ch[n - 1], k, e.pp("mid.0"))?,
+                ResBlock::with_kernel(ch[n - 1], k, e.pp("mid.1"))?,
             ],
             quant_conv: Conv2d::new(ch[n - 1], config.code_dim, 1, 1, 0, vb.pp("quant_conv"))?,
         };
@@ -484,6 +518,42 @@ mod tests {
         Ok(())
     }
 
+    /// With `local_encoder`, changing pixels changes the features of their own cells only;
+    /// the default encoder carries the change to the neighbours.
+    #[test]
+    fn a_local_encoder_keeps_an_edit_in_its_cells() -> Result<()> {
+        let dev = Device::Cpu;
+        let changed_cells = |local: bool| -> Result<Vec<usize>> {
+            let vm = VarMap::new();
+            let cfg = VqConfig {
+                local_encoder: local,
+                ..VqConfig::tiny(32)
+            };
+            let vq = ImageTokenizer::new(cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev))?;
+            let a = RgbImage::from_fn(32, 32, |x, y| {
+                image::Rgb([(x * 7) as u8, (y * 5) as u8, 90])
+            });
+            let mut b = a.clone();
+            // Pixels (9..11, 17..19) lie in cell (row 2, column 1) of the 4x4 grid of 8x8 cells.
+            for y in 17..19 {
+                for x in 9..11 {
+                    b.put_pixel(x, y, image::Rgb([250, 0, 0]));
+                }
+            }
+            let (_, z) = vq.encode(&images_to_tensor(&[a, b], 32, &dev)?)?;
+            let d = (z.get(0)? - z.get(1)?)?.abs()?.sum(2)?.flatten_all()?;
+            Ok(d.to_vec1::<f32>()?
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v > 0.0)
+                .map(|(i, _)| i)
+                .collect())
+        };
+        assert_eq!(changed_cells(true)?, vec![2 * 4 + 1]);
+        assert!(changed_cells(false)?.len() > 1);
+        Ok(())
+    }
+
     #[test]
     fn nearest_picks_the_closest_code() -> Result<()> {
         let dev = Device::Cpu;
@@ -535,7 +605,10 @@ mod tests {
         // A config without the decoder fields (every shipped one so far) reads as a mirrored
         // decoder and writes back without them.
         let json = serde_json::to_string(&VqConfig::default()).unwrap();
-        assert!(!json.contains("decoder"), "{json}");
+        assert!(
+            !json.contains("decoder") && !json.contains("local"),
+            "{json}"
+        );
         let back: VqConfig = serde_json::from_str(&json).unwrap();
         assert_eq!(back.decoder_widths(), &[16, 32, 64]);
         assert_eq!(back.decoder_blocks, 0);

@@ -44,6 +44,10 @@ pub enum TokenizerCommand {
         /// Codebook entries (image token ids).
         #[arg(long, default_value_t = VqConfig::default().codebook_size)]
         codebook: usize,
+        /// Each token sees only its own patch (1x1 convs, non-overlapping downsamplings): an
+        /// edit changes only the ids of the cells whose pixels it changed.
+        #[arg(long, conflicts_with_all = ["tiny", "init"])]
+        local_encoder: bool,
         /// Where to train: cpu, cuda or cuda:N (needs `--features cuda`).
         #[arg(long, default_value = "cpu")]
         device: String,
@@ -103,6 +107,7 @@ pub fn run(cmd: TokenizerCommand) -> Result<()> {
             tiny,
             channels,
             codebook,
+            local_encoder,
             device,
             init,
             decoder_only,
@@ -114,7 +119,11 @@ pub fn run(cmd: TokenizerCommand) -> Result<()> {
             let size = if tiny {
                 Size::Tiny
             } else {
-                Size::Given { channels, codebook }
+                Size::Given {
+                    channels,
+                    codebook,
+                    local_encoder,
+                }
             };
             let train_config = VqTrainConfig {
                 steps,
@@ -168,6 +177,7 @@ pub enum Size {
     Given {
         channels: Vec<usize>,
         codebook: usize,
+        local_encoder: bool,
     },
 }
 
@@ -198,7 +208,14 @@ pub fn train(
     let mut config = match (&init_config, shape.size) {
         (Some(c), _) => c.clone(),
         (None, Size::Tiny) => VqConfig::tiny(side),
-        (None, Size::Given { channels, codebook }) => {
+        (
+            None,
+            Size::Given {
+                channels,
+                codebook,
+                local_encoder,
+            },
+        ) => {
             let halvings = u32::try_from(channels.len())
                 .ok()
                 .and_then(|n| 1usize.checked_shl(n))
@@ -219,6 +236,7 @@ pub fn train(
                 image_size: side,
                 channels,
                 codebook_size: codebook,
+                local_encoder,
                 ..Default::default()
             }
         }
