@@ -4,14 +4,17 @@
 //! runs best-of-N over a labelled set; [`dynamics_eval`] measures the dynamics model (exact
 //! action, BLEU-4, ROUGE-L, the preference test); [`text`] and [`stats`] hold the metrics and
 //! confidence intervals; [`report`] writes the tables and example pages;
-//! [`conditioning_test`] runs the teacher-forced conditioning test on labelled rows.
+//! [`conditioning_test`] runs the teacher-forced conditioning test on labelled rows;
+//! [`wilcoxon`] and [`agreement`] are the statistics of the human evaluation.
 
+pub mod agreement;
 pub mod dynamics_eval;
 pub mod judge;
 pub mod report;
 pub mod stats;
 pub mod text;
 pub mod tokenizer;
+pub mod wilcoxon;
 pub mod world_eval;
 
 pub use dynamics_eval::{DynamicsEvalConfig, DynamicsReport, evaluate_dynamics};
