@@ -27,11 +27,17 @@ pub enum Error {
     /// A value that does not fit what a component expects (shapes, sizes, configs).
     #[error("{0}")]
     Invalid(String),
+    /// Something asked for by name or id that does not exist (a study's item or rater).
+    #[error("{0}")]
+    NotFound(String),
     /// The WebGPU path (adapter, device, readback).
     #[error("GPU: {0}")]
     Gpu(String),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// A study's SQLite file: not a study, made by a newer version, or a failed statement.
+    #[error("study {}: {message}", path.display())]
+    Study { path: PathBuf, message: String },
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
     #[error(transparent)]

@@ -19,6 +19,8 @@ pub mod nn;
 pub mod notebook;
 pub mod playground;
 pub mod png;
+#[cfg(feature = "study")]
+pub mod study;
 pub mod tokenize;
 pub mod train;
 pub mod world;

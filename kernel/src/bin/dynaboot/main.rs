@@ -10,6 +10,7 @@ mod demo_cmd;
 mod eval_cmd;
 mod predict_cmd;
 mod progress;
+mod study_cmd;
 mod tokenizer_cmd;
 mod train_cmd;
 mod world_cmd;
@@ -54,6 +55,9 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// Copy a checkpoint with f16 weights (what ships in models/).
     Export(eval_cmd::ExportArgs),
+    /// The paper's human evaluation: create a study, add raters, serve the rating page, report.
+    #[command(subcommand)]
+    Study(study_cmd::StudyCommand),
     /// The paper's ablation: FT, FDM and FDM without each part, best-of-N, over seeds.
     Ablate(ablate_cmd::AblateArgs),
     /// Measure training and inference speed of the `small` preset.
@@ -113,6 +117,7 @@ fn main() {
         Command::Bench(a) => bench_cmd::run(a),
         Command::Bootstrap(a) => bootstrap_cmd::run(a),
         Command::Ablate(a) => ablate_cmd::run(a),
+        Command::Study(c) => study_cmd::run(c),
         Command::Eval(a) => eval_cmd::run(a),
         Command::Export(a) => eval_cmd::export(a),
         Command::Logits(a) => base_cmd::logits(a),

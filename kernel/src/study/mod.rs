@@ -1,0 +1,19 @@
+//! The paper's human evaluation as a study: items (a source image and an action) with one
+//! candidate from each of K systems, raters who mark the best (+1) and the worst (-1) candidate
+//! of each item, blind and in an order of their own; everything in one SQLite file.
+//!
+//! [`schema`] versions the file, [`store`] reads and writes it, [`create`] generates the
+//! candidates, [`order`] shuffles per rater, [`report`] analyses the judgments, and
+//! `server` (feature `serve`) serves the rating page.
+
+pub mod create;
+pub mod order;
+pub mod report;
+pub mod schema;
+#[cfg(feature = "serve")]
+pub mod server;
+pub mod store;
+
+pub use create::{Contender, study_items};
+pub use report::{StudyReport, analyse, report_html};
+pub use store::{Image, Item, Judgment, NewItem, Rater, Study, StudyInfo, System};
