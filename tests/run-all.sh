@@ -34,6 +34,9 @@ cargo build -q --release -p dynaboot --target wasm32-unknown-unknown --no-defaul
 step "browser demo: wasm32 release build, wasm-bindgen tests and end to end in headless Chromium, WebGPU and CPU"
 bash web/tests/run.sh
 
+step "human-evaluation study: two raters in headless Chromium, a killed server, the report"
+bash tests/study/run.sh
+
 step "notebooks: executed headlessly with CI-sized parameters (installs Jupyter and evcxr if missing)"
 bash notebooks/run.sh --quick
 
