@@ -1,8 +1,10 @@
 //! The human evaluation's statistics against SciPy: `eval::wilcoxon::signed_rank` on the fixed
 //! paired differences of `fixtures/stats/wilcoxon.json` (written by the script beside it with
 //! `scipy.stats.wilcoxon`) gives SciPy's statistic and p-value for every case: exact,
-//! sign-flip and normal-approximation paths, Wilcoxon's and Pratt's treatment of zeros.
+//! sign-flip and normal-approximation paths, Wilcoxon's and Pratt's treatment of zeros; and
+//! `eval::agreement::spearman` gives `scipy.stats.spearmanr`'s rho.
 
+use dynaboot::eval::agreement::spearman;
 use dynaboot::eval::wilcoxon::{Method, Zeros, signed_rank};
 use serde_json::Value;
 
@@ -50,5 +52,32 @@ fn wilcoxon_matches_scipy_on_the_fixture() {
     // Every path was exercised.
     for m in [Method::Exact, Method::Permutation, Method::Normal] {
         assert!(methods.contains(&format!("{m:?}")), "{methods:?}");
+    }
+}
+
+#[test]
+fn spearman_matches_scipy_on_the_fixture() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/stats/wilcoxon.json"),
+    )
+    .unwrap();
+    let fixture: Value = serde_json::from_str(&text).unwrap();
+    let cases = fixture["spearman"].as_array().unwrap();
+    assert_eq!(cases.len(), 2);
+    let floats = |v: &Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    for case in cases {
+        let got = spearman(&floats(&case["a"]), &floats(&case["b"])).unwrap();
+        let want = case["rho"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() < 1e-12,
+            "{}: {got} vs SciPy {want}",
+            case["name"]
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Agreement between raters: Krippendorff's alpha (Krippendorff 2011, "Computing Krippendorff's
 //! Alpha-Reliability"), which allows any number of raters, missing ratings and unequal numbers
 //! of ratings per unit: 1 is perfect agreement, 0 what chance gives, below 0 systematic
-//! disagreement.
+//! disagreement. And between two judges scoring the same samples: Spearman's rank correlation.
 
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +66,25 @@ pub fn krippendorff_alpha(units: &[Vec<f64>], metric: Metric) -> Option<f64> {
     Some(1.0 - (n - 1.0) * observed / expected)
 }
 
+/// Spearman's rank correlation of paired scores (average ranks for ties, as
+/// `scipy.stats.spearmanr`); `None` with fewer than two pairs or when either side is constant.
+pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
+    if a.len() != b.len() || a.len() < 2 {
+        return None;
+    }
+    let (ra, _) = crate::eval::wilcoxon::average_ranks(a);
+    let (rb, _) = crate::eval::wilcoxon::average_ranks(b);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (ma, mb) = (mean(&ra), mean(&rb));
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in ra.iter().zip(&rb) {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma) * (x - ma);
+        sbb += (y - mb) * (y - mb);
+    }
+    (saa > 0.0 && sbb > 0.0).then(|| sab / (saa * sbb).sqrt())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +115,17 @@ mod tests {
         let interval = krippendorff_alpha(&example(), Metric::Interval).unwrap();
         assert!((nominal - 0.743).abs() < 5e-4, "{nominal}");
         assert!((interval - 0.849).abs() < 5e-4, "{interval}");
+    }
+
+    #[test]
+    fn spearman_is_one_for_any_increasing_map_and_handles_ties() {
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0];
+        let b = [10.0, 20.0, 35.0, 90.0, 100.0];
+        assert!((spearman(&a, &b).unwrap() - 1.0).abs() < 1e-12);
+        let rev: Vec<f64> = b.iter().rev().copied().collect();
+        assert!((spearman(&a, &rev).unwrap() + 1.0).abs() < 1e-12);
+        assert_eq!(spearman(&a, &[3.0; 5]), None);
+        assert_eq!(spearman(&a[..1], &b[..1]), None);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! action, BLEU-4, ROUGE-L, the preference test); [`text`] and [`stats`] hold the metrics and
 //! confidence intervals; [`report`] writes the tables and example pages;
 //! [`conditioning_test`] runs the teacher-forced conditioning test on labelled rows;
-//! [`wilcoxon`] and [`agreement`] are the statistics of the human evaluation.
+//! [`wilcoxon`] and [`agreement`] are the statistics of the human evaluation; `vlm_judge`
+//! (feature `vlm`) asks a VLM the judge's questions where the recogniser cannot look.
 
 pub mod agreement;
 pub mod dynamics_eval;
@@ -14,6 +15,8 @@ pub mod report;
 pub mod stats;
 pub mod text;
 pub mod tokenizer;
+#[cfg(feature = "vlm")]
+pub mod vlm_judge;
 pub mod wilcoxon;
 pub mod world_eval;
 

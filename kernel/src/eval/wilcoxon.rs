@@ -58,7 +58,7 @@ const EXACT_MAX: usize = 50;
 const PERMUTATION_MAX: usize = 13;
 
 /// Average ranks (1-based) of `values` and the sizes of their groups of equal values.
-fn average_ranks(values: &[f64]) -> (Vec<f64>, Vec<usize>) {
+pub(crate) fn average_ranks(values: &[f64]) -> (Vec<f64>, Vec<usize>) {
     let mut order: Vec<usize> = (0..values.len()).collect();
     order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
     let mut ranks = vec![0.0; values.len()];

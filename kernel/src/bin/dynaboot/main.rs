@@ -8,6 +8,7 @@ mod bench_demo;
 mod bootstrap_cmd;
 mod demo_cmd;
 mod eval_cmd;
+mod judge_cmd;
 mod predict_cmd;
 mod progress;
 mod study_cmd;
@@ -53,6 +54,9 @@ enum Command {
     Bootstrap(bootstrap_cmd::BootstrapArgs),
     /// Evaluate a world model (best-of-N with a dynamics model) and the dynamics model.
     Eval(eval_cmd::EvalArgs),
+    /// Score a world model's predictions with a VLM (OpenAI-compatible endpoint), the paper's
+    /// judge for real images; on the embedded test split, compared with the exact judge.
+    Judge(judge_cmd::JudgeArgs),
     /// Copy a checkpoint with f16 weights (what ships in models/).
     Export(eval_cmd::ExportArgs),
     /// The paper's human evaluation: create a study, add raters, serve the rating page, report.
@@ -118,6 +122,7 @@ fn main() {
         Command::Bootstrap(a) => bootstrap_cmd::run(a),
         Command::Ablate(a) => ablate_cmd::run(a),
         Command::Study(c) => study_cmd::run(c),
+        Command::Judge(a) => judge_cmd::run(a),
         Command::Eval(a) => eval_cmd::run(a),
         Command::Export(a) => eval_cmd::export(a),
         Command::Logits(a) => base_cmd::logits(a),

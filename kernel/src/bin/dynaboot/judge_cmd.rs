@@ -1,0 +1,195 @@
+//! `dynaboot judge --vlm URL --model NAME`: a world model's predictions (best of n with a
+//! verifier) scored by a VLM behind any OpenAI-compatible endpoint, the paper's way, where the
+//! embedded world's recogniser cannot look. On rows with scene states (the embedded test split)
+//! it also reports how far the VLM agrees with the exact judge.
+
+use crate::predict_cmd::{SamplingArgs, load};
+use crate::progress::bar;
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use dynaboot::data::AuroraDataset;
+use dynaboot::eval::vlm_judge::{VlmConfig, VlmJudge, default_cache, vlm_report};
+use dynaboot::eval::{EvalItem, Judge, load_items, test_split_items};
+use dynaboot::files::write_atomic;
+use dynaboot::model::verifier::Verifier;
+use dynaboot::model::{DynamicsModel, WorldModel};
+use dynaboot::world::{Recogniser, RenderConfig};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Args)]
+pub struct JudgeArgs {
+    /// The VLM's OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1 (vLLM, llama.cpp
+    /// server) or a hosted one over https.
+    #[arg(long)]
+    vlm: String,
+    /// The model name the endpoint serves.
+    #[arg(long)]
+    model: String,
+    /// Environment variable holding the API key (never a flag or a file).
+    #[arg(long, default_value = "DYNABOOT_VLM_API_KEY")]
+    key_env: String,
+    /// World-model checkpoint whose predictions are judged.
+    #[arg(long)]
+    world: PathBuf,
+    /// Dynamics model that ranks the world model's candidates (best of --n).
+    #[arg(long)]
+    dynamics: Option<PathBuf>,
+    /// Candidates per row with --dynamics.
+    #[arg(long, default_value_t = 8, value_parser = crate::args::candidates)]
+    n: usize,
+    /// Labelled AURORA folder (default: the embedded test split, which also gets the exact
+    /// judge's scores to compare with).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Rows per family (task), the first ones of each.
+    #[arg(long, default_value_t = 50, value_parser = crate::args::at_least_one)]
+    per_family: usize,
+    /// Requests at a time.
+    #[arg(long, default_value_t = 4, value_parser = crate::args::at_least_one)]
+    concurrency: usize,
+    /// At most this many requests a minute (default: no limit).
+    #[arg(long)]
+    rpm: Option<f64>,
+    /// Extra tries after a reply that is not a score or a 429 / 5xx / network error.
+    #[arg(long, default_value_t = 2)]
+    retries: usize,
+    /// Seconds one request may take.
+    #[arg(long, default_value_t = 120)]
+    timeout_s: u64,
+    /// Cache of parsed replies (default: beside --out, `.vlm-cache.jsonl`); a rerun asks
+    /// nothing it has a score for.
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// The report (json).
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+}
+
+pub fn run(a: JudgeArgs) -> Result<()> {
+    if let Some(r) = a.rpm
+        && !(r > 0.0 && r.is_finite())
+    {
+        bail!("--rpm {r}: give a positive number of requests a minute");
+    }
+    let api_key = std::env::var(&a.key_env).ok().filter(|k| !k.is_empty());
+    if api_key.is_none() {
+        println!(
+            "no API key in ${} (fine for a local server without one)",
+            a.key_env
+        );
+    }
+    let judge = VlmJudge::new(VlmConfig {
+        url: a.vlm.clone(),
+        model: a.model.clone(),
+        api_key,
+        concurrency: a.concurrency,
+        requests_per_minute: a.rpm,
+        retries: a.retries,
+        timeout: Duration::from_secs(a.timeout_s),
+        cache: Some(a.cache.clone().unwrap_or_else(|| default_cache(&a.out))),
+    })?;
+    let world = WorldModel::new(load(&a.world)?)?;
+    let dynamics = a
+        .dynamics
+        .as_ref()
+        .map(|d| DynamicsModel::new(load(d)?).map_err(anyhow::Error::from))
+        .transpose()?;
+    let size = world.model.vq.image_size() as u32;
+    let items: Vec<EvalItem> = match &a.data {
+        Some(dir) => {
+            let mut seen = std::collections::BTreeMap::<String, usize>::new();
+            load_items(&AuroraDataset::load(dir)?)?
+                .into_iter()
+                .filter(|it| {
+                    let n = seen.entry(it.task.clone()).or_default();
+                    *n += 1;
+                    *n <= a.per_family
+                })
+                .collect()
+        }
+        None => test_split_items(a.per_family, size),
+    };
+    let sampling = a.sampling.sampling();
+    let pb = bar(items.len(), "predicting");
+    let mut predictions = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let sampling = dynaboot::model::sampling::Sampling {
+            seed: sampling.seed.wrapping_add(i as u64),
+            ..sampling.clone()
+        };
+        let image = match &dynamics {
+            Some(d) => {
+                Verifier::new(&world, d)?
+                    .best_of_n(&item.source, &item.instruction, a.n, &sampling)?
+                    .remove(0)
+                    .image
+            }
+            None => {
+                world
+                    .sample(&item.source, &item.instruction, 1, &sampling)?
+                    .remove(0)
+                    .image
+            }
+        };
+        predictions.push(image);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+
+    let samples: Vec<_> = items
+        .iter()
+        .zip(&predictions)
+        .map(|(it, p)| (it.source.clone(), it.instruction.clone(), p.clone()))
+        .collect();
+    let pb = bar(samples.len(), "asking the VLM");
+    let verdicts = judge.judge_all(&samples, &|| pb.inc(1))?;
+    pb.finish_and_clear();
+    let exact = items.iter().all(|i| i.sidecar.is_some()).then(|| {
+        Judge::new(Recogniser::new(RenderConfig {
+            size,
+            ..Default::default()
+        }))
+    });
+    let report = vlm_report(
+        &a.model,
+        &items,
+        &predictions,
+        verdicts,
+        exact.as_ref(),
+        judge.traffic(),
+    )?;
+    println!(
+        "VLM {} judged {} of {} predictions ({} failed; {} requests, {} from the cache)",
+        a.model,
+        report.judged,
+        items.len(),
+        report.failed,
+        report.traffic.requests,
+        report.traffic.cached
+    );
+    println!(
+        "score (min of success and minimal, 0-10): {:.2}",
+        report.scores.average
+    );
+    for (task, s) in &report.scores.per_task {
+        println!("  {task:<12} {s:.2}");
+    }
+    if let Some(ag) = &report.exact_agreement {
+        println!(
+            "agreement with the exact judge on {} samples: Spearman {}, mean |difference| {:.2}",
+            ag.n,
+            ag.spearman
+                .map(|r| format!("{r:.3}"))
+                .unwrap_or("— (one side constant)".into()),
+            ag.mean_abs_diff
+        );
+    }
+    let json = serde_json::to_string_pretty(&report)?;
+    write_atomic(&a.out, json.as_bytes())
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    println!("wrote {}", a.out.display());
+    Ok(())
+}
