@@ -72,6 +72,7 @@ pub fn study_items<'a>(
             instruction: item.instruction.clone(),
             source: item.source.clone(),
             target: Some(item.target.clone()),
+            sidecar: item.sidecar.clone(),
             candidates,
         })
     })

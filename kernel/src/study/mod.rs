@@ -3,7 +3,8 @@
 //! of each item, blind and in an order of their own; everything in one SQLite file.
 //!
 //! [`schema`] versions the file, [`store`] reads and writes it, [`create`] generates the
-//! candidates, [`order`] shuffles per rater, [`report`] analyses the judgments, and
+//! candidates, [`order`] shuffles per rater, [`report`] analyses the judgments, [`simulate`]
+//! fills a study with simulated raters (to check the analysis, never as people), and
 //! `server` (feature `serve`) serves the rating page.
 
 pub mod create;
@@ -12,8 +13,10 @@ pub mod report;
 pub mod schema;
 #[cfg(feature = "serve")]
 pub mod server;
+pub mod simulate;
 pub mod store;
 
 pub use create::{Contender, study_items};
 pub use report::{StudyReport, analyse, report_html};
+pub use simulate::{exact_scores, simulate_raters};
 pub use store::{Image, Item, Judgment, NewItem, Rater, Study, StudyInfo, System};

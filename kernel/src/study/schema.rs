@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use std::path::Path;
 
 /// Each entry takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     // 1: the study, its systems, items with the candidates of every system, raters and one
     // judgment per rater and item (a changed judgment replaces the old one).
     "CREATE TABLE study (
@@ -67,6 +67,9 @@ const MIGRATIONS: [&str; 2] = [
     );
     INSERT INTO submissions (rater, item, best, worst, ms, at_ms)
         SELECT rater, item, best, worst, ms, updated_ms FROM judgments;",
+    // 3: the scene states of items from the embedded world (JSON), so the exact judge can
+    // score every candidate beside the raters.
+    "ALTER TABLE items ADD COLUMN sidecar TEXT;",
 ];
 
 /// The version this build writes.
@@ -168,8 +171,9 @@ mod tests {
         assert_eq!(version, VERSION);
         let j = study.judgments().unwrap();
         assert_eq!((j.len(), j[0].best, j[0].shown.clone()), (1, 2, vec![2, 1]));
-        // The old judgment became the first submission.
+        // The old judgment became the first submission; the item has no scene states.
         assert_eq!(study.submissions().unwrap(), 1);
+        assert_eq!(study.sidecar(1).unwrap(), None);
         // Opening again applies nothing twice.
         drop(study);
         assert_eq!(Study::open(&path).unwrap().submissions().unwrap(), 1);

@@ -2,6 +2,7 @@
 //! and record their judgments, each submission one transaction.
 
 use super::schema::{migrate, study_error};
+use crate::data::Sidecar;
 use crate::error::{Error, Result};
 use crate::png::png_bytes;
 use image::RgbImage;
@@ -68,6 +69,8 @@ pub struct NewItem {
     pub source: RgbImage,
     /// The true next image, shown only in the report.
     pub target: Option<RgbImage>,
+    /// Scene states (the embedded world's rows), for the exact judge.
+    pub sidecar: Option<Sidecar>,
     pub candidates: Vec<RgbImage>,
 }
 
@@ -222,9 +225,20 @@ impl Study {
                 ));
             }
             let target = item.target.as_ref().map(png_bytes).transpose()?;
+            let sidecar = item
+                .sidecar
+                .as_ref()
+                .map(|s| serde_json::to_string(s).expect("scene states serialise"));
             tx.execute(
-                "INSERT INTO items (task, instruction, source_png, target_png) VALUES (?1, ?2, ?3, ?4)",
-                params![item.task, item.instruction, png_bytes(&item.source)?, target],
+                "INSERT INTO items (task, instruction, source_png, target_png, sidecar)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    item.task,
+                    item.instruction,
+                    png_bytes(&item.source)?,
+                    target,
+                    sidecar
+                ],
             )
             .map_err(err)?;
             let id = tx.last_insert_rowid();
@@ -338,6 +352,23 @@ impl Study {
             ),
         };
         row.optional().map_err(|e| self.err(e))
+    }
+
+    /// The scene states of an item from the embedded world (`None` for other data).
+    pub fn sidecar(&self, item: i64) -> Result<Option<Sidecar>> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT sidecar FROM items WHERE id = ?1", [item], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))?
+            .flatten();
+        text.map(|t| {
+            serde_json::from_str(&t)
+                .map_err(|e| self.err(format!("item {item}: its scene states do not parse ({e})")))
+        })
+        .transpose()
     }
 
     /// Adds a rater with a fresh token and seed.
@@ -558,6 +589,7 @@ pub(crate) mod tests {
                 instruction: format!("action {i}"),
                 source: pixel(i as u8),
                 target: Some(pixel(100)),
+                sidecar: None,
                 candidates: vec![pixel(1), pixel(2), pixel(3)],
             })
         });
@@ -595,6 +627,7 @@ pub(crate) mod tests {
                 instruction: format!("{i}"),
                 source: pixel(0),
                 target: None,
+                sidecar: None,
                 candidates: vec![pixel(0); if i == 2 { 1 } else { 2 }],
             })
         });

@@ -8,12 +8,16 @@ use crate::progress::bar;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use dynaboot::data::AuroraDataset;
+use dynaboot::eval::Judge;
 use dynaboot::eval::{EvalItem, load_items, test_split_items};
 use dynaboot::files::write_atomic;
 use dynaboot::model::{DynamicsModel, WorldModel};
 use dynaboot::study::report::{pairs_table, systems_table};
 use dynaboot::study::server::{rater_link, serve};
-use dynaboot::study::{Contender, Study, analyse, report_html, study_items};
+use dynaboot::study::{
+    Contender, Study, analyse, exact_scores, report_html, simulate_raters, study_items,
+};
+use dynaboot::world::{Recogniser, RenderConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -64,6 +68,20 @@ pub enum StudyCommand {
         study: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8090")]
         addr: SocketAddr,
+    },
+    /// Add simulated raters who judge every item by the exact judge's score of each candidate
+    /// plus noise (studies of the embedded world only): to check the analysis and the setup
+    /// before people rate; never a human evaluation (the raters are named `simulated-N`).
+    Simulate {
+        #[arg(long)]
+        study: PathBuf,
+        #[arg(long, default_value_t = 3, value_parser = crate::args::at_least_one)]
+        raters: usize,
+        /// Standard deviation of each rater's noise on the 0-10 judge score.
+        #[arg(long, default_value_t = 2.0)]
+        noise: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
     /// Analyse the judgments: json, and with --html a page with the tables and examples.
     Report {
@@ -164,6 +182,38 @@ pub fn run(cmd: StudyCommand) -> Result<()> {
             Ok(())
         }
         StudyCommand::Serve { study, addr } => serve_study(&study, addr),
+        StudyCommand::Simulate {
+            study,
+            raters,
+            noise,
+            seed,
+        } => {
+            if !(noise >= 0.0 && noise.is_finite()) {
+                bail!("--noise {noise}: give a standard deviation of 0 or more");
+            }
+            let mut study = Study::open(&study)?;
+            let size = match study.items()?.first() {
+                Some(item) => {
+                    let png = study
+                        .image(item.id, dynaboot::study::Image::Source)?
+                        .context("the first item has no source image")?;
+                    image::load_from_memory(&png)?.width()
+                }
+                None => bail!("{}: the study has no items", study.path().display()),
+            };
+            let judge = Judge::new(Recogniser::new(RenderConfig {
+                size,
+                ..Default::default()
+            }));
+            let scores = exact_scores(&study, &judge)?;
+            simulate_raters(&mut study, &scores, raters, noise, seed)?;
+            let info = study.info()?;
+            println!(
+                "{raters} simulated raters judged {} items: {} judgments in the study now",
+                info.items, info.judgments
+            );
+            Ok(())
+        }
         StudyCommand::Report {
             study,
             out,
