@@ -97,7 +97,7 @@ if (mode === "rate") {
   expected.alice[back] = change;
   await waitNext(alice, back);
   if ((await rated(alice)) !== 15) fail(`${await rated(alice)} rated, expected 15`);
-  // A submission the server refuses (best = worst) is said on the page and saves nothing.
+  // A submission with best = worst is refused with a word on the page and saves nothing.
   await alice.keyboard.press("Digit1");
   await alice.keyboard.press("Shift+Digit1");
   await alice.keyboard.press("Enter");
