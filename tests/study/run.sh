@@ -18,8 +18,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 [ -d tests/study/node_modules/playwright-core ] ||
     (cd tests/study && npm install --no-save --no-package-lock --silent playwright-core@1)
-cargo build -q --release
-bin=target/release/dynaboot
+# The debug binary with the features of the unit and end-to-end tests (tests/support.rs), so
+# after them this build has nothing to do.
+cargo build -q --workspace --bins --features dynaboot/notebook
+bin=target/debug/dynaboot
 out=${STUDY_OUT:-out/study-e2e}
 rm -rf "$out" && mkdir -p "$out"
 $bin study create --out "$out/study.sqlite" --system "FT=models/world" --per-family 4 --name e2e
@@ -30,10 +32,11 @@ server=
 start_server() {
     $bin study serve --study "$out/study.sqlite" --addr 127.0.0.1:0 >"$out/serve.log" 2>&1 &
     server=$!
-    for _ in $(seq 100); do grep -q "bob:" "$out/serve.log" 2>/dev/null && break; sleep 0.1; done
+    # Up to a minute: a loaded CI machine starts slowly.
+    for _ in $(seq 600); do grep -q "bob: http" "$out/serve.log" 2>/dev/null && break; sleep 0.1; done
     alice=$(sed -n 's/^ *alice: //p' "$out/serve.log")
     bob=$(sed -n 's/^ *bob: //p' "$out/serve.log")
-    [ -n "$alice" ] && [ -n "$bob" ] || { cat "$out/serve.log"; exit 1; }
+    [ -n "$alice" ] && [ -n "$bob" ] || { echo "FAIL: the server printed no rater links:"; cat "$out/serve.log"; exit 1; }
 }
 trap '[ -n "$server" ] && kill -9 $server 2>/dev/null || true' EXIT
 
