@@ -20,8 +20,8 @@ use crate::eval::report::{Table, examples_html, html_page};
 use crate::eval::stats::Estimate;
 use crate::eval::world_eval::Scores;
 use crate::eval::{
-    DynamicsEvalConfig, DynamicsReport, EvalItem, Judge, WorldEvalConfig, WorldExample,
-    WorldReport, evaluate_dynamics, evaluate_world, test_split_items,
+    DynamicsEvalConfig, DynamicsReport, Judge, WorldEvalConfig, WorldExample, WorldReport,
+    evaluate_dynamics, evaluate_world, first_per_family, test_split_items,
 };
 use crate::model::checkpoint::vq_fingerprint;
 use crate::model::{DynamicsModel, Model, Role, Sampling, WorldModel};
@@ -221,20 +221,6 @@ fn train_model(
     Ok(model)
 }
 
-/// Rows of each family among the first `per_family` of each.
-fn subset(items: &[EvalItem], per_family: usize) -> Vec<EvalItem> {
-    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-    items
-        .iter()
-        .filter(|it| {
-            let c = seen.entry(it.task.as_str()).or_insert(0);
-            *c += 1;
-            *c <= per_family
-        })
-        .cloned()
-        .collect()
-}
-
 /// Runs the whole experiment in `dir` (data, synthetic sets) with the tokenizers in
 /// `tokenizers`; `log` receives one line per stage. Returns the results and example rows of
 /// the first seed's FDM evaluation.
@@ -268,7 +254,7 @@ pub fn run_ablation(
     let fingerprint = vq_fingerprint(&tokenizers.join("vq"))?;
     let labelled = load_examples(&train_dir, &vq, &fingerprint, &text)?;
     let test = test_split_items(cfg.test_per_family, size);
-    let curve_items = subset(&test, cfg.curve_per_family);
+    let curve_items = first_per_family(test.iter().cloned(), cfg.curve_per_family);
     let judge = Judge::new(Recogniser::new(render));
     let eval_cfg = |seed: u64, n: usize| WorldEvalConfig {
         n,

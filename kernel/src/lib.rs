@@ -21,6 +21,8 @@ pub mod playground;
 pub mod png;
 #[cfg(feature = "study")]
 pub mod study;
+#[cfg(all(test, feature = "serve"))]
+mod test_server;
 pub mod tokenize;
 pub mod train;
 pub mod world;

@@ -58,6 +58,23 @@ impl EvalItem {
     }
 }
 
+/// The first `per_family` rows of each family, in their order (a quick look at a labelled set
+/// with every family in it).
+pub fn first_per_family(
+    items: impl IntoIterator<Item = EvalItem>,
+    per_family: usize,
+) -> Vec<EvalItem> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    items
+        .into_iter()
+        .filter(|it| {
+            let n = seen.entry(it.task.clone()).or_default();
+            *n += 1;
+            *n <= per_family
+        })
+        .collect()
+}
+
 /// The embedded world's fixed test split rendered at `size` pixels, the first `per_family`
 /// rows of each family (all 50 with `per_family >= 50`).
 pub fn test_split_items(per_family: usize, size: u32) -> Vec<EvalItem> {
@@ -150,4 +167,33 @@ pub fn conditioning_test(
             None => None,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_rows_of_each_family_in_order() {
+        let item = |task: &str, i: usize| EvalItem {
+            source: RgbImage::new(1, 1),
+            target: RgbImage::new(1, 1),
+            instruction: format!("{task} {i}"),
+            task: task.into(),
+            sidecar: None,
+        };
+        let items = vec![
+            item("a", 0),
+            item("b", 1),
+            item("a", 2),
+            item("a", 3),
+            item("b", 4),
+        ];
+        let kept: Vec<String> = first_per_family(items.clone(), 2)
+            .into_iter()
+            .map(|it| it.instruction)
+            .collect();
+        assert_eq!(kept, ["a 0", "b 1", "a 2", "b 4"]);
+        assert!(first_per_family(items, 0).is_empty());
+    }
 }

@@ -20,7 +20,7 @@ use crate::tokenize::vq::psnr;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -434,7 +434,7 @@ pub fn vlm_report(
     exact: Option<&Judge>,
     traffic: Traffic,
 ) -> Result<VlmReport> {
-    let mut per: BTreeMap<String, Vec<(Judgement, f64, f64)>> = BTreeMap::new();
+    let mut scored = Vec::new();
     let mut samples = Vec::new();
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for ((item, prediction), verdict) in items.iter().zip(predictions).zip(verdicts) {
@@ -443,7 +443,8 @@ pub fn vlm_report(
             _ => None,
         };
         if let Verdict::Scored(v) = &verdict {
-            per.entry(item.task.clone()).or_default().push((
+            scored.push((
+                item.task.as_str(),
                 *v,
                 l1(prediction, &item.target),
                 psnr(&item.target, prediction).min(99.0),
@@ -460,22 +461,8 @@ pub fn vlm_report(
             exact,
         });
     }
-    let mean_of = |f: &dyn Fn(&(Judgement, f64, f64)) -> f64| -> BTreeMap<String, f64> {
-        per.iter()
-            .map(|(t, v)| (t.clone(), v.iter().map(f).sum::<f64>() / v.len() as f64))
-            .collect()
-    };
-    let macro_mean = |m: &BTreeMap<String, f64>| m.values().sum::<f64>() / m.len().max(1) as f64;
-    let per_task = mean_of(&|r| r.0.score);
-    let scores = Scores {
-        average: macro_mean(&per_task),
-        success: macro_mean(&mean_of(&|r| r.0.success)),
-        minimal: macro_mean(&mean_of(&|r| r.0.minimal)),
-        l1: macro_mean(&mean_of(&|r| r.1)),
-        psnr: macro_mean(&mean_of(&|r| r.2)),
-        per_task,
-    };
-    let judged = per.values().map(Vec::len).sum();
+    let judged = scored.len();
+    let scores = Scores::over_families(scored);
     Ok(VlmReport {
         model: model.to_string(),
         scores,
@@ -513,6 +500,7 @@ pub fn default_cache(report: &Path) -> PathBuf {
 #[cfg(all(test, feature = "serve"))]
 mod tests {
     use super::*;
+    use crate::test_server::TestServer;
     use axum::Json;
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::IntoResponse;
@@ -548,7 +536,7 @@ mod tests {
     /// An OpenAI-compatible endpoint on a loopback port. It answers by the action's words:
     /// "act S M" scores S and M; "flaky" is rate limited once, then scores 5; "halting" first
     /// says "Seven", then 6; "chatty" never gives a bare number. A wrong key gets 401.
-    fn fake_endpoint() -> (String, Arc<Mutex<Seen>>) {
+    fn fake_endpoint() -> (String, TestServer, Arc<Mutex<Seen>>) {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let state = seen.clone();
         let app = axum::Router::new().route(
@@ -600,19 +588,8 @@ mod tests {
                 },
             ),
         );
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(l.local_addr().unwrap()).unwrap();
-                axum::serve(l, app).await.unwrap();
-            });
-        });
-        (format!("http://{}/v1", rx.recv().unwrap()), seen)
+        let server = TestServer::start(app);
+        (format!("http://{}/v1", server.addr), server, seen)
     }
 
     fn config(url: &str, cache: Option<PathBuf>) -> VlmConfig {
@@ -637,7 +614,7 @@ mod tests {
 
     #[test]
     fn scores_retries_failures_and_a_rerun_from_the_cache() {
-        let (url, seen) = fake_endpoint();
+        let (url, _server, seen) = fake_endpoint();
         let dir = tempfile::tempdir().unwrap();
         let cache = dir.path().join("cache.jsonl");
         let rows = samples(&["act 7 4", "flaky", "halting", "chatty"]);
@@ -679,7 +656,7 @@ mod tests {
 
     #[test]
     fn a_refused_key_fails_at_once_and_the_rate_limit_spaces_requests() {
-        let (url, seen) = fake_endpoint();
+        let (url, _server, seen) = fake_endpoint();
         let bad = VlmJudge::new(VlmConfig {
             api_key: Some("wrong".into()),
             ..config(&url, None)

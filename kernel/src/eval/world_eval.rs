@@ -4,8 +4,8 @@
 //! pass of N_max samples gives best-of-n for every n ≤ N_max. Per family and on average, with
 //! pixel metrics and the two baselines (copy the source; the true target through the VQ).
 
+use super::EvalItem;
 use super::judge::{Judge, Judgement};
-use super::{EvalItem, by_task};
 use crate::error::{Error, Result};
 use crate::model::verifier::rank;
 use crate::model::{DynamicsModel, Role, Sampling, Score, WorldModel};
@@ -118,25 +118,40 @@ pub fn l1(a: &RgbImage, b: &RgbImage) -> f64 {
 }
 
 fn aggregate(items: &[EvalItem], rows: &[RowScore]) -> Scores {
-    let groups = by_task(items);
-    let mean_of = |f: &dyn Fn(&RowScore) -> f64| -> BTreeMap<String, f64> {
-        groups
+    Scores::over_families(
+        items
             .iter()
-            .map(|(task, idx)| {
-                let v = idx.iter().map(|&i| f(&rows[i])).sum::<f64>() / idx.len() as f64;
-                (task.clone(), v)
-            })
-            .collect()
-    };
-    let macro_mean = |m: &BTreeMap<String, f64>| m.values().sum::<f64>() / m.len().max(1) as f64;
-    let per_task = mean_of(&|r| r.judgement.score);
-    Scores {
-        average: macro_mean(&per_task),
-        success: macro_mean(&mean_of(&|r| r.judgement.success)),
-        minimal: macro_mean(&mean_of(&|r| r.judgement.minimal)),
-        l1: macro_mean(&mean_of(&|r| r.l1)),
-        psnr: macro_mean(&mean_of(&|r| r.psnr)),
-        per_task,
+            .zip(rows)
+            .map(|(it, r)| (it.task.as_str(), r.judgement, r.l1, r.psnr)),
+    )
+}
+
+impl Scores {
+    /// Per-family means of judged rows `(family, judgement, pixel L1, PSNR)`, and their means
+    /// over families (each family weighs the same, however many rows it has).
+    pub fn over_families<'a>(
+        rows: impl IntoIterator<Item = (&'a str, Judgement, f64, f64)>,
+    ) -> Scores {
+        let mut per: BTreeMap<&str, Vec<(Judgement, f64, f64)>> = BTreeMap::new();
+        for (task, judgement, l1, psnr) in rows {
+            per.entry(task).or_default().push((judgement, l1, psnr));
+        }
+        let mean_of = |f: fn(&(Judgement, f64, f64)) -> f64| -> BTreeMap<String, f64> {
+            per.iter()
+                .map(|(t, v)| (t.to_string(), v.iter().map(f).sum::<f64>() / v.len() as f64))
+                .collect()
+        };
+        let macro_mean =
+            |m: &BTreeMap<String, f64>| m.values().sum::<f64>() / m.len().max(1) as f64;
+        let per_task = mean_of(|r| r.0.score);
+        Scores {
+            average: macro_mean(&per_task),
+            success: macro_mean(&mean_of(|r| r.0.success)),
+            minimal: macro_mean(&mean_of(|r| r.0.minimal)),
+            l1: macro_mean(&mean_of(|r| r.1)),
+            psnr: macro_mean(&mean_of(|r| r.2)),
+            per_task,
+        }
     }
 }
 
@@ -271,6 +286,30 @@ mod tests {
         assert_eq!(best_of_ns(1), vec![1]);
         assert_eq!(best_of_ns(8), vec![1, 2, 4, 8]);
         assert_eq!(best_of_ns(6), vec![1, 2, 4, 6]);
+    }
+
+    #[test]
+    fn every_family_weighs_the_same() {
+        let j = |score: f64| Judgement {
+            success: score,
+            minimal: 10.0,
+            score,
+        };
+        let s = Scores::over_families([
+            ("a", j(2.0), 0.1, 20.0),
+            ("a", j(4.0), 0.3, 30.0),
+            ("a", j(6.0), 0.2, 40.0),
+            ("b", j(10.0), 0.0, 99.0),
+        ]);
+        assert_eq!(s.per_task["a"], 4.0);
+        assert_eq!(s.per_task["b"], 10.0);
+        // Families, not rows: (4 + 10) / 2, where the row mean would be 5.5.
+        assert_eq!(s.average, 7.0);
+        assert_eq!(s.success, 7.0);
+        assert_eq!(s.minimal, 10.0);
+        assert!((s.l1 - 0.1).abs() < 1e-12);
+        assert!((s.psnr - 64.5).abs() < 1e-12);
+        assert_eq!(Scores::over_families([]).average, 0.0);
     }
 
     #[test]

@@ -336,6 +336,7 @@ pub async fn serve(
 mod tests {
     use super::*;
     use crate::study::store::tests::small_study;
+    use crate::test_server::TestServer;
     use std::io::{Read, Write};
 
     /// One HTTP/1.1 request over a fresh connection: (status, body).
@@ -361,28 +362,9 @@ mod tests {
         serde_json::from_slice(body).unwrap_or_else(|e| panic!("{e}: {body:?}"))
     }
 
-    /// Serves `router(study, remote)` on a loopback port from a background runtime.
-    fn start(study: Study, remote: bool) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-        let app = router(study, remote).unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(l.local_addr().unwrap()).unwrap();
-                axum::serve(l, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-        });
-        (addr_rx.recv().unwrap(), tx)
+    /// Serves `router(study, remote)` on a loopback port until dropped.
+    fn start(study: Study, remote: bool) -> TestServer {
+        TestServer::start(router(study, remote).unwrap())
     }
 
     #[test]
@@ -391,7 +373,8 @@ mod tests {
         let path = dir.path().join("s.sqlite");
         let study = small_study(&path, 5);
         let alice = study.add_rater("alice").unwrap();
-        let (addr, stop) = start(study, false);
+        let server = start(study, false);
+        let addr = server.addr;
         let t = &alice.token;
 
         let (code, page) = http(addr, "GET", &format!("/r/{t}"), None);
@@ -449,7 +432,7 @@ mod tests {
 
         assert_eq!(http(addr, "GET", "/api/nobody/state", None).0, 404);
         assert_eq!(http(addr, "GET", &format!("/api/{t}/item/99"), None).0, 404);
-        stop.send(()).unwrap();
+        drop(server);
 
         // What was saved is in the file, mapped back to systems.
         let study = Study::open(&path).unwrap();
@@ -468,7 +451,8 @@ mod tests {
         let study = small_study(&dir.path().join("s.sqlite"), 2);
         let r = study.add_rater("r").unwrap();
         let secret = study.secret().unwrap();
-        let (addr, stop) = start(study, true);
+        let server = start(study, true);
+        let addr = server.addr;
         for path in [
             "/".to_string(),
             format!("/r/{}", r.token),
@@ -481,7 +465,7 @@ mod tests {
                 200
             );
         }
-        stop.send(()).unwrap();
+        drop(server);
         let link = rater_link("10.0.0.1:80".parse().unwrap(), &r, Some(&secret));
         assert!(
             link.ends_with(&format!("/r/{}?key={secret}", r.token)),

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use dynaboot::data::AuroraDataset;
 use dynaboot::eval::vlm_judge::{VlmConfig, VlmJudge, default_cache, vlm_report};
-use dynaboot::eval::{EvalItem, Judge, load_items, test_split_items};
+use dynaboot::eval::{EvalItem, Judge, first_per_family, load_items, test_split_items};
 use dynaboot::files::write_atomic;
 use dynaboot::model::verifier::Verifier;
 use dynaboot::model::{DynamicsModel, WorldModel};
@@ -99,17 +99,7 @@ pub fn run(a: JudgeArgs) -> Result<()> {
         .transpose()?;
     let size = world.model.vq.image_size() as u32;
     let items: Vec<EvalItem> = match &a.data {
-        Some(dir) => {
-            let mut seen = std::collections::BTreeMap::<String, usize>::new();
-            load_items(&AuroraDataset::load(dir)?)?
-                .into_iter()
-                .filter(|it| {
-                    let n = seen.entry(it.task.clone()).or_default();
-                    *n += 1;
-                    *n <= a.per_family
-                })
-                .collect()
-        }
+        Some(dir) => first_per_family(load_items(&AuroraDataset::load(dir)?)?, a.per_family),
         None => test_split_items(a.per_family, size),
     };
     let sampling = a.sampling.sampling();

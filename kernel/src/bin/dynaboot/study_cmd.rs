@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use dynaboot::data::AuroraDataset;
 use dynaboot::eval::Judge;
-use dynaboot::eval::{EvalItem, load_items, test_split_items};
+use dynaboot::eval::{EvalItem, first_per_family, load_items, test_split_items};
 use dynaboot::files::write_atomic;
 use dynaboot::model::{DynamicsModel, WorldModel};
 use dynaboot::study::report::{pairs_table, systems_table};
@@ -315,16 +315,7 @@ fn create(
     let (items, source): (Vec<EvalItem>, String) = match data {
         Some(dir) => {
             let ds = AuroraDataset::load(dir)?;
-            let all = load_items(&ds)?;
-            let mut seen = std::collections::BTreeMap::<String, usize>::new();
-            let items = all
-                .into_iter()
-                .filter(|it| {
-                    let n = seen.entry(it.task.clone()).or_default();
-                    *n += 1;
-                    *n <= per_family
-                })
-                .collect();
+            let items = first_per_family(load_items(&ds)?, per_family);
             (items, dir.display().to_string())
         }
         None => {
