@@ -284,6 +284,31 @@ fn predict_ranks_candidates_and_explain_prints_an_action() {
         s(&first_output(&f.data)),
     ]);
     assert!(printed.contains("log-likelihood"), "{printed}");
+    // With a world model, the explanation printed is the best of the proposals it checked.
+    let after = first_output(&f.data);
+    let base = [
+        "explain",
+        "--dynamics",
+        s(&f.ckpt),
+        "--world",
+        s(&f.ckpt),
+        "--before",
+        s(&image),
+        "--after",
+        s(&after),
+    ];
+    let explain = |more: &[&'static str]| [&base[..], more].concat();
+    let printed = ok(&explain(&["--proposals", "3"]));
+    assert!(
+        printed.contains("distinct proposals (3 asked for)"),
+        "{printed}"
+    );
+    let first_line = printed.lines().next().unwrap();
+    assert!(printed.contains(&format!("  1. {first_line}")), "{printed}");
+    let e = refused(&explain(&["--proposals", "0"]));
+    assert!(e.contains("--proposals") && e.contains("1 to 64"), "{e}");
+    let e = refused(&explain(&["--world-weight", "NaN"]));
+    assert!(e.contains("--world-weight"), "{e}");
 }
 
 #[test]
@@ -866,6 +891,23 @@ fn eval_reports_the_judge_per_family_with_baselines() {
     ] {
         assert!(d["preference"][key].as_f64().is_some(), "{key}");
     }
+    // The world model checks the dynamics model's proposals: the best of them is never worse
+    // than what any proposal reaches, and the greedy reading is among them.
+    let c = &r["checked_explanations"];
+    assert_eq!(c["config"]["proposals"], 8);
+    let (exact, any) = (
+        c["exact"].as_f64().unwrap(),
+        c["any_exact"].as_f64().unwrap(),
+    );
+    assert!(exact <= any && d["exact"].as_f64().unwrap() <= any, "{c}");
+    assert!(
+        (1.0..=8.0).contains(&c["distinct"].as_f64().unwrap()),
+        "{c}"
+    );
+    assert!(
+        printed.contains("Explanations checked by the world model"),
+        "{printed}"
+    );
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("data:image/png;base64,") && page.contains("kubric"));
 }

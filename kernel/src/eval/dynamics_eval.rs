@@ -11,7 +11,7 @@ use super::judge::judge_states;
 use super::text::{corpus_bleu, rouge_l, sentence_bleu};
 use super::{EvalItem, by_task};
 use crate::error::{Error, Result};
-use crate::model::{DynamicsModel, Role, Sampling};
+use crate::model::{DynamicsModel, ExplainConfig, Explainer, Model, Role, Sampling};
 use crate::world::{Action, parse};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -132,6 +132,44 @@ pub fn executed_judge(item: &EvalItem, text: &str) -> f64 {
     }
 }
 
+/// 1 when `text` parses to the row's true action, else 0.
+fn exact(item: &EvalItem, text: &str) -> f64 {
+    match (reference_action(item), parse(text)) {
+        (Some(a), Ok(b)) if a == b => 1.0,
+        _ => 0.0,
+    }
+}
+
+/// The mean of per-row values in each family, and the mean over families (each family
+/// weighs the same, as in AURORA-Bench).
+fn over_families(items: &[EvalItem], values: &[f64]) -> (f64, BTreeMap<String, f64>) {
+    let per_task: BTreeMap<String, f64> = by_task(items)
+        .into_iter()
+        .map(|(task, idx)| {
+            let mean = idx.iter().map(|&i| values[i]).sum::<f64>() / idx.len() as f64;
+            (task, mean)
+        })
+        .collect();
+    (
+        per_task.values().sum::<f64>() / per_task.len() as f64,
+        per_task,
+    )
+}
+
+/// The (source, target) image codes of every row.
+fn pair_codes(model: &Model, items: &[EvalItem]) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
+    let mut codes = Vec::with_capacity(items.len());
+    for chunk in items.chunks(32) {
+        let imgs: Vec<_> = chunk
+            .iter()
+            .flat_map(|it| [it.source.clone(), it.target.clone()])
+            .collect();
+        let c = model.encode_images(&imgs)?;
+        codes.extend(c.chunks(2).map(|p| (p[0].clone(), p[1].clone())));
+    }
+    Ok(codes)
+}
+
 /// Evaluates `dynamics` on `items`; the preference test's random negatives come from row
 /// `(r + shift) % rows` with `shift` derived from the seed.
 pub fn evaluate_dynamics(
@@ -146,49 +184,25 @@ pub fn evaluate_dynamics(
             "the dynamics evaluation needs at least 2 rows (negatives come from other rows)".into(),
         ));
     }
-    let m = &dynamics.model;
-    let mut codes = Vec::with_capacity(items.len());
-    for chunk in items.chunks(32) {
-        let imgs: Vec<_> = chunk
-            .iter()
-            .flat_map(|it| [it.source.clone(), it.target.clone()])
-            .collect();
-        let c = m.encode_images(&imgs)?;
-        codes.extend(c.chunks(2).map(|p| (p[0].clone(), p[1].clone())));
-    }
+    let codes = pair_codes(&dynamics.model, items)?;
     let mut texts = Vec::with_capacity(items.len());
     for (k, chunk) in codes.chunks(batch).enumerate() {
         let ex = dynamics.explain_codes(chunk, &Sampling::greedy())?;
         texts.extend(ex.into_iter().map(|e| e.text));
         progress((k * batch + chunk.len()).min(items.len()));
     }
-    let exact_of: Vec<bool> = items
+    let exact_of: Vec<f64> = items
         .iter()
         .zip(&texts)
-        .map(|(it, t)| match (reference_action(it), parse(t)) {
-            (Some(a), Ok(b)) => a == b,
-            _ => false,
-        })
+        .map(|(it, t)| exact(it, t))
         .collect();
     let judge_of: Vec<f64> = items
         .iter()
         .zip(&texts)
         .map(|(it, t)| executed_judge(it, t))
         .collect();
-    let groups = by_task(items);
-    let mean_per_task = |v: &dyn Fn(usize) -> f64| -> BTreeMap<String, f64> {
-        groups
-            .iter()
-            .map(|(task, idx)| {
-                (
-                    task.clone(),
-                    idx.iter().map(|&i| v(i)).sum::<f64>() / idx.len() as f64,
-                )
-            })
-            .collect()
-    };
-    let exact_per_task = mean_per_task(&|i| f64::from(u8::from(exact_of[i])));
-    let judge_per_task = mean_per_task(&|i| judge_of[i]);
+    let (exact, exact_per_task) = over_families(items, &exact_of);
+    let (judge, judge_per_task) = over_families(items, &judge_of);
     let pairs: Vec<(&str, &str)> = texts
         .iter()
         .zip(items)
@@ -203,9 +217,9 @@ pub fn evaluate_dynamics(
     };
     Ok(DynamicsReport {
         rows: items.len(),
-        exact: exact_per_task.values().sum::<f64>() / exact_per_task.len() as f64,
+        exact,
         exact_per_task,
-        judge: judge_per_task.values().sum::<f64>() / judge_per_task.len() as f64,
+        judge,
         judge_per_task,
         parsed: texts.iter().filter(|t| parse(t).is_ok()).count() as f64 / n,
         bleu: corpus_bleu(&pairs),
@@ -217,6 +231,79 @@ pub fn evaluate_dynamics(
             .zip(&texts)
             .take(8)
             .map(|(it, t)| (it.instruction.clone(), t.clone()))
+            .collect(),
+    })
+}
+
+/// The dynamics model's explanations checked by a world model ([`Explainer`]), scored as
+/// [`evaluate_dynamics`] scores its greedy ones.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckedReport {
+    pub rows: usize,
+    pub config: ExplainConfig,
+    /// Share of top-ranked explanations equal to the true action, over families.
+    pub exact: f64,
+    pub exact_per_task: BTreeMap<String, f64>,
+    /// The top-ranked action executed and judged (0-10), over families.
+    pub judge: f64,
+    pub judge_per_task: BTreeMap<String, f64>,
+    /// Share of rows where some proposal is the true action (what a perfect ranking would
+    /// reach), over families.
+    pub any_exact: f64,
+    pub any_exact_per_task: BTreeMap<String, f64>,
+    /// Distinct proposals per row, on average.
+    pub distinct: f64,
+    /// The first rows, for reading: (reference, top-ranked explanation).
+    pub samples: Vec<(String, String)>,
+}
+
+/// Evaluates the explanations `explainer` ranks first on `items`, `batch` pairs per pass.
+pub fn evaluate_checked_explanations(
+    explainer: &Explainer,
+    items: &[EvalItem],
+    config: &ExplainConfig,
+    batch: usize,
+    mut progress: impl FnMut(usize),
+) -> Result<CheckedReport> {
+    if items.is_empty() {
+        return Err(Error::Invalid("no rows to explain".into()));
+    }
+    let codes = pair_codes(&explainer.dynamics.model, items)?;
+    let mut ranked = Vec::with_capacity(items.len());
+    for chunk in codes.chunks(batch.max(1)) {
+        ranked.extend(explainer.explain_codes(chunk, config)?);
+        progress(ranked.len());
+    }
+    let top: Vec<&str> = ranked.iter().map(|r| r[0].text.as_str()).collect();
+    let exact_of: Vec<f64> = items.iter().zip(&top).map(|(it, t)| exact(it, t)).collect();
+    let judge_of: Vec<f64> = items
+        .iter()
+        .zip(&top)
+        .map(|(it, t)| executed_judge(it, t))
+        .collect();
+    let any_of: Vec<f64> = items
+        .iter()
+        .zip(&ranked)
+        .map(|(it, r)| r.iter().map(|e| exact(it, &e.text)).fold(0.0, f64::max))
+        .collect();
+    let (exact, exact_per_task) = over_families(items, &exact_of);
+    let (judge, judge_per_task) = over_families(items, &judge_of);
+    let (any_exact, any_exact_per_task) = over_families(items, &any_of);
+    Ok(CheckedReport {
+        rows: items.len(),
+        config: config.clone(),
+        exact,
+        exact_per_task,
+        judge,
+        judge_per_task,
+        any_exact,
+        any_exact_per_task,
+        distinct: ranked.iter().map(Vec::len).sum::<usize>() as f64 / items.len() as f64,
+        samples: items
+            .iter()
+            .zip(&top)
+            .take(8)
+            .map(|(it, t)| (it.instruction.clone(), t.to_string()))
             .collect(),
     })
 }

@@ -2,7 +2,7 @@
 //!
 //! [`judge`] scores generated images like the paper's GPT-4o judge, exactly; [`world_eval`]
 //! runs best-of-N over a labelled set; [`dynamics_eval`] measures the dynamics model (exact
-//! action, BLEU-4, ROUGE-L, the preference test); [`text`] and [`stats`] hold the metrics and
+//! action, BLEU-4, ROUGE-L, the preference test) and its explanations checked by a world model; [`text`] and [`stats`] hold the metrics and
 //! confidence intervals; [`report`] writes the tables and example pages;
 //! [`conditioning_test`] runs the teacher-forced conditioning test on labelled rows;
 //! [`wilcoxon`] and [`agreement`] are the statistics of the human evaluation; `vlm_judge`
@@ -20,7 +20,10 @@ pub mod vlm_judge;
 pub mod wilcoxon;
 pub mod world_eval;
 
-pub use dynamics_eval::{DynamicsEvalConfig, DynamicsReport, evaluate_dynamics};
+pub use dynamics_eval::{
+    CheckedReport, DynamicsEvalConfig, DynamicsReport, evaluate_checked_explanations,
+    evaluate_dynamics,
+};
 pub use judge::{Judge, Judgement};
 pub use stats::Estimate;
 pub use tokenizer::{TokenizerReport, evaluate_tokenizer};

@@ -1,7 +1,7 @@
 //! Reports: tables as Markdown and HTML, and example pages with the images inline (PNG data
 //! URIs, so one `.html` file holds everything and opens anywhere).
 
-use super::dynamics_eval::DynamicsReport;
+use super::dynamics_eval::{CheckedReport, DynamicsReport};
 use super::world_eval::{WorldExample, WorldReport};
 use crate::error::Result;
 use crate::train::conditioning::Conditioning;
@@ -134,6 +134,40 @@ pub fn dynamics_table(d: &DynamicsReport) -> Table {
             t.push(vec![name.into(), pct(v)]);
         }
     }
+    t
+}
+
+/// The dynamics model's greedy explanations beside those a world model checked: exact action
+/// per family, the executed action's judge, and how often some proposal was right.
+pub fn checked_table(d: &DynamicsReport, c: &CheckedReport) -> Table {
+    let mut t = Table::new(
+        &format!(
+            "Explanations checked by the world model ({} rows; best of {} proposals, world weight {})",
+            c.rows, c.config.proposals, c.config.world_weight
+        ),
+        &["exact action", "greedy", "checked", "any proposal"],
+    );
+    let pct = |v: Option<&f64>| v.map_or("-".into(), |v| format!("{:.1} %", 100.0 * v));
+    for (task, v) in &c.exact_per_task {
+        t.push(vec![
+            task.clone(),
+            pct(d.exact_per_task.get(task)),
+            pct(Some(v)),
+            pct(c.any_exact_per_task.get(task)),
+        ]);
+    }
+    t.push(vec![
+        "average".into(),
+        pct(Some(&d.exact)),
+        pct(Some(&c.exact)),
+        pct(Some(&c.any_exact)),
+    ]);
+    t.push(vec![
+        "judge of the executed action (0-10)".into(),
+        format!("{:.2}", d.judge),
+        format!("{:.2}", c.judge),
+        format!("{:.1} distinct proposals a row", c.distinct),
+    ]);
     t
 }
 

@@ -1,6 +1,6 @@
 //! The dynamics model (inverse dynamics): (source, target) -> the action in words. It explains
 //! a change by generating text ([`ActionSampler`]), and scores given actions by their
-//! log-likelihood log p(action | source, target) ([`ScoringPlan`]) — the verifier's and the
+//! log-likelihood log p(action | source, target) ([`score_actions`]) — the verifier's and the
 //! annotator's signal. Both run on any [`Backbone`].
 
 use super::backbone::{Backbone, MAX_BATCH, ready};
@@ -8,21 +8,13 @@ use super::checkpoint::Model;
 use super::format::Format;
 use super::format::Role;
 use super::sampling::Sampling;
+use super::scoring::{Score, log_sum_exp, score_sequences};
 use super::vocab::Specials;
 use crate::error::Result;
 use image::RgbImage;
 use rand_chacha::ChaCha8Rng;
 use std::ops::Range;
 use std::sync::Arc;
-
-/// Log-likelihood of an action's tokens (its `<eos>` included).
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Score {
-    /// Summed over the tokens: log p(action | source, target).
-    pub sum: f32,
-    /// Per token.
-    pub mean: f32,
-}
 
 /// A generated action.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -109,7 +101,7 @@ impl DynamicsModel {
 }
 
 /// log p(action | source, candidate) of each candidate, [`MAX_BATCH`] candidates per batch on
-/// any backbone (see [`ScoringPlan`]).
+/// any backbone (the source image runs once per batch: see [`score_sequences`]).
 pub async fn score_actions<B: Backbone>(
     backbone: &B,
     format: &Format,
@@ -117,21 +109,11 @@ pub async fn score_actions<B: Backbone>(
     candidates: &[Vec<u32>],
     action: &[u32],
 ) -> Result<Vec<Score>> {
-    let mut scores = Vec::with_capacity(candidates.len());
-    for batch in candidates.chunks(MAX_BATCH) {
-        let plan = ScoringPlan::new(format, source, batch, action)?;
-        let mut cache = if plan.prefix.is_empty() {
-            backbone.new_cache(plan.n)?
-        } else {
-            let mut one = backbone.new_cache(1)?;
-            backbone.prefill(&plan.prefix, &mut one).await?;
-            backbone.repeat_cache(one, plan.n)?
-        };
-        let span = super::backbone::Positions::Span(plan.span.clone());
-        let logits = backbone.forward(&plan.rest, &mut cache, span).await?;
-        scores.extend(plan.scores(&logits));
-    }
-    Ok(scores)
+    let seqs = candidates
+        .iter()
+        .map(|c| format.dynamics_sequence(source, c, action))
+        .collect::<Result<Vec<_>>>()?;
+    score_sequences(backbone, &seqs).await
 }
 
 /// The action tokens (without `<eos>`) and score of each (source, target) pair, generated
@@ -247,76 +229,6 @@ impl ActionSampler {
             .map(|(tokens, sum)| {
                 let mean = sum / (tokens.len() + 1) as f32;
                 (tokens, Score { sum, mean })
-            })
-            .collect()
-    }
-}
-
-/// `log Σ exp(x)` of a row of logits.
-fn log_sum_exp(row: &[f32]) -> f32 {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    max + row.iter().map(|v| (v - max).exp()).sum::<f32>().ln()
-}
-
-/// How `n` candidates are scored in one batch, whatever runs the model: the tokens all
-/// sequences share (the source image) run once as `prefix`, then each candidate's `rest`; the
-/// logits at positions `span` of each rest predict the action's tokens.
-pub struct ScoringPlan {
-    pub n: usize,
-    pub prefix: Vec<u32>,
-    /// `n` rows of equal length, concatenated.
-    pub rest: Vec<u32>,
-    pub span: Range<usize>,
-    /// The tokens the span predicts, per row.
-    targets: Vec<Vec<u32>>,
-}
-
-impl ScoringPlan {
-    pub fn new(
-        format: &Format,
-        source: &[u32],
-        candidates: &[Vec<u32>],
-        action: &[u32],
-    ) -> Result<Self> {
-        let seqs = candidates
-            .iter()
-            .map(|c| format.dynamics_sequence(source, c, action))
-            .collect::<Result<Vec<_>>>()?;
-        let len = seqs[0].ids.len();
-        let first = seqs[0].completion().next().expect("an action has tokens");
-        // Positions from `first - 1` on predict the completion.
-        let shared = (0..first - 1)
-            .take_while(|&i| seqs.iter().all(|s| s.ids[i] == seqs[0].ids[i]))
-            .count();
-        Ok(ScoringPlan {
-            n: seqs.len(),
-            prefix: seqs[0].ids[..shared].to_vec(),
-            rest: seqs
-                .iter()
-                .flat_map(|s| s.ids[shared..].iter().copied())
-                .collect(),
-            span: first - 1 - shared..len - 1 - shared,
-            targets: seqs.iter().map(|s| s.ids[first..].to_vec()).collect(),
-        })
-    }
-
-    /// The scores from the logits of the span (`n x span x vocab`, row-major).
-    pub fn scores(&self, logits: &[f32]) -> Vec<Score> {
-        let k = self.span.len();
-        let v = logits.len() / (self.n * k);
-        logits
-            .chunks(k * v)
-            .zip(&self.targets)
-            .map(|(rows, targets)| {
-                let sum: f32 = rows
-                    .chunks(v)
-                    .zip(targets)
-                    .map(|(row, &t)| row[t as usize] - log_sum_exp(row))
-                    .sum();
-                Score {
-                    sum,
-                    mean: sum / k as f32,
-                }
             })
             .collect()
     }

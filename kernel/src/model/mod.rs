@@ -4,7 +4,9 @@
 //! [`chameleon`] is the backbone, [`backbone`] the interface sampling and scoring run on
 //! (candle's or the GPU's), [`vocab`] the id layout, [`format`] the sequences of both
 //! roles, [`sampling`] the token choice, [`checkpoint`] the folder a model lives in;
-//! [`WorldModel`], [`DynamicsModel`] and [`Verifier`] are the three things a user calls.
+//! [`WorldModel`], [`DynamicsModel`], [`Verifier`] (the world model's samples checked by the
+//! dynamics model) and [`Explainer`] (the dynamics model's readings checked by the world model)
+//! are what a user calls.
 
 pub mod backbone;
 #[cfg(feature = "fs")]
@@ -12,6 +14,7 @@ pub mod base;
 pub mod chameleon;
 pub mod checkpoint;
 pub mod dynamics;
+pub mod explainer;
 pub mod format;
 #[cfg(feature = "fs")]
 pub mod hf;
@@ -20,6 +23,7 @@ mod linear;
 pub mod lora;
 pub mod names;
 pub mod sampling;
+pub mod scoring;
 pub mod verifier;
 pub mod vocab;
 pub mod world;
@@ -27,10 +31,12 @@ pub mod world;
 pub use backbone::{Backbone, Positions};
 pub use chameleon::{Chameleon, ChameleonConfig, Pass};
 pub use checkpoint::{Model, ModelConfig, ModelMeta};
-pub use dynamics::{ActionSampler, DynamicsModel, Explanation, Score};
+pub use dynamics::{ActionSampler, DynamicsModel, Explanation};
+pub use explainer::{CheckedExplanation, ExplainConfig, Explainer};
 pub use format::{Format, Role, Sequence, WorldLayout};
 pub use kv_cache::KvCache;
 pub use sampling::Sampling;
+pub use scoring::Score;
 pub use verifier::{Prediction, Ranked, Verifier};
 pub use vocab::Vocab;
 pub use world::{Candidate, WorldModel};

@@ -6,6 +6,7 @@ use super::backbone::{Backbone, MAX_BATCH, ready};
 use super::checkpoint::Model;
 use super::format::{Format, Role};
 use super::sampling::Sampling;
+use super::scoring::{Score, score_sequences};
 use super::vocab::Vocab;
 use crate::error::{Error, Result};
 use image::RgbImage;
@@ -70,6 +71,40 @@ impl WorldModel {
             sampling,
         ))
     }
+
+    /// log p(target | source, action) of each action (token ids) for one pair of image codes:
+    /// how well the world model expects each action to lead from `source` to `target`.
+    pub fn score_codes(
+        &self,
+        source: &[u32],
+        actions: &[Vec<u32>],
+        target: &[u32],
+    ) -> Result<Vec<Score>> {
+        let m = &self.model;
+        ready(score_targets(
+            &m.backbone,
+            &m.format,
+            source,
+            actions,
+            target,
+        ))
+    }
+}
+
+/// log p(target | source, action) of each action on any backbone; actions of one length run
+/// together, [`MAX_BATCH`] at a time.
+pub async fn score_targets<B: Backbone>(
+    backbone: &B,
+    format: &Format,
+    source: &[u32],
+    actions: &[Vec<u32>],
+    target: &[u32],
+) -> Result<Vec<Score>> {
+    let seqs = actions
+        .iter()
+        .map(|a| format.world_sequence(source, a, target, None))
+        .collect::<Result<Vec<_>>>()?;
+    score_sequences(backbone, &seqs).await
 }
 
 /// `n` samples of target image codes for source codes and action token ids, on any backbone

@@ -1,10 +1,11 @@
 //! Training end to end on a tiny model: gradients reach every parameter, world and dynamics
-//! overfit a handful of triplets, the dynamics model then ranks the true action first, and an
-//! interrupted run resumes to identical weights.
+//! overfit a handful of triplets, the dynamics model then ranks the true action first (and the
+//! world model the true explanation), and an interrupted run resumes to identical weights.
 
 use super::*;
 use crate::model::{
-    DynamicsModel, ModelConfig, ModelMeta, Role, Sampling, Verifier, Vocab, WorldLayout, WorldModel,
+    DynamicsModel, ExplainConfig, Explainer, ModelConfig, ModelMeta, Role, Sampling, Verifier,
+    Vocab, WorldLayout, WorldModel,
 };
 use crate::tokenize::{ImageTokenizer, TextTokenizer, VqConfig};
 use crate::world::language::corpus;
@@ -254,6 +255,38 @@ fn overfit_and_verify_on(device: &Device) {
         .sample_codes(&e.source, &e.action, 1, &Sampling::default())
         .unwrap();
     assert_eq!(one[0].codes, plain[0], "N = 1 is the plain sample");
+    // The other way round: the world model checks the dynamics model's proposals, and the true
+    // action (the greedy reading of an overfit model) ranks first among distinct proposals.
+    let explainer = Explainer::new(&dynamics, &world).unwrap();
+    let config = ExplainConfig {
+        proposals: 6,
+        world_weight: 0.5,
+        sampling: Sampling {
+            temperature: 3.0,
+            ..Default::default()
+        },
+    };
+    let pairs: Vec<_> = ex
+        .iter()
+        .map(|e| (e.source.clone(), e.target.clone()))
+        .collect();
+    for (e, ranked) in ex
+        .iter()
+        .zip(explainer.explain_codes(&pairs, &config).unwrap())
+    {
+        assert_eq!(ranked[0].checked.tokens, e.action);
+        assert!(ranked.len() > 1, "hot samples propose other actions");
+        for (i, r) in ranked.iter().enumerate() {
+            let c = &r.checked;
+            assert!((c.combined - (c.dynamics.sum + 0.5 * c.world.sum)).abs() < 1e-4);
+            assert!(ranked[..i].iter().all(|o| o.checked.tokens != c.tokens));
+        }
+        assert!(
+            ranked
+                .windows(2)
+                .all(|w| w[0].checked.combined >= w[1].checked.combined)
+        );
+    }
 }
 
 /// More candidates than one inference batch run in batches: the samples, scores and
@@ -515,6 +548,50 @@ fn scores_are_the_log_likelihood_of_the_action_tokens() {
             .sum();
         assert!((want - s.sum).abs() < 1e-3, "{want} vs {}", s.sum);
         assert!((s.mean - s.sum / (e.action.len() + 1) as f32).abs() < 1e-5);
+    }
+}
+
+/// log p(target | source, action) under the world model is the teacher-forced sum over the
+/// target's tokens, whatever the actions' lengths and however many there are (they run in
+/// batches of one length, and come back in the order given).
+#[test]
+fn world_scores_are_the_log_likelihood_of_the_target_tokens() {
+    let model = untrained(vec![Role::World]);
+    let world = WorldModel::new(model.clone()).unwrap();
+    let ex = examples(&model.text);
+    let e = &ex[0];
+    let actions: Vec<Vec<u32>> = (0..72).map(|i| ex[i % 4].action.clone()).collect();
+    let scores = world.score_codes(&e.source, &actions, &e.target).unwrap();
+    assert_eq!(
+        scores.len(),
+        72,
+        "18 actions of each length: two batches apiece"
+    );
+    for (a, s) in actions.iter().zip(&scores) {
+        let seq = model
+            .format
+            .world_sequence(&e.source, a, &e.target, None)
+            .unwrap();
+        let ids = candle_core::Tensor::new(seq.ids.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let logits = model
+            .backbone
+            .forward(&ids, None, crate::model::Pass::Infer)
+            .unwrap()
+            .squeeze(0)
+            .unwrap();
+        let logp = candle_nn::ops::log_softmax(&logits, 1)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let want: f32 = seq
+            .completion()
+            .map(|p| logp[p - 1][seq.ids[p] as usize])
+            .sum();
+        assert!((want - s.sum).abs() < 1e-3, "{want} vs {}", s.sum);
+        assert!((s.mean - s.sum / 16.0).abs() < 1e-5);
     }
 }
 

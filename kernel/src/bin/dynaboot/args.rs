@@ -1,6 +1,7 @@
 //! Value parsers for the numbers a command line sets: each accepts a bounded range and refuses
 //! anything else as a usage error (exit 2) that names the range, before any work is done.
 
+use dynaboot::model::explainer::MAX_PROPOSALS;
 use dynaboot::model::verifier::MAX_N;
 
 /// A whole number in `range`, or a message naming it (and `hint`).
@@ -42,6 +43,19 @@ pub fn candidates(s: &str) -> Result<usize, String> {
         _ => Err(format!(
             "{s:?}: choose 1 to {MAX_N} candidates (best-of-8 is the paper's setting)"
         )),
+    }
+}
+
+/// `--proposals`: explanations proposed per pair for a world model to check.
+pub fn proposals(s: &str) -> Result<usize, String> {
+    whole(s, 1..=MAX_PROPOSALS, " (8 is the tuned setting)")
+}
+
+/// A weight: finite and at least 0.
+pub fn weight(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(w) if w.is_finite() && w >= 0.0 => Ok(w),
+        _ => Err(format!("{s:?}: use a number of at least 0")),
     }
 }
 
@@ -121,6 +135,8 @@ mod tests {
         assert!(image_side("100000").is_err());
         assert!(vocab_size("262").is_err() && vocab_size("448").is_ok());
         assert!(candidates("0").is_err() && candidates("1024").is_ok());
+        assert!(proposals("0").is_err() && proposals("65").unwrap_err().contains("1 to 64"));
+        assert!(weight("NaN").is_err() && weight("-1").is_err() && weight("0.5") == Ok(0.5));
         assert!(temperature("NaN").is_err() && top_p("0").is_err() && at_least_one("0").is_err());
     }
 }

@@ -2,19 +2,22 @@
 //! dynamics model on any labelled AURORA folder, the paper's way; and `dynaboot export`, which
 //! copies a checkpoint with half-precision weights for shipping.
 
-use crate::predict_cmd::{SamplingArgs, load};
+use crate::predict_cmd::{CheckArgs, SamplingArgs, load};
 use crate::progress::bar;
 use anyhow::Result;
 use candle_core::DType;
 use clap::Args;
 use dynaboot::data::AuroraDataset;
-use dynaboot::eval::report::{Table, conditioning_table, dynamics_table, html_page, world_table};
+use dynaboot::eval::report::{
+    Table, checked_table, conditioning_table, dynamics_table, html_page, world_table,
+};
 use dynaboot::eval::{
-    DynamicsEvalConfig, DynamicsReport, Judge, WorldEvalConfig, WorldReport, conditioning_test,
-    evaluate_dynamics, evaluate_world, load_items,
+    CheckedReport, DynamicsEvalConfig, DynamicsReport, Judge, WorldEvalConfig, WorldReport,
+    conditioning_test, evaluate_checked_explanations, evaluate_dynamics, evaluate_world,
+    load_items,
 };
 use dynaboot::files::write_atomic;
-use dynaboot::model::{DynamicsModel, WorldModel};
+use dynaboot::model::{DynamicsModel, Explainer, WorldModel};
 use dynaboot::train::conditioning::Conditioning;
 use dynaboot::world::{Recogniser, RenderConfig};
 use serde::Serialize;
@@ -26,7 +29,7 @@ pub struct EvalArgs {
     #[arg(long)]
     world: PathBuf,
     /// Dynamics-model checkpoint: verifies the world model's candidates (best-of-N) and is
-    /// evaluated itself.
+    /// evaluated itself, greedily and with its proposals checked by the world model.
     #[arg(long)]
     dynamics: Option<PathBuf>,
     /// Candidates per row (best-of-N, 1 to 1024) when --dynamics is given.
@@ -43,6 +46,8 @@ pub struct EvalArgs {
     html: Option<PathBuf>,
     #[command(flatten)]
     sampling: SamplingArgs,
+    #[command(flatten)]
+    check: CheckArgs,
 }
 
 /// What `eval` writes.
@@ -51,6 +56,8 @@ pub struct EvalFile {
     #[serde(flatten)]
     pub world: WorldReport,
     pub dynamics: Option<DynamicsReport>,
+    /// The dynamics model's proposals checked by the world model.
+    pub checked_explanations: Option<CheckedReport>,
     /// The conditioning test (teacher-forced) of both models on the same rows.
     pub conditioning: Conditioning,
 }
@@ -92,10 +99,29 @@ pub fn run(a: EvalArgs) -> Result<()> {
         }
         None => None,
     };
+    let checked = match &dynamics {
+        Some(d) => {
+            let pb = bar(items.len(), "checked explanations");
+            let explainer = Explainer::new(d, &world)?;
+            let r = evaluate_checked_explanations(
+                &explainer,
+                &items,
+                &a.check.config(config.sampling.seed),
+                16,
+                |i| pb.set_position(i as u64),
+            )?;
+            pb.finish_and_clear();
+            Some(r)
+        }
+        None => None,
+    };
     let conditioning = conditioning_test(&world, dynamics.as_ref(), &items)?;
     let mut tables: Vec<Table> = vec![world_table(&world_report)];
     if let Some(d) = &dyn_report {
         tables.push(dynamics_table(d));
+    }
+    if let (Some(d), Some(c)) = (&dyn_report, &checked) {
+        tables.push(checked_table(d, c));
     }
     tables.push(conditioning_table(&conditioning));
     for t in &tables {
@@ -104,6 +130,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let file = EvalFile {
         world: world_report,
         dynamics: dyn_report,
+        checked_explanations: checked,
         conditioning,
     };
     write_atomic(&a.out, serde_json::to_string_pretty(&file)?.as_bytes())?;

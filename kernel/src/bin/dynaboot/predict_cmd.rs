@@ -1,12 +1,15 @@
 //! `dynaboot predict` (the world model, with best-of-N verification by a dynamics model) and
-//! `dynaboot explain` (the dynamics model).
+//! `dynaboot explain` (the dynamics model, its proposals checked by a world model when one is
+//! given).
 
 use anyhow::{Context, Result, bail};
 use candle_core::Device;
 use clap::Args;
 use dynaboot::files::{load_model_image, load_rgb_image, save_png, write_atomic};
 use dynaboot::model::base::load_model;
-use dynaboot::model::{DynamicsModel, Model, Sampling, Verifier, WorldModel};
+use dynaboot::model::{
+    DynamicsModel, ExplainConfig, Explainer, Model, Sampling, Verifier, WorldModel,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,7 +28,38 @@ pub struct SamplingArgs {
     top_p: f64,
 }
 
+/// How a world model checks the dynamics model's explanations.
+#[derive(Args)]
+pub struct CheckArgs {
+    /// Explanations the dynamics model proposes per pair for the world model to check: its
+    /// greedy reading and samples at temperature 1 (1 to 64).
+    #[arg(long, default_value_t = ExplainConfig::default().proposals, value_parser = crate::args::proposals)]
+    proposals: usize,
+    /// Weight of the world model's log p(target | source, action) against the dynamics
+    /// model's log p(action | source, target) in the ranking.
+    #[arg(long, default_value_t = ExplainConfig::default().world_weight, value_parser = crate::args::weight)]
+    world_weight: f32,
+}
+
+impl CheckArgs {
+    /// The configuration, the samples drawn from `seed`.
+    pub fn config(&self, seed: u64) -> ExplainConfig {
+        ExplainConfig {
+            proposals: self.proposals,
+            world_weight: self.world_weight,
+            sampling: Sampling {
+                seed,
+                ..Sampling::default()
+            },
+        }
+    }
+}
+
 impl SamplingArgs {
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     pub fn sampling(&self) -> Sampling {
         Sampling {
             temperature: self.temperature,
@@ -234,6 +268,12 @@ pub struct ExplainArgs {
     before: PathBuf,
     #[arg(long)]
     after: PathBuf,
+    /// World-model checkpoint that checks the dynamics model's proposals: the explanation
+    /// printed is the best of --proposals by both models' log-likelihoods.
+    #[arg(long, conflicts_with = "sample")]
+    world: Option<PathBuf>,
+    #[command(flatten)]
+    check: CheckArgs,
     /// Sample the action instead of decoding greedily.
     #[arg(long)]
     sample: bool,
@@ -245,6 +285,31 @@ pub fn explain(a: ExplainArgs) -> Result<()> {
     let dynamics = DynamicsModel::new(a.model.load(a.dynamics.as_deref())?)?;
     let before = read_image(&dynamics.model, &a.before)?;
     let after = read_image(&dynamics.model, &a.after)?;
+    if let Some(w) = &a.world {
+        let world = WorldModel::new(load(w)?)?;
+        let explainer = Explainer::new(&dynamics, &world)?;
+        let ranked = explainer.explain(&before, &after, &a.check.config(a.sampling.seed()))?;
+        println!("{}", ranked[0].text);
+        println!(
+            "best of {} distinct proposals ({} asked for), by log p(action | before, after) + {} x log p(after | before, action):",
+            ranked.len(),
+            a.check.proposals,
+            a.check.world_weight
+        );
+        for (rank, e) in ranked.iter().enumerate() {
+            let c = &e.checked;
+            println!(
+                "  {}. {:<48} dynamics {:8.3}  world {:9.3}  combined {:9.3}  (proposal {})",
+                rank + 1,
+                e.text,
+                c.dynamics.sum,
+                c.world.sum,
+                c.combined,
+                c.proposal
+            );
+        }
+        return Ok(());
+    }
     let sampling = if a.sample {
         a.sampling.sampling()
     } else {
