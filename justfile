@@ -14,6 +14,17 @@ test:
 soak:
     DYNABOOT_SOAK_KILLS=10 cargo test --workspace --features dynaboot/notebook --test model_cli -- a_run_killed_at_random_moments --nocapture
 
+# The browser soak: `rounds` predictions in a row on the demo page in headless Chromium on both
+# backends, memory sampled after each (flat within 10 % after warm-up), bad input in between.
+soak-web rounds="100":
+    bash web/tests/soak.sh {{rounds}}
+
+# Fuzz every parser of outside input for `secs` seconds each (cargo-fuzz on nightly, installed
+# if missing): executions, corpus size and crashes per target; the corpora are minimised and
+# committed, and the test command replays them on stable (tests/fuzz_corpora.rs).
+fuzz secs="600" *targets:
+    bash fuzz/run.sh {{secs}} {{targets}}
+
 # Execute every notebook headlessly; fails on any error or false assertion. Arguments go to
 # notebooks/run.py: `--quick` (CI sizes), `--html out/notebooks` (rendered copies), paths.
 notebooks *args:

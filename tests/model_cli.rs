@@ -929,17 +929,28 @@ fn bootstrap_labels_videos_and_feeds_training() {
         "--size",
         "32",
     ]);
-    let printed = ok(&[
-        "bootstrap",
-        "--dynamics",
-        s(&f.ckpt),
-        "--videos",
-        s(&videos),
-        "--out",
-        s(&syn),
-        "--keep",
-        "4",
-    ]);
+    let bootstrap = |keep: &'static str, more: &[&'static str]| {
+        let base = [
+            "bootstrap",
+            "--dynamics",
+            s(&f.ckpt),
+            "--videos",
+            s(&videos),
+            "--out",
+            s(&syn),
+            "--keep",
+            keep,
+        ];
+        [&base[..], more].concat()
+    };
+    // A first run with more pairs, replaced below: refused without --force, and --force
+    // leaves none of its frames behind.
+    ok(&bootstrap("8", &[]));
+    let first = std::fs::read(syn.join("data.json")).unwrap();
+    let e = fails(&bootstrap("4", &[]));
+    assert!(e.contains("--force") && e.contains(s(&syn)), "{e}");
+    assert!(std::fs::read(syn.join("data.json")).unwrap() == first);
+    let printed = ok(&bootstrap("4", &["--force"]));
     assert!(printed.contains("annotator vs hidden labels"), "{printed}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(syn.join("bootstrap.json")).unwrap())
@@ -950,6 +961,8 @@ fn bootstrap_labels_videos_and_feeds_training() {
     let rows: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(syn.join("data.json")).unwrap()).unwrap();
     assert_eq!(rows.len() as u64, kept);
+    let images = std::fs::read_dir(syn.join("images")).unwrap().count() as u64;
+    assert_eq!(images, 2 * kept, "a frame of the replaced run is left");
     for r in &rows {
         assert_eq!(r["task"], "synthetic");
         assert!(syn.join(r["input"].as_str().unwrap()).is_file());

@@ -38,7 +38,7 @@ pub enum Error {
     /// A study's SQLite file: not a study, made by a newer version, or a failed statement.
     #[error("study {}: {message}", path.display())]
     Study { path: PathBuf, message: String },
-    #[error(transparent)]
+    #[error("{}", candle_reason(.0))]
     Candle(#[from] candle_core::Error),
     #[error(transparent)]
     Action(#[from] crate::world::ActionError),
@@ -48,11 +48,46 @@ pub enum Error {
     Recognise(#[from] crate::world::recognise::RecogniseError),
 }
 
+/// A candle error's message, without the backtrace candle appends to it when `RUST_BACKTRACE`
+/// is set (a user's message names the file and the fix, not our call stack).
+pub fn candle_reason(e: &candle_core::Error) -> String {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => candle_reason(inner),
+        candle_core::Error::Context { inner, context } => {
+            format!("{context}: {}", candle_reason(inner))
+        }
+        candle_core::Error::WithPath { inner, path } => {
+            format!("{}: {}", path.display(), candle_reason(inner))
+        }
+        other => other.to_string(),
+    }
+}
+
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             error: source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candle_errors_read_without_the_backtrace_candle_attaches() {
+        let inner = candle_core::Error::Msg("shape mismatch for lm_head.weight".into());
+        let traced = candle_core::Error::WithBacktrace {
+            inner: Box::new(inner),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        };
+        assert!(traced.to_string().contains('\n'), "candle prints the trace");
+        let in_context = traced.context("loading w/");
+        assert_eq!(
+            Error::from(in_context).to_string(),
+            "loading w/: shape mismatch for lm_head.weight"
+        );
     }
 }

@@ -194,9 +194,11 @@ pub fn annotate_videos(
     config: &BootstrapConfig,
     mut progress: impl FnMut(usize),
 ) -> Result<Vec<Annotation>> {
+    let size = dynamics.model.vq.image_size() as u32;
     let mut out = Vec::new();
     for v in 0..videos.videos.len() {
-        out.extend(annotate_video(dynamics, v, &videos.frames(v)?, config)?);
+        let frames = videos.frames_sized(v, size)?;
+        out.extend(annotate_video(dynamics, v, &frames, config)?);
         progress(v + 1);
     }
     Ok(out)

@@ -77,8 +77,17 @@ fn stays_inside(path: &str) -> bool {
 }
 
 pub fn parse_rows(text: &str, file: &str) -> Result<Vec<Row>> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| malformed(file, None, None, format!("not valid JSON ({e})")))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        malformed(
+            file,
+            None,
+            None,
+            format!(
+                "not valid JSON ({e}); fix it there: an AURORA json is a list of rows \
+                     `[{{\"input\": ..., \"instruction\": ..., ...}}]`"
+            ),
+        )
+    })?;
     let Value::Array(items) = value else {
         return Err(malformed(
             file,

@@ -3,7 +3,7 @@
 use super::aurora::{Row, parse_rows, rows_to_json};
 use super::video::{LABELS_FILE, VIDEOS_FILE, VideoLabels, VideoRow, parse_labels, parse_videos};
 use crate::error::{Error, Result};
-use crate::files::{load_rgb, save_png, write_atomic};
+use crate::files::{load_rgb, load_rgb_sized, save_png, write_atomic};
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 
@@ -77,7 +77,7 @@ impl AuroraDataset {
 
     /// Source image of row `i`.
     pub fn input_image(&self, i: usize) -> Result<RgbImage> {
-        load_rgb(&self.resolve(&self.rows[i].input))
+        self.row_image(i, "input", &self.rows[i].input)
     }
 
     /// Target image of row `i`, if the row has one.
@@ -85,8 +85,18 @@ impl AuroraDataset {
         self.rows[i]
             .output
             .as_ref()
-            .map(|o| load_rgb(&self.resolve(o)))
+            .map(|o| self.row_image(i, "output", o))
             .transpose()
+    }
+
+    /// The image `field` of row `i` names; an error names the row, the field and the file.
+    fn row_image(&self, i: usize, field: &str, rel: &str) -> Result<RgbImage> {
+        load_rgb(&self.resolve(rel)).map_err(|e| Error::Malformed {
+            file: self.json.display().to_string(),
+            row: Some(i),
+            field: Some(field.into()),
+            message: format!("{e}; image paths are relative to the json file's folder"),
+        })
     }
 }
 
@@ -203,6 +213,16 @@ impl VideoDataset {
             .frames
             .iter()
             .map(|f| load_rgb(&self.dir.join(f)))
+            .collect()
+    }
+
+    /// The frames of video `i`, each checked to be `size` x `size` (what a model reads); an
+    /// error names the frame's file.
+    pub fn frames_sized(&self, i: usize, size: u32) -> Result<Vec<RgbImage>> {
+        self.videos[i]
+            .frames
+            .iter()
+            .map(|f| load_rgb_sized(&self.dir.join(f), size))
             .collect()
     }
 

@@ -12,7 +12,7 @@ use super::format::{Role, WorldLayout};
 use super::hf::{self, HfCheckpoint};
 use super::lora::LoraConfig;
 use super::vocab::{Specials, Vocab};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, candle_reason};
 use crate::tokenize::{ChameleonVq, ImageCodec, ImageTokenizer, TextTokenizer};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -175,9 +175,10 @@ impl BaseModel {
         let w = dir.join(ADAPTER_WEIGHTS);
         // SAFETY: as above, a read-only mapping.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&w], DType::F32, device) }
-            .map_err(|e| Error::Invalid(format!("{}: {e}", w.display())))?;
+            .map_err(|e| Error::Invalid(format!("{}: {}", w.display(), candle_reason(&e))))?;
         let mut backbone = self.backbone()?;
         backbone.add_lora(&cfg.lora, vb).map_err(|e| {
+            let e = candle_reason(&e);
             Error::Invalid(format!(
                 "{}: the adapter does not fit the base ({e})",
                 w.display()
@@ -192,7 +193,7 @@ impl BaseModel {
         let mut out = Vec::new();
         for f in &self.weight_files {
             let t = candle_core::safetensors::load(f, device)
-                .map_err(|e| Error::Invalid(format!("{}: {e}", f.display())))?;
+                .map_err(|e| Error::Invalid(format!("{}: {}", f.display(), candle_reason(&e))))?;
             out.extend(t);
         }
         Ok(out)
@@ -216,7 +217,7 @@ fn mmap(
     }
     // SAFETY: read-only mapping of files nobody truncates while the model is loaded.
     unsafe { VarBuilder::from_mmaped_safetensors(files, dtype, device) }
-        .map_err(|e| Error::Invalid(format!("{}: {e}", dir.display())))
+        .map_err(|e| Error::Invalid(format!("{}: {}", dir.display(), candle_reason(&e))))
 }
 
 /// Chameleon's special tokens, plus two of its reserved tokens as the task markers of the

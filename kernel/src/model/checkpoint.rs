@@ -12,7 +12,7 @@
 use super::chameleon::{Chameleon, ChameleonConfig};
 use super::format::{Format, Role, WorldLayout};
 use super::vocab::Vocab;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, candle_reason};
 use crate::tokenize::{ImageCodec, ImageTokenizer, TextTokenizer};
 #[cfg(feature = "fs")]
 use candle_core::Tensor;
@@ -68,9 +68,12 @@ impl ModelConfig {
         if self.has_role(role) {
             return Ok(());
         }
+        let trained: Vec<&str> = self.dynaboot.roles.iter().map(|r| r.name()).collect();
         Err(Error::Invalid(format!(
-            "this checkpoint was trained as {:?}, not as a {} model",
-            self.dynaboot.roles,
+            "this checkpoint was trained as a {} model, not as a {} model: give one trained \
+             with `--role {}` (or `--role both`)",
+            trained.join(" and "),
+            role.name(),
             role.name()
         )))
     }
@@ -95,13 +98,7 @@ impl Model {
         device: &Device,
     ) -> Result<Self> {
         // Parsed once: checked for NaN/Inf, then handed to the model.
-        let tensors = candle_core::safetensors::load_buffer(&weights, &Device::Cpu).map_err(|e| {
-            Error::Invalid(format!(
-                "model.safetensors cannot be read ({e}); the file is truncated or not safetensors: \
-                 copy or train the checkpoint again"
-            ))
-        })?;
-        check_finite(&tensors)?;
+        let tensors = read_weights(&weights)?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
         let backbone = Chameleon::new(config.backbone.clone(), vb).map_err(|e| {
             Error::Invalid(format!(
@@ -225,6 +222,22 @@ impl Model {
         self.format.check_action(&ids, role)?;
         Ok(ids)
     }
+}
+
+/// The tensors of a checkpoint's `model.safetensors` (its bytes), refused when they are not
+/// safetensors or hold NaN or infinite values.
+pub fn read_weights(
+    weights: &[u8],
+) -> Result<std::collections::HashMap<String, candle_core::Tensor>> {
+    let tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu).map_err(|e| {
+        let e = candle_reason(&e);
+        Error::Invalid(format!(
+            "model.safetensors cannot be read ({e}); the file is truncated or not safetensors: \
+             copy or train the checkpoint again"
+        ))
+    })?;
+    check_finite(&tensors)?;
+    Ok(tensors)
 }
 
 /// Refuses weights holding NaN or infinite values (a run that diverged, a damaged copy): they
@@ -397,7 +410,7 @@ pub fn export(from: &std::path::Path, to: &std::path::Path, dtype: DType) -> Res
     let vq_dir = checked_vq_dir(from, &config)?;
     let w = from.join("model.safetensors");
     let tensors = candle_core::safetensors::load(&w, &Device::Cpu)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", w.display())))?;
+        .map_err(|e| Error::Invalid(format!("{}: {}", w.display(), candle_reason(&e))))?;
     let mut named: Vec<(String, Tensor)> = tensors
         .into_iter()
         .map(|(k, v)| Ok((k, v.to_dtype(dtype)?)))

@@ -9,7 +9,7 @@
 //! token named `IMGIMG<digits of i as letters A-J>Z`, wherever the BPE put it.
 //! [`ImageVocabulary`] is that mapping (HF's `ChameleonImageVocabularyMapping`).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, candle_reason};
 use crate::model::chameleon::{Chameleon, ChameleonConfig};
 use crate::tokenize::chameleon_vq::ChameleonVqConfig;
 use candle_core::{DType, Device};
@@ -155,10 +155,17 @@ impl HfCheckpoint {
             field: field.map(str::to_string),
             message,
         };
-        let mut config: ChameleonConfig =
-            serde_json::from_str(&text).map_err(|e| malformed(None, e.to_string()))?;
-        let extras: HfConfigExtras =
-            serde_json::from_str(&text).map_err(|e| malformed(None, e.to_string()))?;
+        let unreadable = |e: serde_json::Error| {
+            malformed(
+                None,
+                format!(
+                    "{e}; it must be the config.json `dynaboot train` writes, or an HF Chameleon \
+                     checkpoint's: copy the checkpoint again"
+                ),
+            )
+        };
+        let mut config: ChameleonConfig = serde_json::from_str(&text).map_err(unreadable)?;
+        let extras: HfConfigExtras = serde_json::from_str(&text).map_err(unreadable)?;
         if let Some(t) = extras.model_type.as_deref()
             && t != "chameleon"
         {
@@ -222,7 +229,7 @@ impl HfCheckpoint {
         // SAFETY: the files are mapped read-only; like every mmap reader we rely on nobody
         // truncating them while the model is loaded.
         unsafe { VarBuilder::from_mmaped_safetensors(&self.weight_files, dtype, device) }
-            .map_err(|e| Error::Invalid(format!("{}: {e}", self.dir.display())))
+            .map_err(|e| Error::Invalid(format!("{}: {}", self.dir.display(), candle_reason(&e))))
     }
 
     /// The backbone with the checkpoint's weights.

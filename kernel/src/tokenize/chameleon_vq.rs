@@ -480,21 +480,49 @@ pub fn tensor_to_images(t: &Tensor) -> Result<Vec<RgbImage>> {
 }
 
 /// The `state_dict` of a PyTorch Lightning / taming checkpoint (or a bare state dict).
-fn read_taming_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
+pub fn read_taming_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
     if !path.exists() {
         return Err(Error::Invalid(format!(
             "{}: no such VQGAN checkpoint",
             path.display()
         )));
     }
-    let read = |key| candle_core::pickle::read_all_with_key(path, key);
-    let tensors = read(Some("state_dict"))
-        .or_else(|_| read(None))
-        .map_err(|e| {
-            Error::Invalid(format!(
-                "{}: not a readable PyTorch checkpoint ({e}); expected taming's vqgan.ckpt",
+    let unreadable = |e: candle_core::Error| {
+        Error::Invalid(format!(
+            "{}: not a readable PyTorch checkpoint ({}); expected taming's vqgan.ckpt",
+            path.display(),
+            crate::error::candle_reason(&e)
+        ))
+    };
+    let open = |key| candle_core::pickle::PthTensors::new(path, key);
+    let pth = open(Some("state_dict"))
+        .or_else(|_| open(None))
+        .map_err(unreadable)?;
+    // PyTorch stores tensors uncompressed: one larger than the whole file is a damaged header,
+    // refused before it is allocated.
+    let file_bytes = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len() as usize;
+    let mut names: Vec<&String> = pth.tensor_infos().keys().collect();
+    names.sort();
+    let mut tensors = HashMap::new();
+    for name in names {
+        let info = &pth.tensor_infos()[name];
+        let bytes = info
+            .layout
+            .shape()
+            .elem_count()
+            .saturating_mul(info.dtype.size_in_bytes());
+        if bytes > file_bytes {
+            return Err(Error::Invalid(format!(
+                "{}: tensor {name} claims {bytes} bytes, more than the whole file ({file_bytes}); \
+                 the checkpoint is damaged: download it again",
                 path.display()
-            ))
-        })?;
-    Ok(tensors.into_iter().collect())
+            )));
+        }
+        if let Some(t) = pth.get(name).map_err(unreadable)? {
+            tensors.insert(name.clone(), t);
+        }
+    }
+    Ok(tensors)
 }

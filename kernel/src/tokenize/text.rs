@@ -51,6 +51,14 @@ impl TextTokenizer {
     /// `<eos>` gets the five characters, never the control token (prompts place control
     /// tokens by id, in `model/format.rs`).
     pub fn from_json(json: &str) -> Result<Self> {
+        // The JSON's syntax first: the tokenizers crate panics on some syntax errors (inside
+        // `decoder`) instead of returning them (found by fuzzing, `fuzz/`).
+        serde_json::from_str::<serde::de::IgnoredAny>(json).map_err(|e| {
+            Error::Tokenizer(format!(
+                "not valid JSON ({e}); a tokenizer.json is the file `dynaboot tokenizer train` \
+                 (or HF tokenizers) writes"
+            ))
+        })?;
         let mut inner = Tokenizer::from_bytes(json.as_bytes()).map_err(tk_err)?;
         inner.set_encode_special_tokens(true);
         Ok(TextTokenizer { inner })

@@ -481,8 +481,12 @@ impl Stack {
             }
             OpCode::BinUnicode => {
                 let len = r.read_u32::<LittleEndian>()?;
-                let mut data = vec![0u8; len as usize];
-                r.read_exact(&mut data)?;
+                // What is there, up to `len` bytes: a damaged length must not allocate 4 GB.
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::Read::take(&mut *r, len as u64), &mut data)?;
+                if data.len() != len as usize {
+                    crate::bail!("a pickled string of {len} bytes ends after {}", data.len())
+                }
                 let data = String::from_utf8(data).map_err(E::wrap)?;
                 self.push(Object::Unicode(data))
             }

@@ -5,17 +5,17 @@
 
 use crate::predict_cmd::{SamplingArgs, load};
 use crate::progress::bar;
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use dynaboot::bootstrap::{
     BootstrapConfig, FrameSelection, annotate_videos, annotator_quality, filter_annotations,
     write_synthetic,
 };
-use dynaboot::data::VideoDataset;
 use dynaboot::data::video::LABELS_FILE;
+use dynaboot::data::{DATA_FILE, VideoDataset};
 use dynaboot::files::write_atomic;
 use dynaboot::model::DynamicsModel;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct BootstrapArgs {
@@ -39,12 +39,59 @@ pub struct BootstrapArgs {
     gap: usize,
     #[command(flatten)]
     sampling: SamplingArgs,
+    /// Replace the dataset already in --out (an earlier bootstrap's).
+    #[arg(long)]
+    force: bool,
 }
 
-/// A count that must keep something (0 would write an empty dataset and call it a success).
+/// What a bootstrap writes into `--out`: the rows, the report and the frames under `images/`.
+const WRITTEN: [&str; 2] = [DATA_FILE, "bootstrap.json"];
+
+/// An `--out` that already holds a dataset is refused before any work, unless `force`: then
+/// the earlier bootstrap's files go first, so no stale frame or report is left beside the new
+/// rows.
+fn clear_earlier_output(out: &Path, force: bool) -> Result<()> {
+    let Some(found) = WRITTEN.iter().find(|f| out.join(f).exists()) else {
+        return Ok(());
+    };
+    if !force {
+        bail!(
+            "--out {} already holds a dataset ({found}); pass --force to replace it, or choose \
+             another --out",
+            out.display()
+        );
+    }
+    for f in WRITTEN {
+        let path = out.join(f);
+        if path.exists() {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    let images = out.join("images");
+    if images.is_dir() {
+        for e in std::fs::read_dir(&images).with_context(|| images.display().to_string())? {
+            let path = e?.path();
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            if name.starts_with("syn") && name.ends_with(".png") {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Labels the videos, keeps the stratified top-K and writes them with the report.
 pub fn run(a: BootstrapArgs) -> Result<()> {
-    let dynamics = DynamicsModel::new(load(&a.dynamics)?)?;
-    let videos = VideoDataset::load(&a.videos)?;
+    clear_earlier_output(&a.out, a.force)?;
+    let dynamics = DynamicsModel::new(load(&a.dynamics)?).context("--dynamics")?;
+    let videos = VideoDataset::load(&a.videos).with_context(|| {
+        format!(
+            "--videos {}: give a folder of videos (videos.json and their frames), as `dynaboot \
+             world generate --split videos` writes",
+            a.videos.display()
+        )
+    })?;
     let config = BootstrapConfig {
         frames: FrameSelection {
             keep: a.frames_per_video,

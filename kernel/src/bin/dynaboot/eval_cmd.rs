@@ -4,7 +4,7 @@
 
 use crate::predict_cmd::{CheckArgs, SamplingArgs, load};
 use crate::progress::bar;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use candle_core::DType;
 use clap::Args;
 use dynaboot::data::AuroraDataset;
@@ -63,10 +63,12 @@ pub struct EvalFile {
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
-    let world = WorldModel::new(load(&a.world)?)?;
+    let world = WorldModel::new(load(&a.world)?).context("--world")?;
     let dynamics = match &a.dynamics {
-        Some(p) if p == &a.world => Some(DynamicsModel::new(world.model.clone())?),
-        Some(p) => Some(DynamicsModel::new(load(p)?)?),
+        Some(p) if p == &a.world => {
+            Some(DynamicsModel::new(world.model.clone()).context("--dynamics")?)
+        }
+        Some(p) => Some(DynamicsModel::new(load(p)?).context("--dynamics")?),
         None => None,
     };
     let items = load_items(&AuroraDataset::load(&a.data)?)?;

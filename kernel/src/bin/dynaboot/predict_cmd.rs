@@ -190,7 +190,7 @@ pub fn load(path: &Path) -> Result<Arc<Model>> {
 
 pub fn predict(a: PredictArgs) -> Result<()> {
     clear_earlier_prediction(&a.out, a.force)?;
-    let world = WorldModel::new(a.model.load(a.world.as_deref())?)?;
+    let world = WorldModel::new(a.model.load(a.world.as_deref())?).context("--world")?;
     let source = read_image(&world.model, &a.image)?;
     let sampling = a.sampling.sampling();
     let mut rows = Vec::new();
@@ -211,7 +211,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     };
     let (ranked, verified) = match verifier {
         Some(model) => {
-            let dynamics = DynamicsModel::new(model)?;
+            let dynamics = DynamicsModel::new(model).context("--verify")?;
             let v = Verifier::new(&world, &dynamics)?;
             let ranked = v.best_of_n(&source, &a.action, a.n, &sampling)?;
             (
@@ -282,11 +282,12 @@ pub struct ExplainArgs {
 }
 
 pub fn explain(a: ExplainArgs) -> Result<()> {
-    let dynamics = DynamicsModel::new(a.model.load(a.dynamics.as_deref())?)?;
+    let dynamics =
+        DynamicsModel::new(a.model.load(a.dynamics.as_deref())?).context("--dynamics")?;
     let before = read_image(&dynamics.model, &a.before)?;
     let after = read_image(&dynamics.model, &a.after)?;
     if let Some(w) = &a.world {
-        let world = WorldModel::new(load(w)?)?;
+        let world = WorldModel::new(load(w)?).context("--world")?;
         let explainer = Explainer::new(&dynamics, &world)?;
         let ranked = explainer.explain(&before, &after, &a.check.config(a.sampling.seed()))?;
         println!("{}", ranked[0].text);

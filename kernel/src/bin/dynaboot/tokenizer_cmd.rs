@@ -326,7 +326,12 @@ pub fn train(
 }
 
 pub fn eval(dir: &Path, data: &Path, limit: Option<usize>, json: Option<PathBuf>) -> Result<()> {
-    let vq = ImageTokenizer::load(&dir.join("vq"), &Device::Cpu)?;
+    let vq = ImageTokenizer::load(&dir.join("vq"), &Device::Cpu).with_context(|| {
+        format!(
+            "--tokenizers {}: give the folder `dynaboot tokenizer train --out` wrote (it holds vq/)",
+            dir.display()
+        )
+    })?;
     let ds = AuroraDataset::load(data)?;
     let mut pairs = Vec::new();
     let mut edits = Vec::new();

@@ -120,6 +120,14 @@ pub struct TrainArgs {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
+    // Checked before anything is read or written: a refused --resume leaves no folder and no
+    // token cache behind.
+    if a.resume && !a.out.join(STATE_FILE).exists() {
+        bail!(
+            "--resume: {} has no {STATE_FILE}; start without --resume",
+            a.out.display()
+        );
+    }
     if !a.resume {
         clear_earlier_run(&a.out, a.force)?;
     }
@@ -136,11 +144,22 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let vq_dir = a.tokenizers.join("vq");
     let (vq_own, fingerprint, text) = match &base {
         Some(b) => (None, b.meta.vq_fingerprint.clone(), b.text.clone()),
-        None => (
-            Some(ImageCodec::from(ImageTokenizer::load(&vq_dir, &device)?)),
-            dynaboot::model::checkpoint::vq_fingerprint(&vq_dir)?,
-            TextTokenizer::load(&a.tokenizers.join("tokenizer.json"))?,
-        ),
+        None => {
+            let hint = || {
+                format!(
+                    "--tokenizers {}: give the folder `dynaboot tokenizer train --out` wrote (vq/ \
+                     and tokenizer.json; the shipped ones are models/ of the repository)",
+                    a.tokenizers.display()
+                )
+            };
+            (
+                Some(ImageCodec::from(
+                    ImageTokenizer::load(&vq_dir, &device).with_context(hint)?,
+                )),
+                dynaboot::model::checkpoint::vq_fingerprint(&vq_dir).with_context(hint)?,
+                TextTokenizer::load(&a.tokenizers.join("tokenizer.json")).with_context(hint)?,
+            )
+        }
     };
     let vq = match (&base, &vq_own) {
         (Some(b), _) => &b.vq,
@@ -182,12 +201,6 @@ pub fn run(a: TrainArgs) -> Result<()> {
     dynaboot::files::remove_stale_temps(&a.out)?;
 
     let mut trainer = if a.resume {
-        if !a.out.join(STATE_FILE).exists() {
-            bail!(
-                "--resume: {} has no {STATE_FILE}; start without --resume",
-                a.out.display()
-            );
-        }
         let t = Trainer::resume(&a.out, train, eval, a.steps, &device)?;
         if t.model_config.dynaboot.roles != a.role.roles() {
             bail!(

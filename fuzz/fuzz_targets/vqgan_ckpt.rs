@@ -1,0 +1,8 @@
+#![no_main]
+//! libFuzzer target: see `entries::vqgan_ckpt`.
+
+#[allow(dead_code)] // each target uses one entry
+#[path = "../entries.rs"]
+mod entries;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| entries::vqgan_ckpt(data));

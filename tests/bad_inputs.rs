@@ -1,0 +1,1428 @@
+//! The hostile user's corpus: every command run on bad input with the shipped models fails
+//! cleanly (exit 2 for a refused argument, 1 for a failed command; never a panic), names the
+//! file, field or flag at fault and what to do, and leaves every file of the user's folder as
+//! it was (no file changed, added or removed).
+
+use dynaboot_tests::run;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+struct Case {
+    name: &'static str,
+    /// Prepares the user's folder (besides `scene.png`, a valid 64x64 image).
+    setup: fn(&Path),
+    /// The command line, run in the user's folder; `{models}` is the repository's models/.
+    args: &'static [&'static str],
+    exit: i32,
+    /// What the message must say: the file, field or flag at fault, and the fix.
+    says: &'static [&'static str],
+}
+
+const ACTION: &str = "push the red cube to the left";
+
+fn models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+fn nothing(_: &Path) {}
+
+fn png(dir: &Path, name: &str, img: image::DynamicImage) {
+    img.save(dir.join(name)).unwrap();
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A copy of a shipped checkpoint (and of the image tokenizer its `vq_path` names).
+fn copy_checkpoint(dir: &Path, name: &str, to: &str) {
+    for (from, to) in [(name, to), ("vq", "vq")] {
+        let (src, dst) = (models().join(from), dir.join(to));
+        std::fs::create_dir_all(&dst).unwrap();
+        for e in std::fs::read_dir(&src).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// The world model's copy in `w/` with one field of its config.json changed.
+fn edited_config(dir: &Path, field: &str, value: serde_json::Value) {
+    copy_checkpoint(dir, "world", "w");
+    let path = dir.join("w/config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    v[field] = value;
+    std::fs::write(path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+}
+
+/// A dataset `ds/` whose data.json is `rows` (images: `ds/a.png`, a valid scene).
+fn dataset(dir: &Path, rows: &str) {
+    std::fs::create_dir_all(dir.join("ds")).unwrap();
+    png(dir, "ds/a.png", scene());
+    write(dir, "ds/data.json", rows);
+}
+
+fn scene() -> image::DynamicImage {
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(64, 64, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 4) as u8, 120])
+    }))
+}
+
+const ROW: &str = r#"[{"input": "a.png", "output": "a.png", "instruction": "push the red cube to the left", "task": "kubric"}]"#;
+
+const CASES: &[Case] = &[
+    // predict: images
+    Case {
+        name: "predict, image missing",
+        setup: nothing,
+        args: &[
+            "predict",
+            "--world",
+            "{models}/world",
+            "--image",
+            "nope.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &["nope.png", "No such file"],
+    },
+    Case {
+        name: "predict, image not an image",
+        setup: |d| write(d, "text.png", "hello"),
+        args: &[
+            "predict",
+            "--world",
+            "{models}/world",
+            "--image",
+            "text.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &["text.png", "cannot decode", "PNG and JPEG"],
+    },
+    Case {
+        name: "predict, image of the wrong size",
+        setup: |d| {
+            png(
+                d,
+                "small.png",
+                scene().resize_exact(32, 32, image::imageops::FilterType::Nearest),
+            )
+        },
+        args: &[
+            "predict",
+            "--world",
+            "{models}/world",
+            "--image",
+            "small.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &["small.png", "32x32", "64x64", "resize"],
+    },
+    Case {
+        name: "predict, image with alpha",
+        setup: |d| {
+            png(
+                d,
+                "rgba.png",
+                image::DynamicImage::ImageRgba8(scene().to_rgba8()),
+            )
+        },
+        args: &[
+            "predict",
+            "--world",
+            "{models}/world",
+            "--image",
+            "rgba.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &["rgba.png", "4 channel", "convert"],
+    },
+    Case {
+        name: "predict, grey image",
+        setup: |d| {
+            png(
+                d,
+                "grey.png",
+                image::DynamicImage::ImageLuma8(scene().to_luma8()),
+            )
+        },
+        args: &[
+            "predict",
+            "--world",
+            "{models}/world",
+            "--image",
+            "grey.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &["grey.png", "1 channel", "convert"],
+    },
+    // predict: actions and sampling
+    Case {
+        name: "predict, empty action",
+        setup: nothing,
+        args: &[
+            "predict",
+            "--world",
+            "{models}/world",
+            "--image",
+            "scene.png",
+            "--action",
+            "   ",
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &["the action is empty", "describe the change"],
+    },
+    Case {
+        name: "predict, action longer than the context",
+        setup: nothing,
+        args: &[
+            "predict",
+            "--world",
+            "{models}/world",
+            "--image",
+            "scene.png",
+            "--action",
+            "push the red cube to the left and then push the blue ball to the right and then turn the green cup upside down and then open the yellow box and then close it again and then make the purple cone bigger",
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &["tokens long", "shorten it"],
+    },
+    Case {
+        name: "predict, no candidates",
+        setup: nothing,
+        args: &[
+            "predict",
+            "--world",
+            "{models}/world",
+            "--image",
+            "scene.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+            "--n",
+            "0",
+        ],
+        exit: 2,
+        says: &["--n", "1 to 1024"],
+    },
+    Case {
+        name: "predict, a hundred thousand candidates",
+        setup: nothing,
+        args: &[
+            "predict",
+            "--world",
+            "{models}/world",
+            "--image",
+            "scene.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+            "--n",
+            "100000",
+        ],
+        exit: 2,
+        says: &["--n", "1 to 1024"],
+    },
+    Case {
+        name: "predict, temperature NaN",
+        setup: nothing,
+        args: &[
+            "predict",
+            "--world",
+            "{models}/world",
+            "--image",
+            "scene.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+            "--temperature",
+            "NaN",
+        ],
+        exit: 2,
+        says: &["--temperature", "greedy"],
+    },
+    Case {
+        name: "predict, negative temperature",
+        setup: nothing,
+        args: &[
+            "predict",
+            "--world",
+            "{models}/world",
+            "--image",
+            "scene.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+            "--temperature=-1",
+        ],
+        exit: 2,
+        says: &["--temperature", "positive"],
+    },
+    Case {
+        name: "predict, top-p 0",
+        setup: nothing,
+        args: &[
+            "predict",
+            "--world",
+            "{models}/world",
+            "--image",
+            "scene.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+            "--top-p",
+            "0",
+        ],
+        exit: 2,
+        says: &["--top-p", "probability"],
+    },
+    Case {
+        name: "predict, top-p above 1",
+        setup: nothing,
+        args: &[
+            "predict",
+            "--world",
+            "{models}/world",
+            "--image",
+            "scene.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+            "--top-p",
+            "1.5",
+        ],
+        exit: 2,
+        says: &["--top-p", "at most 1"],
+    },
+    // predict: checkpoints
+    Case {
+        name: "predict, checkpoint folder missing",
+        setup: nothing,
+        args: &[
+            "predict",
+            "--world",
+            "nowhere",
+            "--image",
+            "scene.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &["nowhere/config.json", "No such file"],
+    },
+    Case {
+        name: "predict, a dynamics model as the world model",
+        setup: nothing,
+        args: &[
+            "predict",
+            "--world",
+            "{models}/dynamics",
+            "--image",
+            "scene.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &["--world", "not as a world model", "--role world"],
+    },
+    Case {
+        name: "predict, a world model as the verifier",
+        setup: nothing,
+        args: &[
+            "predict",
+            "--world",
+            "{models}/world",
+            "--verify",
+            "{models}/foundation",
+            "--n",
+            "2",
+            "--image",
+            "scene.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &["--verify", "not as a dynamics model", "--role dynamics"],
+    },
+    Case {
+        name: "predict, into an earlier prediction",
+        setup: |d| {
+            write(d, "out/predictions.json", "{}");
+            png(d, "out/candidate-0.png", scene());
+        },
+        args: &[
+            "predict",
+            "--world",
+            "{models}/world",
+            "--image",
+            "scene.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &["--out out", "earlier prediction", "--force"],
+    },
+    Case {
+        name: "predict, config.json not JSON",
+        setup: |d| {
+            copy_checkpoint(d, "world", "w");
+            write(d, "w/config.json", "{ not json");
+        },
+        args: &[
+            "predict",
+            "--world",
+            "w",
+            "--image",
+            "scene.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &["w/config.json", "dynaboot train"],
+    },
+    Case {
+        name: "predict, config.json that does not match the weights",
+        setup: |d| edited_config(d, "intermediate_size", serde_json::json!(80)),
+        args: &[
+            "predict",
+            "--world",
+            "w",
+            "--image",
+            "scene.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &["does not match config.json", "same checkpoint"],
+    },
+    Case {
+        name: "predict, a context of a billion positions",
+        setup: |d| {
+            edited_config(
+                d,
+                "max_position_embeddings",
+                serde_json::json!(1_000_000_000u64),
+            )
+        },
+        args: &[
+            "predict",
+            "--world",
+            "w",
+            "--image",
+            "scene.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &["w/config.json", "max_position_embeddings", "set it to"],
+    },
+    Case {
+        name: "predict, a context too small for two images",
+        setup: |d| edited_config(d, "max_position_embeddings", serde_json::json!(30)),
+        args: &[
+            "predict",
+            "--world",
+            "w",
+            "--image",
+            "scene.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &[
+            "w/config.json",
+            "`max_position_embeddings`",
+            "cannot hold two images",
+            "set it to",
+        ],
+    },
+    Case {
+        name: "predict, vocabulary of the wrong size",
+        setup: |d| edited_config(d, "vocab_size", serde_json::json!(12)),
+        args: &[
+            "predict",
+            "--world",
+            "w",
+            "--image",
+            "scene.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &[
+            "does not match config.json",
+            "embed_tokens",
+            "same checkpoint",
+        ],
+    },
+    Case {
+        name: "predict, truncated weights",
+        setup: |d| {
+            copy_checkpoint(d, "world", "w");
+            let path = d.join("w/model.safetensors");
+            let bytes = std::fs::read(&path).unwrap();
+            std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        },
+        args: &[
+            "predict",
+            "--world",
+            "w",
+            "--image",
+            "scene.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &["model.safetensors", "truncated", "again"],
+    },
+    Case {
+        name: "predict, weights full of NaN",
+        setup: |d| {
+            copy_checkpoint(d, "world", "w");
+            let path = d.join("w/model.safetensors");
+            let mut t = candle_core::safetensors::load(&path, &candle_core::Device::Cpu).unwrap();
+            let head = t.get_mut("lm_head.weight").unwrap();
+            *head = (head.ones_like().unwrap() * f64::NAN).unwrap();
+            candle_core::safetensors::save(&t, &path).unwrap();
+        },
+        args: &[
+            "predict",
+            "--world",
+            "w",
+            "--image",
+            "scene.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &["lm_head.weight", "NaN", "train again"],
+    },
+    Case {
+        name: "predict, checkpoint copied without its image tokenizer",
+        setup: |d| {
+            copy_checkpoint(d, "world", "alone/w");
+            std::fs::remove_dir_all(d.join("vq")).unwrap();
+        },
+        args: &[
+            "predict",
+            "--world",
+            "alone/w",
+            "--image",
+            "scene.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &["image tokenizer is missing", "vq_path", "Copy"],
+    },
+    Case {
+        name: "predict, weights that are not safetensors",
+        setup: |d| {
+            copy_checkpoint(d, "world", "w");
+            write(d, "w/model.safetensors", "these are not weights");
+        },
+        args: &[
+            "predict",
+            "--world",
+            "w",
+            "--image",
+            "scene.png",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &["model.safetensors", "not safetensors"],
+    },
+    // explain
+    Case {
+        name: "explain, before missing",
+        setup: nothing,
+        args: &[
+            "explain",
+            "--dynamics",
+            "{models}/dynamics",
+            "--before",
+            "nope.png",
+            "--after",
+            "scene.png",
+        ],
+        exit: 1,
+        says: &["nope.png", "No such file"],
+    },
+    Case {
+        name: "explain, after of the wrong size",
+        setup: |d| {
+            png(
+                d,
+                "small.png",
+                scene().resize_exact(32, 32, image::imageops::FilterType::Nearest),
+            )
+        },
+        args: &[
+            "explain",
+            "--dynamics",
+            "{models}/dynamics",
+            "--before",
+            "scene.png",
+            "--after",
+            "small.png",
+        ],
+        exit: 1,
+        says: &["small.png", "32x32", "resize"],
+    },
+    Case {
+        name: "explain, a world model as the dynamics model",
+        setup: nothing,
+        args: &[
+            "explain",
+            "--dynamics",
+            "{models}/world",
+            "--before",
+            "scene.png",
+            "--after",
+            "scene.png",
+        ],
+        exit: 1,
+        says: &["--dynamics", "not as a dynamics model", "--role dynamics"],
+    },
+    Case {
+        name: "explain, a dynamics model as the checking world model",
+        setup: nothing,
+        args: &[
+            "explain",
+            "--dynamics",
+            "{models}/dynamics",
+            "--world",
+            "{models}/dynamics",
+            "--before",
+            "scene.png",
+            "--after",
+            "scene.png",
+        ],
+        exit: 1,
+        says: &["--world", "not as a world model", "--role world"],
+    },
+    Case {
+        name: "explain, no proposals",
+        setup: nothing,
+        args: &[
+            "explain",
+            "--dynamics",
+            "{models}/dynamics",
+            "--world",
+            "{models}/world",
+            "--proposals",
+            "0",
+            "--before",
+            "scene.png",
+            "--after",
+            "scene.png",
+        ],
+        exit: 2,
+        says: &["--proposals", "1 to 64"],
+    },
+    Case {
+        name: "explain, a thousand proposals",
+        setup: nothing,
+        args: &[
+            "explain",
+            "--dynamics",
+            "{models}/dynamics",
+            "--world",
+            "{models}/world",
+            "--proposals",
+            "1000",
+            "--before",
+            "scene.png",
+            "--after",
+            "scene.png",
+        ],
+        exit: 2,
+        says: &["--proposals", "1 to 64"],
+    },
+    Case {
+        name: "explain, negative world weight",
+        setup: nothing,
+        args: &[
+            "explain",
+            "--dynamics",
+            "{models}/dynamics",
+            "--world",
+            "{models}/world",
+            "--world-weight=-1",
+            "--before",
+            "scene.png",
+            "--after",
+            "scene.png",
+        ],
+        exit: 2,
+        says: &["--world-weight", "at least 0"],
+    },
+    Case {
+        name: "explain, sampled and checked at once",
+        setup: nothing,
+        args: &[
+            "explain",
+            "--dynamics",
+            "{models}/dynamics",
+            "--world",
+            "{models}/world",
+            "--sample",
+            "--before",
+            "scene.png",
+            "--after",
+            "scene.png",
+        ],
+        exit: 2,
+        says: &["--world", "--sample", "cannot be used with"],
+    },
+    // eval: datasets
+    Case {
+        name: "eval, dataset missing",
+        setup: nothing,
+        args: &[
+            "eval",
+            "--world",
+            "{models}/world",
+            "--data",
+            "nowhere",
+            "--out",
+            "e.json",
+        ],
+        exit: 1,
+        says: &["nowhere", "no such file or folder"],
+    },
+    Case {
+        name: "eval, folder without a json",
+        setup: |d| std::fs::create_dir_all(d.join("ds")).unwrap(),
+        args: &[
+            "eval",
+            "--world",
+            "{models}/world",
+            "--data",
+            "ds",
+            "--out",
+            "e.json",
+        ],
+        exit: 1,
+        says: &["ds", "no AURORA json", "data.json"],
+    },
+    Case {
+        name: "eval, folder with two jsons",
+        setup: |d| {
+            write(d, "ds/a.json", "[]");
+            write(d, "ds/b.json", "[]");
+        },
+        args: &[
+            "eval",
+            "--world",
+            "{models}/world",
+            "--data",
+            "ds",
+            "--out",
+            "e.json",
+        ],
+        exit: 1,
+        says: &["several json files", "a.json, b.json", "pass the one"],
+    },
+    Case {
+        name: "eval, data.json not JSON",
+        setup: |d| dataset(d, "{ not json"),
+        args: &[
+            "eval",
+            "--world",
+            "{models}/world",
+            "--data",
+            "ds",
+            "--out",
+            "e.json",
+        ],
+        exit: 1,
+        says: &["ds/data.json", "not valid JSON", "list of rows"],
+    },
+    Case {
+        name: "eval, data.json not a list",
+        setup: |d| dataset(d, r#"{"input": "a.png"}"#),
+        args: &[
+            "eval",
+            "--world",
+            "{models}/world",
+            "--data",
+            "ds",
+            "--out",
+            "e.json",
+        ],
+        exit: 1,
+        says: &["ds/data.json", "expected a JSON list"],
+    },
+    Case {
+        name: "eval, row without an instruction",
+        setup: |d| {
+            dataset(
+                d,
+                r#"[{"input": "a.png", "output": "a.png", "task": "kubric"}]"#,
+            )
+        },
+        args: &[
+            "eval",
+            "--world",
+            "{models}/world",
+            "--data",
+            "ds",
+            "--out",
+            "e.json",
+        ],
+        exit: 1,
+        says: &[
+            "ds/data.json, row 0, field `instruction`",
+            "add the action text",
+        ],
+    },
+    Case {
+        name: "eval, row whose image is missing",
+        setup: |d| {
+            dataset(
+                d,
+                r#"[{"input": "a.png", "output": "b.png", "instruction": "x", "task": "kubric"}]"#,
+            )
+        },
+        args: &[
+            "eval",
+            "--world",
+            "{models}/world",
+            "--data",
+            "ds",
+            "--out",
+            "e.json",
+        ],
+        exit: 1,
+        says: &[
+            "row 0, field `output`",
+            "ds/b.png",
+            "relative to the json file's folder",
+        ],
+    },
+    Case {
+        name: "eval, row pointing outside the dataset",
+        setup: |d| {
+            dataset(
+                d,
+                r#"[{"input": "../../../etc/passwd", "output": "a.png", "instruction": "x", "task": "kubric"}]"#,
+            )
+        },
+        args: &[
+            "eval",
+            "--world",
+            "{models}/world",
+            "--data",
+            "ds",
+            "--out",
+            "e.json",
+        ],
+        exit: 1,
+        says: &["data.json", "row 0", "leaves the dataset"],
+    },
+    Case {
+        name: "eval, five thousand candidates",
+        setup: |d| dataset(d, ROW),
+        args: &[
+            "eval",
+            "--world",
+            "{models}/world",
+            "--dynamics",
+            "{models}/dynamics",
+            "--n",
+            "5000",
+            "--data",
+            "ds",
+            "--out",
+            "e.json",
+        ],
+        exit: 2,
+        says: &["--n", "1 to 1024"],
+    },
+    Case {
+        name: "eval, a world model as the dynamics model",
+        setup: |d| dataset(d, ROW),
+        args: &[
+            "eval",
+            "--world",
+            "{models}/world",
+            "--dynamics",
+            "{models}/world",
+            "--data",
+            "ds",
+            "--out",
+            "e.json",
+        ],
+        exit: 1,
+        says: &["--dynamics", "not as a dynamics model"],
+    },
+    Case {
+        name: "eval, no proposals to check",
+        setup: |d| dataset(d, ROW),
+        args: &[
+            "eval",
+            "--world",
+            "{models}/world",
+            "--dynamics",
+            "{models}/dynamics",
+            "--proposals",
+            "0",
+            "--data",
+            "ds",
+            "--out",
+            "e.json",
+        ],
+        exit: 2,
+        says: &["--proposals", "1 to 64"],
+    },
+    // train
+    Case {
+        name: "train, onto an earlier run",
+        setup: |d| {
+            copy_checkpoint(d, "world", "run");
+            dataset(d, ROW);
+        },
+        args: &[
+            "train",
+            "--role",
+            "world",
+            "--tokenizers",
+            "{models}",
+            "--data",
+            "ds",
+            "--out",
+            "run",
+            "--steps",
+            "2",
+        ],
+        exit: 1,
+        says: &["--out run", "already holds a run", "--resume", "--force"],
+    },
+    Case {
+        name: "train, resume of nothing",
+        setup: |d| dataset(d, ROW),
+        args: &[
+            "train",
+            "--role",
+            "world",
+            "--tokenizers",
+            "{models}",
+            "--data",
+            "ds",
+            "--out",
+            "fresh",
+            "--steps",
+            "2",
+            "--resume",
+        ],
+        exit: 1,
+        says: &["--resume", "fresh", "start without --resume"],
+    },
+    Case {
+        name: "train, tokenizers missing",
+        setup: |d| dataset(d, ROW),
+        args: &[
+            "train",
+            "--role",
+            "world",
+            "--tokenizers",
+            "nowhere",
+            "--data",
+            "ds",
+            "--out",
+            "run",
+            "--steps",
+            "2",
+        ],
+        exit: 1,
+        says: &["--tokenizers nowhere", "tokenizer train --out"],
+    },
+    Case {
+        name: "train, dataset missing",
+        setup: nothing,
+        args: &[
+            "train",
+            "--role",
+            "world",
+            "--tokenizers",
+            "{models}",
+            "--data",
+            "nowhere",
+            "--out",
+            "run",
+            "--steps",
+            "2",
+        ],
+        exit: 1,
+        says: &["nowhere", "no such file or folder"],
+    },
+    Case {
+        name: "train, zero steps",
+        setup: |d| dataset(d, ROW),
+        args: &[
+            "train",
+            "--role",
+            "world",
+            "--tokenizers",
+            "{models}",
+            "--data",
+            "ds",
+            "--out",
+            "run",
+            "--steps",
+            "0",
+        ],
+        exit: 2,
+        says: &["--steps", "at least 1"],
+    },
+    Case {
+        name: "train, learning rate NaN",
+        setup: |d| dataset(d, ROW),
+        args: &[
+            "train",
+            "--role",
+            "world",
+            "--tokenizers",
+            "{models}",
+            "--data",
+            "ds",
+            "--out",
+            "run",
+            "--lr",
+            "NaN",
+        ],
+        exit: 2,
+        says: &["--lr", "not a learning rate"],
+    },
+    Case {
+        name: "train, empty batches",
+        setup: |d| dataset(d, ROW),
+        args: &[
+            "train",
+            "--role",
+            "world",
+            "--tokenizers",
+            "{models}",
+            "--data",
+            "ds",
+            "--out",
+            "run",
+            "--batch",
+            "0",
+        ],
+        exit: 2,
+        says: &["--batch", "1 to 1024"],
+    },
+    // export
+    Case {
+        name: "export, onto itself",
+        setup: |d| copy_checkpoint(d, "world", "w"),
+        args: &["export", "--from", "w", "--to", "w", "--force"],
+        exit: 1,
+        says: &["same folder", "another one"],
+    },
+    Case {
+        name: "export, onto another checkpoint",
+        setup: |d| {
+            copy_checkpoint(d, "world", "w");
+            copy_checkpoint(d, "dynamics", "d");
+        },
+        args: &["export", "--from", "w", "--to", "d"],
+        exit: 1,
+        says: &["--to d", "--force"],
+    },
+    Case {
+        name: "export, from nothing",
+        setup: nothing,
+        args: &["export", "--from", "nowhere", "--to", "x"],
+        exit: 1,
+        says: &["nowhere", "config.json"],
+    },
+    // world generate
+    Case {
+        name: "world generate, onto another dataset",
+        setup: |d| dataset(d, ROW),
+        args: &["world", "generate", "--split", "test", "--out", "ds"],
+        exit: 1,
+        says: &["--out ds", "already holds a dataset", "--force"],
+    },
+    Case {
+        name: "world generate, no rows",
+        setup: nothing,
+        args: &[
+            "world", "generate", "--split", "train", "--n", "0", "--out", "g",
+        ],
+        exit: 2,
+        says: &["--n", "1 to 1000000"],
+    },
+    Case {
+        name: "world generate, huge images",
+        setup: nothing,
+        args: &[
+            "world", "generate", "--split", "train", "--size", "100000", "--out", "g",
+        ],
+        exit: 2,
+        says: &["--size", "16 to 1024"],
+    },
+    Case {
+        name: "world generate, unknown split",
+        setup: nothing,
+        args: &["world", "generate", "--split", "holdout", "--out", "g"],
+        exit: 2,
+        says: &["--split", "possible values"],
+    },
+    // tokenizers
+    Case {
+        name: "tokenizer eval, tokenizers missing",
+        setup: |d| dataset(d, ROW),
+        args: &[
+            "tokenizer",
+            "eval",
+            "--tokenizers",
+            "nowhere",
+            "--data",
+            "ds",
+        ],
+        exit: 1,
+        says: &["--tokenizers nowhere", "tokenizer train --out"],
+    },
+    Case {
+        name: "tokenizer train, vocabulary smaller than the bytes",
+        setup: |d| dataset(d, ROW),
+        args: &[
+            "tokenizer",
+            "train",
+            "--data",
+            "ds",
+            "--out",
+            "tk",
+            "--vocab-size",
+            "262",
+        ],
+        exit: 2,
+        says: &["--vocab-size", "263 to 65536"],
+    },
+    // bootstrap
+    Case {
+        name: "bootstrap, videos missing",
+        setup: nothing,
+        args: &[
+            "bootstrap",
+            "--dynamics",
+            "{models}/dynamics",
+            "--videos",
+            "nowhere",
+            "--out",
+            "syn",
+        ],
+        exit: 1,
+        says: &["--videos nowhere", "world generate --split videos"],
+    },
+    Case {
+        name: "bootstrap, videos.json malformed",
+        setup: |d| write(d, "v/videos.json", "{"),
+        args: &[
+            "bootstrap",
+            "--dynamics",
+            "{models}/dynamics",
+            "--videos",
+            "v",
+            "--out",
+            "syn",
+        ],
+        exit: 1,
+        says: &["v/videos.json", "expected a list"],
+    },
+    Case {
+        name: "bootstrap, frames of the wrong size",
+        setup: |d| {
+            write(
+                d,
+                "v/videos.json",
+                r#"[{"id": "v0", "frames": ["0.png", "1.png"]}]"#,
+            );
+            png(
+                d,
+                "v/0.png",
+                scene().resize_exact(32, 32, image::imageops::FilterType::Nearest),
+            );
+            png(
+                d,
+                "v/1.png",
+                scene().resize_exact(32, 32, image::imageops::FilterType::Nearest),
+            );
+        },
+        args: &[
+            "bootstrap",
+            "--dynamics",
+            "{models}/dynamics",
+            "--videos",
+            "v",
+            "--out",
+            "syn",
+        ],
+        exit: 1,
+        says: &["v/0.png", "32x32", "64x64", "resize"],
+    },
+    Case {
+        name: "bootstrap, keep nothing",
+        setup: nothing,
+        args: &[
+            "bootstrap",
+            "--dynamics",
+            "{models}/dynamics",
+            "--videos",
+            "v",
+            "--out",
+            "syn",
+            "--keep",
+            "0",
+        ],
+        exit: 2,
+        says: &["--keep", "at least 1"],
+    },
+    Case {
+        name: "bootstrap, onto a dataset",
+        setup: |d| dataset(d, ROW),
+        args: &[
+            "bootstrap",
+            "--dynamics",
+            "{models}/dynamics",
+            "--videos",
+            "v",
+            "--out",
+            "ds",
+        ],
+        exit: 1,
+        says: &["--out ds", "already holds a dataset", "--force"],
+    },
+    Case {
+        name: "bootstrap, a world model as the annotator",
+        setup: |d| write(d, "v/videos.json", "[]"),
+        args: &[
+            "bootstrap",
+            "--dynamics",
+            "{models}/world",
+            "--videos",
+            "v",
+            "--out",
+            "syn",
+        ],
+        exit: 1,
+        says: &["--dynamics", "not as a dynamics model"],
+    },
+    // merge, demo, study
+    Case {
+        name: "merge, adapter missing",
+        setup: nothing,
+        args: &[
+            "merge",
+            "--base",
+            "{models}/foundation",
+            "--adapter",
+            "nowhere",
+            "--out",
+            "m",
+        ],
+        exit: 1,
+        says: &["--adapter nowhere", "adapter_config.json"],
+    },
+    Case {
+        name: "merge, adapter_config.json malformed",
+        setup: |d| write(d, "a/adapter_config.json", "{ not json"),
+        args: &[
+            "merge",
+            "--base",
+            "{models}/foundation",
+            "--adapter",
+            "a",
+            "--out",
+            "m",
+        ],
+        exit: 1,
+        says: &["a/adapter_config.json", "dynaboot train --lora"],
+    },
+    Case {
+        name: "demo, five thousand candidates",
+        setup: nothing,
+        args: &["demo", "--n", "5000"],
+        exit: 2,
+        says: &["--n", "1 to 1024"],
+    },
+    Case {
+        name: "demo, models missing",
+        setup: nothing,
+        args: &["demo", "--world", "nowhere"],
+        exit: 1,
+        says: &["nowhere", "--world"],
+    },
+    Case {
+        name: "study report, not a study",
+        setup: |d| write(d, "s.sqlite", "not a database"),
+        args: &["study", "report", "--study", "s.sqlite", "--out", "r.html"],
+        exit: 1,
+        says: &["s.sqlite", "not an SQLite database"],
+    },
+];
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path.clone());
+                files.insert(path.strip_prefix(dir).unwrap().to_path_buf(), Vec::new());
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                files.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn bad_inputs_fail_clearly_and_leave_the_users_files_alone() {
+    let models = models();
+    let models = models.to_str().unwrap();
+    let mut failures = Vec::new();
+    for case in CASES {
+        let dir = tempfile::tempdir().unwrap();
+        png(dir.path(), "scene.png", scene());
+        (case.setup)(dir.path());
+        let before = snapshot(dir.path());
+        let args: Vec<String> = case
+            .args
+            .iter()
+            .map(|a| a.replace("{models}", models))
+            .collect();
+        let out = std::process::Command::new(dynaboot_tests::bin())
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let mut wrong = Vec::new();
+        if out.status.code() != Some(case.exit) {
+            wrong.push(format!("exit {:?}, not {}", out.status.code(), case.exit));
+        }
+        if stderr.contains("panicked") {
+            wrong.push("panicked".into());
+        }
+        for s in case.says.iter().filter(|s| !stderr.contains(*s)) {
+            wrong.push(format!("does not say {s:?}"));
+        }
+        if stderr.matches("os error").count() > 1 {
+            wrong.push("the OS error twice".into());
+        }
+        let after = snapshot(dir.path());
+        if after != before {
+            let changed: Vec<_> = before
+                .keys()
+                .chain(after.keys())
+                .filter(|k| before.get(*k) != after.get(*k))
+                .collect();
+            wrong.push(format!("files changed: {changed:?}"));
+        }
+        if !wrong.is_empty() {
+            failures.push(format!(
+                "{}: {}\n  stderr: {stderr}",
+                case.name,
+                wrong.join("; ")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(CASES.len() >= 60, "{} cases", CASES.len());
+}
+
+/// The corpus is what it claims: without the run, `run` on a good input succeeds, so a case
+/// fails for its bad input and not for a broken command line around it.
+#[test]
+fn the_corpus_command_lines_work_on_good_input() {
+    let dir = tempfile::tempdir().unwrap();
+    png(dir.path(), "scene.png", scene());
+    let models = models();
+    let world = models.join("world");
+    let out = run(&[
+        "predict",
+        "--world",
+        world.to_str().unwrap(),
+        "--image",
+        dir.path().join("scene.png").to_str().unwrap(),
+        "--action",
+        ACTION,
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+        "--n",
+        "1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
