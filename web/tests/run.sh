@@ -28,14 +28,7 @@ CHROMEDRIVER=$(command -v chromedriver) \
     WASM_BINDGEN_TEST_TIMEOUT=600 \
     cargo test --release -p dynaboot-web --target wasm32-unknown-unknown --test browser
 
-port=$((20000 + RANDOM % 20000))
-python3 -m http.server --bind 127.0.0.1 --directory web/dist "$port" >/dev/null 2>&1 &
-server=$!
-trap 'kill $server' EXIT
-for _ in $(seq 50); do
-    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/')" 2>/dev/null && break
-    sleep 0.1
-done
+source web/tests/serve.sh
 # The native reference for the CPU path: the binary the test step built, else a fresh one.
 native=target/debug/dynaboot
 [ -x "$native" ] || cargo build -q -p dynaboot

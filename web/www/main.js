@@ -11,6 +11,12 @@ const picked = { before: 0, after: 0 };
 let lastAction = "";
 
 const pngUrl = (bytes) => URL.createObjectURL(new Blob([bytes], { type: "image/png" }));
+// Keeps the first `keep` images and releases the others' object URLs: a URL holds its PNG
+// until revoked, so without this every prediction's candidates stayed in the page's memory.
+function dropImages(keep) {
+  for (const im of images.slice(keep)) URL.revokeObjectURL(im.url);
+  images = images.slice(0, keep);
+}
 const setBusy = (busy) => controls.forEach((c) => (c.disabled = busy));
 const status = (text, error = false) => {
   $("status").textContent = text;
@@ -41,10 +47,11 @@ function live(items) {
 }
 
 function showScene(bytes, suggestions) {
-  $("scene").src = pngUrl(bytes);
   $("candidates").replaceChildren();
   $("explanation").textContent = "";
+  dropImages(0);
   images = [{ bytes, url: pngUrl(bytes), label: "scene" }];
+  $("scene").src = images[0].url;
   picked.before = picked.after = 0;
   drawPickers();
   $("suggestions").replaceChildren(...suggestions.map((s) => Object.assign(document.createElement("option"), { value: s })));
@@ -119,7 +126,7 @@ worker.onmessage = ({ data: m }) => {
 $("explain").onclick = explain;
 $("predict").onclick = () => {
   $("candidates").replaceChildren();
-  images = images.slice(0, 1);
+  dropImages(1);
   picked.before = picked.after = 0;
   drawPickers();
   lastAction = $("action").value;

@@ -4,6 +4,13 @@
 import init, { Demo, ImageTokenizerFiles, ModelFiles } from "./pkg/dynaboot_web.js";
 
 let demo = null;
+let wasmMemory = null;
+// What the worker holds, for the browser soak (web/tests/soak.mjs): the wasm heap, which only
+// ever grows, and the worker's JS heap where the browser reports it.
+self.memoryInUse = () => ({
+  wasm_bytes: wasmMemory?.buffer.byteLength ?? 0,
+  js_heap_bytes: performance.memory?.usedJSHeapSize ?? null,
+});
 const post = (m, transfer) => self.postMessage(m, transfer ?? []);
 
 async function fetchBytes(path, label) {
@@ -28,7 +35,7 @@ async function fetchBytes(path, label) {
 const fetchText = async (path, label) => new TextDecoder().decode(await fetchBytes(path, label));
 
 async function load() {
-  await init();
+  wasmMemory = (await init()).memory;
   const files = {};
   for (const m of ["world", "dynamics"]) {
     files[m] = {
