@@ -1,7 +1,8 @@
-//! Replays the committed fuzz corpora (`fuzz/corpus/<target>/`) through the fuzz targets'
-//! bodies (`fuzz/entries.rs`) on the stable toolchain: every input that once led libFuzzer to
-//! a new path through a parser of outside input still gets an answer, never a panic. `just
-//! fuzz` grows the corpora with cargo-fuzz on nightly.
+//! Replays the committed fuzz corpora (`fuzz/corpus/<target>/`) and the inputs of fixed
+//! crashes (`fuzz/regressions/<target>/`) through the fuzz targets' bodies (`fuzz/entries.rs`)
+//! on the stable toolchain: every input that once led libFuzzer to a new path through a parser
+//! of outside input, or crashed one, gets an answer, never a panic. `just fuzz` grows the
+//! corpora with cargo-fuzz on nightly.
 
 #[allow(dead_code)]
 #[path = "../fuzz/entries.rs"]
@@ -23,8 +24,11 @@ fn every_corpus_replays_without_a_panic() {
             .unwrap_or_else(|e| panic!("{}: {e}; every target needs a corpus", dir.display()))
             .map(|e| e.unwrap().path())
             .collect();
-        inputs.sort();
         assert!(!inputs.is_empty(), "{} is empty", dir.display());
+        if let Ok(fixed) = std::fs::read_dir(fuzz_dir().join("regressions").join(name)) {
+            inputs.extend(fixed.map(|e| e.unwrap().path()));
+        }
+        inputs.sort();
         for path in inputs {
             let data = std::fs::read(&path).unwrap();
             if std::panic::catch_unwind(|| body(&data)).is_err() {

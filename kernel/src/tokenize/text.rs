@@ -51,9 +51,10 @@ impl TextTokenizer {
     /// `<eos>` gets the five characters, never the control token (prompts place control
     /// tokens by id, in `model/format.rs`).
     pub fn from_json(json: &str) -> Result<Self> {
-        // The JSON's syntax first: the tokenizers crate panics on some syntax errors (inside
-        // `decoder`) instead of returning them (found by fuzzing, `fuzz/`).
-        serde_json::from_str::<serde::de::IgnoredAny>(json).map_err(|e| {
+        // The JSON first, numbers included: the tokenizers crate panics on some syntax errors
+        // and out-of-range numbers inside `decoder` instead of returning them (found by
+        // fuzzing, `fuzz/regressions/tokenizer_json/`).
+        serde_json::from_str::<serde_json::Value>(json).map_err(|e| {
             Error::Tokenizer(format!(
                 "not valid JSON ({e}); a tokenizer.json is the file `dynaboot tokenizer train` \
                  (or HF tokenizers) writes"

@@ -607,10 +607,13 @@ impl Stack {
             }
             OpCode::Long1 => {
                 let n_bytes = r.read_u8()?;
+                if n_bytes > 8 {
+                    crate::bail!("a pickled integer of {n_bytes} bytes does not fit 64 bits")
+                }
                 let mut v = 0;
                 // Decode the next n bytes in little endian
                 for i in 0..n_bytes {
-                    v |= (r.read_u8()? as i64) << (i * 8);
+                    v |= (r.read_u8()? as i64) << (u32::from(i) * 8);
                 }
                 self.push(Object::Long(v))
             }
