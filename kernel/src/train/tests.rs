@@ -504,6 +504,27 @@ fn a_resumed_run_ends_with_identical_weights() {
     let _ = VarBuilder::from_buffered_safetensors(files(&b), DType::F32, &Device::Cpu).unwrap();
 }
 
+/// By hand: the whole sequence at once, log-softmax, summed over the completion's tokens.
+fn teacher_forced_log_likelihood(model: &crate::model::Model, seq: &crate::model::Sequence) -> f32 {
+    let ids = candle_core::Tensor::new(seq.ids.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let logits = model
+        .backbone
+        .forward(&ids, None, crate::model::Pass::Infer)
+        .unwrap()
+        .squeeze(0)
+        .unwrap();
+    let logp = candle_nn::ops::log_softmax(&logits, 1)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    seq.completion()
+        .map(|p| logp[p - 1][seq.ids[p] as usize])
+        .sum()
+}
+
 #[test]
 fn scores_are_the_log_likelihood_of_the_action_tokens() {
     let (vq, text) = tokenizers();
@@ -522,30 +543,13 @@ fn scores_are_the_log_likelihood_of_the_action_tokens() {
     let e = &ex[0];
     let cands = vec![e.target.clone(), ex[1].target.clone(), e.source.clone()];
     let scores = dynamics.score_codes(&e.source, &cands, &e.action).unwrap();
-    // By hand: the whole sequence at once, log-softmax, the action tokens and <eos>.
+    // By hand: the action tokens and <eos>.
     for (c, s) in cands.iter().zip(&scores) {
         let seq = model
             .format
             .dynamics_sequence(&e.source, c, &e.action)
             .unwrap();
-        let ids = candle_core::Tensor::new(seq.ids.as_slice(), &Device::Cpu)
-            .unwrap()
-            .unsqueeze(0)
-            .unwrap();
-        let logits = model
-            .backbone
-            .forward(&ids, None, crate::model::Pass::Infer)
-            .unwrap()
-            .squeeze(0)
-            .unwrap();
-        let logp = candle_nn::ops::log_softmax(&logits, 1)
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
-        let want: f32 = seq
-            .completion()
-            .map(|p| logp[p - 1][seq.ids[p] as usize])
-            .sum();
+        let want = teacher_forced_log_likelihood(&model, &seq);
         assert!((want - s.sum).abs() < 1e-3, "{want} vs {}", s.sum);
         assert!((s.mean - s.sum / (e.action.len() + 1) as f32).abs() < 1e-5);
     }
@@ -572,24 +576,7 @@ fn world_scores_are_the_log_likelihood_of_the_target_tokens() {
             .format
             .world_sequence(&e.source, a, &e.target, None)
             .unwrap();
-        let ids = candle_core::Tensor::new(seq.ids.as_slice(), &Device::Cpu)
-            .unwrap()
-            .unsqueeze(0)
-            .unwrap();
-        let logits = model
-            .backbone
-            .forward(&ids, None, crate::model::Pass::Infer)
-            .unwrap()
-            .squeeze(0)
-            .unwrap();
-        let logp = candle_nn::ops::log_softmax(&logits, 1)
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
-        let want: f32 = seq
-            .completion()
-            .map(|p| logp[p - 1][seq.ids[p] as usize])
-            .sum();
+        let want = teacher_forced_log_likelihood(&model, &seq);
         assert!((want - s.sum).abs() < 1e-3, "{want} vs {}", s.sum);
         assert!((s.mean - s.sum / 16.0).abs() < 1e-5);
     }
