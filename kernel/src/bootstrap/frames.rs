@@ -1,10 +1,15 @@
 //! Frame selection from unlabelled videos, the paper's first step of weak supervision. The
 //! paper scores motion with optical flow and keeps the top K_f frames at least I_f apart. Our
-//! cheap flow proxy: frames are average-pooled into cells (so sub-pixel camera shake blurs
-//! away) and divided by their mean brightness (so light flicker cancels); a transition's motion
-//! is the number of cells whose colour changes. Runs of motion (short pauses bridged) are the
-//! candidate events; the K_f strongest, at least I_f frames apart, each give the pair (still
-//! frame before the run, still frame after it).
+//! proxy, made to ignore camera shake and light flicker: frames are average-pooled into cells
+//! (so sub-pixel shake blurs away) and divided by their mean brightness (so flicker cancels);
+//! two frames differ by the number of cells whose colour changed. A *hold* is a stretch of at
+//! least `min_still` frames that all stay within `still_cells` of its first frame; an *event* is
+//! what happens between two consecutive holds, and its pair is (last frame of the first hold,
+//! first frame of the next). Comparing with the hold's first frame rather than the previous
+//! frame is what finds slow motion: a small object creeping a pixel a frame changes no cell
+//! from one frame to the next, yet many over the whole action. Events whose two frames differ
+//! in fewer than `min_cells` cells are shake, not actions; of the rest, the K_f that change the
+//! most, their midpoints at least I_f apart, are kept.
 
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -13,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub struct FrameSelection {
     /// K_f: motion events (pairs) kept per video (paper: 6).
     pub keep: usize,
-    /// I_f: minimum distance in frames between the peaks of kept events (paper: 20 at video
+    /// I_f: minimum distance in frames between the midpoints of kept events (paper: 20 at video
     /// frame rates; the embedded world's actions start 16 frames apart).
     pub gap: usize,
     /// Side of the square cells frames are pooled into, in pixels.
@@ -21,19 +26,12 @@ pub struct FrameSelection {
     /// A cell changed when its mean absolute channel change (relative to the frame's mean
     /// brightness) exceeds this.
     pub cell_threshold: f32,
-    /// A transition is motion when at least this many cells changed.
+    /// An event's two frames must differ in at least this many cells.
     pub min_cells: usize,
-    /// Still transitions inside one event that are bridged over.
-    pub bridge: usize,
-    /// Hysteresis: `min_cells` finds motion; a run then grows over neighbouring transitions
-    /// with at least this many changed cells, so a pair starts and ends where the motion does
-    /// rather than where it is strongest.
-    #[serde(default = "default_low_cells")]
-    pub low_cells: usize,
-}
-
-fn default_low_cells() -> usize {
-    1
+    /// A hold's frames differ from its first frame in at most this many cells.
+    pub still_cells: usize,
+    /// Frames a hold lasts at least.
+    pub min_still: usize,
 }
 
 impl Default for FrameSelection {
@@ -43,9 +41,9 @@ impl Default for FrameSelection {
             gap: 12,
             pool: 4,
             cell_threshold: 0.12,
-            min_cells: 4,
-            bridge: 1,
-            low_cells: default_low_cells(),
+            min_cells: 8,
+            still_cells: 0,
+            min_still: 3,
         }
     }
 }
@@ -87,78 +85,81 @@ fn cells(img: &RgbImage, pool: u32) -> Vec<[f32; 3]> {
     out
 }
 
+/// The number of cells that changed between two pooled frames.
+fn changed(a: &[[f32; 3]], b: &[[f32; 3]], threshold: f32) -> usize {
+    a.iter()
+        .zip(b)
+        .filter(|(a, b)| (0..3).map(|c| (a[c] - b[c]).abs()).sum::<f32>() / 3.0 > threshold)
+        .count()
+}
+
 /// Motion of every transition `t -> t + 1`: the number of cells that changed.
 pub fn motion_profile(frames: &[RgbImage], cfg: &FrameSelection) -> Vec<usize> {
     let pooled: Vec<Vec<[f32; 3]>> = frames.iter().map(|f| cells(f, cfg.pool)).collect();
     pooled
         .windows(2)
-        .map(|w| {
-            w[0].iter()
-                .zip(&w[1])
-                .filter(|(a, b)| {
-                    (0..3).map(|c| (a[c] - b[c]).abs()).sum::<f32>() / 3.0 > cfg.cell_threshold
-                })
-                .count()
-        })
+        .map(|w| changed(&w[0], &w[1], cfg.cell_threshold))
         .collect()
 }
 
-/// The pairs of a video: runs of motion (pauses of up to `bridge` still transitions bridged),
-/// the `keep` strongest (by total motion) whose peaks are at least `gap` apart, in time order.
+/// The holds of a video, `(first, last)` frames inclusive, in time order: scanning from each
+/// frame not yet in a hold, the frames that stay within `still_cells` of it, when at least
+/// `min_still` of them.
+fn holds(pooled: &[Vec<[f32; 3]>], cfg: &FrameSelection) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut first = 0;
+    while first < pooled.len() {
+        let mut last = first;
+        while last + 1 < pooled.len()
+            && changed(&pooled[first], &pooled[last + 1], cfg.cell_threshold) <= cfg.still_cells
+        {
+            last += 1;
+        }
+        if last + 1 - first >= cfg.min_still.max(1) {
+            out.push((first, last));
+            first = last + 1;
+        } else {
+            first += 1;
+        }
+    }
+    out
+}
+
+/// The pairs of a video: the events between consecutive holds whose frames differ in at least
+/// `min_cells` cells, the `keep` that change the most with midpoints at least `gap` apart, in
+/// time order.
 pub fn select_pairs(frames: &[RgbImage], cfg: &FrameSelection) -> Vec<FramePair> {
-    let m = motion_profile(frames, cfg);
-    // Runs of moving transitions [first, last + 1).
-    let mut runs: Vec<(usize, usize)> = Vec::new();
-    for (t, &v) in m.iter().enumerate() {
-        if v < cfg.min_cells.max(1) {
-            continue;
-        }
-        match runs.last_mut() {
-            Some(r) if t - r.1 <= cfg.bridge => r.1 = t + 1,
-            _ => runs.push((t, t + 1)),
-        }
-    }
-    // Grow each run while the motion lasts, then merge runs that now touch.
-    let low = cfg.low_cells.clamp(1, cfg.min_cells.max(1));
-    for r in runs.iter_mut() {
-        while r.0 > 0 && m[r.0 - 1] >= low {
-            r.0 -= 1;
-        }
-        while r.1 < m.len() && m[r.1] >= low {
-            r.1 += 1;
-        }
-    }
-    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(runs.len());
-    for r in runs {
-        match merged.last_mut() {
-            Some(p) if r.0 <= p.1 + cfg.bridge => p.1 = p.1.max(r.1),
-            _ => merged.push(r),
-        }
-    }
-    let mut runs = merged;
-    let strength = |r: &(usize, usize)| m[r.0..r.1].iter().sum::<usize>();
-    let peak = |r: &(usize, usize)| {
-        (r.0..r.1)
-            .max_by_key(|&t| (m[t], usize::MAX - t))
-            .unwrap_or(r.0)
-    };
-    runs.sort_by_key(|r| (usize::MAX - strength(r), r.0));
-    let mut kept: Vec<(usize, usize)> = Vec::new();
-    for r in runs {
+    let pooled: Vec<Vec<[f32; 3]>> = frames.iter().map(|f| cells(f, cfg.pool)).collect();
+    let hs = holds(&pooled, cfg);
+    let mut events: Vec<(usize, FramePair)> = hs
+        .windows(2)
+        .map(|w| {
+            let pair = FramePair {
+                before: w[0].1,
+                after: w[1].0,
+            };
+            let strength = changed(
+                &pooled[pair.before],
+                &pooled[pair.after],
+                cfg.cell_threshold,
+            );
+            (strength, pair)
+        })
+        .filter(|(strength, _)| *strength >= cfg.min_cells.max(1))
+        .collect();
+    events.sort_by_key(|(strength, p)| (usize::MAX - strength, p.before));
+    let mid = |p: &FramePair| p.before + p.after;
+    let mut kept: Vec<FramePair> = Vec::new();
+    for (_, p) in events {
         if kept.len() == cfg.keep {
             break;
         }
-        if kept.iter().all(|k| peak(k).abs_diff(peak(&r)) >= cfg.gap) {
-            kept.push(r);
+        if kept.iter().all(|k| mid(k).abs_diff(mid(&p)) >= 2 * cfg.gap) {
+            kept.push(p);
         }
     }
-    kept.sort_unstable();
-    kept.into_iter()
-        .map(|(first, end)| FramePair {
-            before: first,
-            after: end,
-        })
-        .collect()
+    kept.sort_unstable_by_key(|p| p.before);
+    kept
 }
 
 #[cfg(test)]
@@ -220,37 +221,61 @@ mod tests {
     }
 
     #[test]
-    fn a_pair_spans_the_weak_start_of_a_motion_too() {
-        // A 2x2 dot hops one cell per frame (weak motion, frames 2 -> 5), then an 8x8 square
-        // slides 4 px per frame (strong motion, 5 -> 8); still before and after.
-        let dot = [0, 0, 0, 4, 8, 12, 12, 12, 12, 12, 12];
-        let square = [0, 0, 0, 0, 0, 0, 4, 8, 12, 12, 12];
-        let frames: Vec<RgbImage> = (0..dot.len())
-            .map(|t| {
+    fn a_slow_creep_no_single_frame_shows_is_found() {
+        // A faint 4x4 square creeps one pixel a frame (frames 3 -> 11), still before and
+        // after: one pixel moves too little mass between cells to change one, three do.
+        let xs = [0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 8, 8];
+        let frames: Vec<RgbImage> = xs
+            .iter()
+            .map(|&x0| {
                 RgbImage::from_fn(32, 32, |x, y| {
-                    let in_dot = (dot[t]..dot[t] + 2).contains(&x) && (24..26).contains(&y);
-                    let in_square = (square[t]..square[t] + 8).contains(&x) && (8..16).contains(&y);
-                    if in_dot || in_square {
-                        image::Rgb([255, 255, 255])
+                    if (x0..x0 + 4).contains(&x) && (8..12).contains(&y) {
+                        image::Rgb([27, 27, 27])
                     } else {
                         image::Rgb([20, 20, 20])
                     }
                 })
             })
             .collect();
-        let m = motion_profile(&frames, &cfg());
-        assert!(m[2..5].iter().all(|&v| (1..4).contains(&v)), "weak: {m:?}");
-        let pair = FramePair {
-            before: 2,
-            after: 8,
-        };
-        assert_eq!(select_pairs(&frames, &cfg()), vec![pair]);
-        // Without hysteresis the pair starts where the motion became strong.
-        let strict = FrameSelection {
-            low_cells: 4,
+        // Holds of 4 frames: a creep this slow looks still over three frames where its edges
+        // sit inside cells.
+        let cfg = FrameSelection {
+            min_cells: 2,
+            min_still: 4,
             ..cfg()
         };
-        assert_eq!(select_pairs(&frames, &strict)[0].before, 5);
+        assert!(motion_profile(&frames, &cfg).iter().all(|&m| m == 0));
+        // Each hold may take in one frame of creep too small to change a cell of its own.
+        let pairs = select_pairs(&frames, &cfg);
+        assert_eq!(pairs.len(), 1, "{pairs:?}");
+        assert!(pairs[0].before.abs_diff(3) <= 1 && pairs[0].after.abs_diff(11) <= 1);
+    }
+
+    #[test]
+    fn a_lasting_change_too_small_for_an_action_is_not_an_event() {
+        // Still, then one cell brightens for good (a change too small to be an action).
+        let mut frames = vec![RgbImage::from_pixel(32, 32, image::Rgb([100, 100, 100])); 8];
+        for f in frames.iter_mut().skip(4) {
+            for y in 24..28 {
+                for x in 24..28 {
+                    f.put_pixel(x, y, image::Rgb([140, 140, 140]));
+                }
+            }
+        }
+        assert_eq!(motion_profile(&frames, &cfg())[3], 1);
+        assert!(select_pairs(&frames, &cfg()).is_empty());
+        // It is an event once a single changed cell is enough.
+        let one = FrameSelection {
+            min_cells: 1,
+            ..cfg()
+        };
+        assert_eq!(
+            select_pairs(&frames, &one),
+            vec![FramePair {
+                before: 3,
+                after: 4
+            }]
+        );
     }
 
     #[test]

@@ -28,6 +28,12 @@ pub const SYNTHETIC_TASK: &str = "synthetic";
 /// motion eases in and out, so the first and last moving frames barely differ from the stills).
 pub const PAIR_TOLERANCE: usize = 2;
 
+/// The temperature annotations are sampled at. The paper samples them; at 1 the shipped
+/// dynamics model gets 52 % of the video pairs that span one action exactly right, at 0.5
+/// 68 %, greedy 72 % (100 videos of the train generator, seed 22): 0.5 keeps sampling and
+/// most of the accuracy.
+pub const ANNOTATION_TEMPERATURE: f64 = 0.5;
+
 /// Class of annotations the parser cannot read.
 pub const UNPARSED_CLASS: &str = "unparsed";
 
@@ -36,7 +42,8 @@ pub struct BootstrapConfig {
     pub frames: FrameSelection,
     /// K of the stratified top-K: annotated pairs kept in all.
     pub keep: usize,
-    /// How the dynamics model samples the actions (the paper samples).
+    /// How the dynamics model samples the actions (the paper samples; here at
+    /// [`ANNOTATION_TEMPERATURE`]).
     pub sampling: Sampling,
     /// Pairs explained per batch.
     pub batch: usize,
@@ -49,7 +56,10 @@ impl Default for BootstrapConfig {
         BootstrapConfig {
             frames: FrameSelection::default(),
             keep: 1000,
-            sampling: Sampling::default(),
+            sampling: Sampling {
+                temperature: ANNOTATION_TEMPERATURE,
+                ..Sampling::default()
+            },
             batch: 16,
             drop_unparsed: true,
         }
@@ -140,6 +150,10 @@ pub struct AnnotatorQuality {
     /// Share of pairs whose parsed annotation is the labelled action (unmatched pairs count
     /// as wrong).
     pub exact: f64,
+    /// Share of the pairs spanning one labelled action whose annotation is that action: the
+    /// annotator's own accuracy, apart from frame selection's.
+    #[serde(default)]
+    pub exact_spanning: f64,
     /// Corpus BLEU-4 of annotations against the label texts, over matched pairs.
     pub bleu: f64,
     /// Pairs per action class.
@@ -181,6 +195,7 @@ pub fn annotator_quality(annotations: &[Annotation], labels: &[VideoLabels]) -> 
         pair_precision: matched as f64 / n,
         pair_recall: spanned.len() as f64 / labelled.max(1) as f64,
         exact: exact as f64 / n,
+        exact_spanning: exact as f64 / matched.max(1) as f64,
         bleu: corpus_bleu(&texts),
         classes,
     }
@@ -246,8 +261,12 @@ mod tests {
     fn frame_selection_finds_the_labelled_actions_of_world_videos() {
         let mut r = rng(3);
         let render = RenderConfig::default();
-        let (mut hits, mut total, mut pairs_n) = (0, 0, 0);
-        for _ in 0..6 {
+        let (mut hits, mut total, mut right, mut pairs_n) = (0, 0, 0, 0);
+        let spans = |s: &Segment, p: &FramePair| {
+            s.start.abs_diff(p.before) <= PAIR_TOLERANCE
+                && s.end.abs_diff(p.after) <= PAIR_TOLERANCE
+        };
+        for _ in 0..8 {
             let v = random_video(&mut r, VideoConfig::default(), render);
             let pairs = select_pairs(&v.frames, &FrameSelection::default());
             pairs_n += pairs.len();
@@ -255,19 +274,21 @@ mod tests {
             hits += v
                 .segments
                 .iter()
-                .filter(|s| {
-                    pairs.iter().any(|p| {
-                        s.start.abs_diff(p.before) <= PAIR_TOLERANCE
-                            && s.end.abs_diff(p.after) <= PAIR_TOLERANCE
-                    })
-                })
+                .filter(|s| pairs.iter().any(|p| spans(s, p)))
+                .count();
+            right += pairs
+                .iter()
+                .filter(|p| v.segments.iter().any(|s| spans(s, p)))
                 .count();
         }
-        // A cheap proxy under camera shake and flicker: on 40 videos of the default world it
-        // finds 41 % of the actions with 60 % of its pairs right (the rest are partial or
-        // double actions, which the annotator then labels as they are).
-        assert!(10 * hits >= 3 * total, "{hits} of {total} actions found");
-        assert!(pairs_n <= total + 6, "{pairs_n} pairs for {total} actions");
+        // Under camera shake and light flicker: on 200 videos of the train generator (seeds 21
+        // and 22) it finds 65-67 % of the actions with 79-80 % of its pairs spanning exactly
+        // one (the motion-run proxy it replaced: 54-55 % with 75-78 %).
+        assert!(2 * hits >= total, "{hits} of {total} actions found");
+        assert!(
+            10 * right >= 6 * pairs_n,
+            "{right} of {pairs_n} pairs span one action"
+        );
     }
 
     fn annotation(video: usize, before: usize, after: usize, text: &str) -> Annotation {
@@ -312,6 +333,7 @@ mod tests {
         assert!((q.pair_precision - 2.0 / 3.0).abs() < 1e-12);
         assert!((q.pair_recall - 1.0).abs() < 1e-12);
         assert!((q.exact - 1.0 / 3.0).abs() < 1e-12);
+        assert!((q.exact_spanning - 0.5).abs() < 1e-12);
         assert_eq!(q.classes.get(UNPARSED_CLASS), Some(&1));
     }
 

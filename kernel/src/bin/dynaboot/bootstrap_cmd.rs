@@ -3,18 +3,18 @@
 //! `synthetic` for `train --synthetic`. With the videos' hidden labels present, the
 //! annotator's quality is measured too (never used for training).
 
-use crate::predict_cmd::{SamplingArgs, load};
+use crate::predict_cmd::load;
 use crate::progress::bar;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use dynaboot::bootstrap::{
-    BootstrapConfig, FrameSelection, annotate_videos, annotator_quality, filter_annotations,
-    write_synthetic,
+    ANNOTATION_TEMPERATURE, BootstrapConfig, FrameSelection, annotate_videos, annotator_quality,
+    filter_annotations, write_synthetic,
 };
 use dynaboot::data::video::LABELS_FILE;
 use dynaboot::data::{DATA_FILE, VideoDataset};
 use dynaboot::files::write_atomic;
-use dynaboot::model::DynamicsModel;
+use dynaboot::model::{DynamicsModel, Sampling};
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
@@ -37,8 +37,12 @@ pub struct BootstrapArgs {
     /// I_f: minimum frames between kept events.
     #[arg(long, default_value_t = FrameSelection::default().gap)]
     gap: usize,
-    #[command(flatten)]
-    sampling: SamplingArgs,
+    /// Seed of the annotations' random streams.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Temperature the dynamics model samples its annotations at (0 is greedy).
+    #[arg(long, default_value_t = ANNOTATION_TEMPERATURE, value_parser = crate::args::temperature)]
+    temperature: f64,
     /// Replace the dataset already in --out (an earlier bootstrap's).
     #[arg(long)]
     force: bool,
@@ -99,7 +103,11 @@ pub fn run(a: BootstrapArgs) -> Result<()> {
             ..Default::default()
         },
         keep: a.keep,
-        sampling: a.sampling.sampling(),
+        sampling: Sampling {
+            seed: a.seed,
+            temperature: a.temperature,
+            ..Sampling::default()
+        },
         ..Default::default()
     };
     let pb = bar(videos.videos.len(), "annotate");
@@ -123,11 +131,13 @@ pub fn run(a: BootstrapArgs) -> Result<()> {
             annotator_quality(&kept, &labels),
         );
         println!(
-            "annotator vs hidden labels: all pairs exact {:.1} % (pairs right {:.1} %), kept exact {:.1} % (pairs right {:.1} %), BLEU-4 {:.3}",
-            100.0 * q_all.exact,
+            "annotator vs hidden labels: {:.1} % of the pairs span one action, {:.1} % of the actions are spanned; annotations exactly right: {:.1} % of all pairs, {:.1} % of those spanning one action; kept: {:.1} % and {:.1} % (BLEU-4 {:.3})",
             100.0 * q_all.pair_precision,
+            100.0 * q_all.pair_recall,
+            100.0 * q_all.exact,
+            100.0 * q_all.exact_spanning,
             100.0 * q_kept.exact,
-            100.0 * q_kept.pair_precision,
+            100.0 * q_kept.exact_spanning,
             q_kept.bleu
         );
         report["quality_all"] = serde_json::to_value(q_all)?;
