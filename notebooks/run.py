@@ -47,6 +47,16 @@ std::panic::set_hook(Box::new(|info| {
 """
 
 
+# The kernel crate's features on every notebook's `:dep` line, and with CUDA: the runner builds
+# the CUDA kernel when DYNABOOT_DEVICE names a GPU (`cuda`, `cuda:N`).
+DEP_FEATURES = 'features = ["notebook"]'
+DEP_FEATURES_CUDA = 'features = ["notebook", "cuda"]'
+
+
+def cuda_device() -> bool:
+    return os.environ.get("DYNABOOT_DEVICE", "cpu").strip().startswith("cuda")
+
+
 def check(path: Path) -> list[str]:
     """Structural problems of a notebook (empty when it is fine)."""
     problems = []
@@ -92,6 +102,9 @@ def execute(path: Path, timeout: int, html_dir: Path | None) -> tuple[bool, str]
     from nbclient.exceptions import CellExecutionError, DeadKernelError
 
     nb = nbformat.read(path, as_version=4)
+    if cuda_device():
+        for cell in nb.cells:
+            cell.source = cell.source.replace(DEP_FEATURES, DEP_FEATURES_CUDA)
     client = NotebookClient(nb, kernel_name="rust", timeout=timeout,
                             resources={"metadata": {"path": str(path.parent)}})
     error = None
@@ -168,7 +181,8 @@ def main() -> int:
         for k, v in QUICK.items():
             os.environ.setdefault(k, v)
     # Kept between runs so the kernel crate compiles once (the workspace excludes target/).
-    os.environ.setdefault("EVCXR_TMPDIR", str(REPO / "target" / "evcxr"))
+    os.environ.setdefault("EVCXR_TMPDIR",
+                          str(REPO / "target" / ("evcxr-cuda" if cuda_device() else "evcxr")))
     Path(os.environ["EVCXR_TMPDIR"]).mkdir(parents=True, exist_ok=True)
     config = Path(tempfile.mkdtemp(prefix="evcxr-config-"))
     (config / "prelude.rs").write_text(PRELUDE)

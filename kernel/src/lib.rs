@@ -7,6 +7,7 @@
 pub mod ablation;
 pub mod bootstrap;
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod eval;
 #[cfg(feature = "fs")]

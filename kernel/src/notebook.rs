@@ -16,6 +16,14 @@ use std::str::FromStr;
 
 pub use plotly;
 
+/// Where the notebook trains and evaluates: the parameter `DYNABOOT_DEVICE` (`cpu`, the
+/// default; `cuda` or `cuda:N` with a kernel built with the `cuda` feature, see the notebooks'
+/// README).
+pub fn device() -> Result<candle_core::Device> {
+    let name: String = param("device", "cpu".to_string())?;
+    crate::device::parse_device(&name, "DYNABOOT_DEVICE")
+}
+
 /// The notebook parameter `name`: the environment variable `DYNABOOT_<NAME>` when set, else
 /// `default`. papermill has no Rust translator, so this is how CI runs smaller presets.
 pub fn param<T: FromStr>(name: &str, default: T) -> Result<T>

@@ -74,33 +74,10 @@ enum Command {
 
 /// The device named by a `--device` argument: `cpu`, `cuda` or `cuda:N`.
 pub fn device(name: &str) -> anyhow::Result<candle_core::Device> {
-    use anyhow::Context;
-    match name {
-        "cpu" => Ok(candle_core::Device::Cpu),
-        _ => {
-            let ordinal = match name.strip_prefix("cuda") {
-                Some("") => 0,
-                Some(n) => n
-                    .strip_prefix(':')
-                    .and_then(|n| n.parse().ok())
-                    .with_context(|| format!("--device {name}: use cuda or cuda:N"))?,
-                None => anyhow::bail!("--device {name}: use cpu, cuda or cuda:N"),
-            };
-            candle_core::Device::new_cuda(ordinal).with_context(|| {
-                format!("--device {name}: build dynaboot with `--features cuda` on a machine with the CUDA toolkit")
-            })
-        }
-    }
+    Ok(dynaboot::device::parse_device(name, "--device")?)
 }
 
-/// Weights of a base model: bf16 on a GPU (as the paper trains), f32 on the CPU.
-pub fn base_dtype(device: &candle_core::Device) -> candle_core::DType {
-    if device.is_cpu() {
-        candle_core::DType::F32
-    } else {
-        candle_core::DType::BF16
-    }
-}
+pub use dynaboot::device::base_dtype;
 
 /// mimalloc's `purge_delay` option (`mi_option_purge_delay` in mimalloc.h).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
