@@ -1271,6 +1271,25 @@ const CASES: &[Case] = &[
         exit: 1,
         says: &["--dynamics", "not as a dynamics model"],
     },
+    // ablate
+    Case {
+        name: "ablate, a models folder without the foundation",
+        setup: |d| write(d, "m/tokenizer.json", "{}"),
+        args: &[
+            "ablate", "--preset", "smoke", "--seeds", "1", "--models", "m", "--out", "abl",
+        ],
+        exit: 1,
+        says: &["--models m", "foundation/", "models/ of the repository"],
+    },
+    Case {
+        name: "ablate, a device that is not one",
+        setup: nothing,
+        args: &[
+            "ablate", "--preset", "smoke", "--seeds", "1", "--device", "gpu", "--out", "abl",
+        ],
+        exit: 1,
+        says: &["--device gpu", "cpu, cuda or cuda:N"],
+    },
     // merge, demo, study
     Case {
         name: "merge, adapter missing",

@@ -81,16 +81,34 @@ pub fn first_per_family(
 /// The embedded world's fixed test split rendered at `size` pixels, the first `per_family`
 /// rows of each family (all 50 with `per_family >= 50`).
 pub fn test_split_items(per_family: usize, size: u32) -> Vec<EvalItem> {
-    use crate::world::generate::{TEST_PER_FAMILY, render_triplet, test_split};
+    use crate::world::generate::{TEST_PER_FAMILY, test_split};
+    let rows = test_split()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % TEST_PER_FAMILY < per_family)
+        .map(|(_, t)| t);
+    triplet_items(rows, size)
+}
+
+/// A split of the train generator with `seed` (families in turn), `per_family` rows of each,
+/// rendered at `size` pixels: a tuning split, or a fresh one to confirm a result on.
+pub fn generated_items(seed: u64, per_family: usize, size: u32) -> Vec<EvalItem> {
+    use crate::world::Family;
+    let rows = crate::world::generate::triplets(seed, per_family * Family::ALL.len());
+    triplet_items(rows, size)
+}
+
+fn triplet_items(
+    rows: impl IntoIterator<Item = crate::world::Triplet>,
+    size: u32,
+) -> Vec<EvalItem> {
+    use crate::world::generate::render_triplet;
     let render = crate::world::RenderConfig {
         size,
         ..Default::default()
     };
-    test_split()
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| i % TEST_PER_FAMILY < per_family)
-        .map(|(_, t)| {
+    rows.into_iter()
+        .map(|t| {
             let (source, target) = render_triplet(&t, render);
             EvalItem {
                 source,

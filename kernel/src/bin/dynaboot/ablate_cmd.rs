@@ -1,9 +1,9 @@
 //! `dynaboot ablate`: the paper's ablation on the embedded world (see `dynaboot::ablation`),
 //! writing `results.json`, `report.md` and `report.html`.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use dynaboot::ablation::{AblationPreset, run_ablation, tables, write_reports};
+use dynaboot::ablation::{AblationConfig, AblationPreset, run_ablation, tables, write_reports};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -13,19 +13,30 @@ pub struct AblateArgs {
     /// Seeds to run (0, 1, ...).
     #[arg(long, default_value_t = 3)]
     seeds: u64,
-    /// Folder with `vq/` and `tokenizer.json`.
+    /// The models folder: `vq/`, `tokenizer.json` and the foundation checkpoints every model
+    /// fine-tunes (`foundation/`, `foundation-4000/`).
     #[arg(long, default_value = "models")]
-    tokenizers: PathBuf,
+    models: PathBuf,
+    /// Evaluate on a split of the train generator with this seed instead of the fixed test
+    /// split (for tuning the experiment).
+    #[arg(long)]
+    tune_seed: Option<u64>,
+    /// Where the models train and run: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
     #[arg(long, default_value = "out/ablate")]
     out: PathBuf,
 }
 
 pub fn run(a: AblateArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let seeds: Vec<u64> = (0..a.seeds).collect();
-    let cfg = a.preset.config();
-    let (results, examples) = run_ablation(&cfg, &seeds, &a.tokenizers, &a.out, |line| {
+    let device = crate::device(&a.device)?;
+    let cfg = AblationConfig {
+        tune_seed: a.tune_seed,
+        ..a.preset.config()
+    };
+    let (results, examples) = run_ablation(&cfg, &seeds, &a.models, &a.out, &device, |line| {
         println!("[{:>5.0}s] {line}", t0.elapsed().as_secs_f64())
     })?;
     for t in tables(&results) {
