@@ -28,6 +28,11 @@ fn ablate_smoke_writes_well_formed_results() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
             .unwrap();
     assert_eq!(r["runs"].as_array().unwrap().len(), 2);
+    // The videos were labelled and some labels kept: FDM trained on synthetic rows.
+    for run in r["runs"].as_array().unwrap() {
+        let kept = run["synthetic"].as_u64().unwrap();
+        assert!((1..=8).contains(&kept), "{kept} synthetic rows");
+    }
     for key in [
         "dynamics_easier",
         "synthetic_data",

@@ -113,7 +113,9 @@ impl AblationPreset {
                 lr: 1.5e-3,
                 warmup: 1,
                 weighted: 0.5,
-                annotator: None,
+                // The shipped annotator, so the synthetic-data path runs too (a 4-step
+                // dynamics model writes nothing the parser reads).
+                annotator: Some("dynamics".into()),
                 keep: 8,
                 annotation_temperature: crate::bootstrap::ANNOTATION_TEMPERATURE,
                 n: 4,
