@@ -276,12 +276,6 @@ impl AblationResults {
     }
 }
 
-/// What the experiment reads: the models folder's tokenizers and the two starting checkpoints.
-struct Starts {
-    dynamics: BaseModel,
-    world: BaseModel,
-}
-
 /// Fine-tunes `base` in full for `roles` and records a learning curve with `curve` (called
 /// with the current model and the step), at `cfg.curve_points` evenly spaced steps.
 #[allow(clippy::too_many_arguments)]
@@ -341,20 +335,8 @@ pub fn run_ablation(
         }
     }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let starts = Starts {
-        dynamics: BaseModel::open(
-            &models.join(&cfg.dynamics_base),
-            None,
-            base_dtype(device),
-            device,
-        )?,
-        world: BaseModel::open(
-            &models.join(&cfg.world_base),
-            None,
-            base_dtype(device),
-            device,
-        )?,
-    };
+    let open = |start: &str| BaseModel::open(&models.join(start), None, base_dtype(device), device);
+    let (dynamics_base, world_base) = (open(&cfg.dynamics_base)?, open(&cfg.world_base)?);
     let annotator = match &cfg.annotator {
         Some(dir) => Some(DynamicsModel::new(Arc::new(Model::load(
             &models.join(dir),
@@ -406,7 +388,7 @@ pub fn run_ablation(
         let dyn_model = train_model(
             cfg,
             models,
-            &starts.dynamics,
+            &dynamics_base,
             vec![Role::Dynamics],
             labelled.clone(),
             0.0,
@@ -489,7 +471,7 @@ pub fn run_ablation(
             let model = train_model(
                 cfg,
                 models,
-                &starts.world,
+                &world_base,
                 vec![Role::World],
                 data,
                 weighted,
