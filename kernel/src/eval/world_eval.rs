@@ -1,8 +1,10 @@
 //! Evaluating a world model the paper's way: for every test row sample N candidates, pick the
 //! best by the dynamics model's log p(action | source, candidate) (best-of-N; the plain sample
-//! without a dynamics model), and judge it. Sample `i` of a row is the same for any N, so one
-//! pass of N_max samples gives best-of-n for every n ≤ N_max. Per family and on average, with
-//! pixel metrics and the two baselines (copy the source; the true target through the VQ).
+//! without a dynamics model), and judge it. Every one of the N candidates is judged, so best-of-n
+//! for n < N is the expected score of the verifier's pick among n of them drawn at random
+//! ([`best_of_k_weights`]: an unbiased estimate from all N samples, where judging only the first
+//! n would use n of them): best-of-1 is the mean over the N samples. Per family and on average,
+//! with pixel metrics and the two baselines (copy the source; the true target through the VQ).
 
 use super::EvalItem;
 use super::judge::{Judge, Judgement};
@@ -47,7 +49,8 @@ pub struct WorldReport {
     /// The returned image's scores (best-of-`n`).
     #[serde(flatten)]
     pub scores: Scores,
-    /// Best-of-n for n = 1, 2, 4, ... up to `n`.
+    /// Best-of-n for n = 1, 2, 4, ... up to `n`: for n below `n`, the expected score of the
+    /// verifier's pick among n of the `n` candidates drawn at random.
     pub best_of: Vec<BestOf>,
     /// Copying the source (must score 0 on the judge) and the true target through the image
     /// tokenizer (the best any token model can do).
@@ -95,6 +98,44 @@ struct RowScore {
     judgement: Judgement,
     l1: f64,
     psnr: f64,
+}
+
+impl RowScore {
+    /// The weighted sum of `rows`' numbers (weights summing to 1: an expectation).
+    fn expected(rows: &[RowScore], weights: &[f64]) -> RowScore {
+        let sum = |f: &dyn Fn(&RowScore) -> f64| -> f64 {
+            rows.iter().zip(weights).map(|(r, w)| w * f(r)).sum()
+        };
+        RowScore {
+            judgement: Judgement {
+                success: sum(&|r| r.judgement.success),
+                minimal: sum(&|r| r.judgement.minimal),
+                score: sum(&|r| r.judgement.score),
+            },
+            l1: sum(&|r| r.l1),
+            psnr: sum(&|r| r.psnr),
+        }
+    }
+}
+
+/// For `n` candidates ranked best first, the probability that candidate `i` is the best of `k`
+/// drawn at random without replacement: C(n-1-i, k-1) / C(n, k) (the pass@k estimator of Chen et
+/// al. 2021, generalised to a ranking). Weighting each candidate's score by it gives the expected
+/// score of best-of-k from all n candidates; k = 1 weighs them equally, k = n takes the first.
+pub fn best_of_k_weights(n: usize, k: usize) -> Vec<f64> {
+    assert!(1 <= k && k <= n, "best-of-{k} from {n} candidates");
+    // C(n-1-i, k-1) / C(n, k) for i = 0 is k / n; each next i multiplies by (n-i-k) / (n-1-i).
+    let mut w = Vec::with_capacity(n);
+    let mut p = k as f64 / n as f64;
+    for i in 0..n {
+        w.push(p);
+        p = if i + k < n {
+            p * (n - i - k) as f64 / (n - 1 - i) as f64
+        } else {
+            0.0
+        };
+    }
+    w
 }
 
 fn row_score(judge: &Judge, item: &EvalItem, image: &RgbImage) -> Result<RowScore> {
@@ -203,41 +244,27 @@ pub fn evaluate_world(
             Some(d) => Some(d.score_codes(&codes[0], &samples, &action)?),
             None => None,
         };
-        // The candidate best-of-k returns for each reported k: the verifier's rule over the
-        // first k samples.
-        let chosen: Vec<usize> = ns
-            .iter()
-            .map(|&k| match &scores {
-                Some(s) => rank(samples[..k].to_vec(), s[..k].to_vec())[0].sample,
-                None => 0,
-            })
-            .collect();
-        let keep = kept.get(item.task.as_str()).copied().unwrap_or(0) < config.examples_per_task;
-        let wanted: Vec<usize> = if keep {
-            (0..n).collect()
-        } else {
-            let mut w = chosen.clone();
-            w.sort_unstable();
-            w.dedup();
-            w
+        // The verifier's order of all n samples, best first (sampling order without one).
+        let order: Vec<usize> = match &scores {
+            Some(s) => rank(samples.clone(), s.clone())
+                .into_iter()
+                .map(|r| r.sample)
+                .collect(),
+            None => (0..n).collect(),
         };
-        let images = m.decode_images(
-            &wanted
-                .iter()
-                .map(|&i| samples[i].clone())
-                .collect::<Vec<_>>(),
-        )?;
-        let mut judged: BTreeMap<usize, (RgbImage, RowScore)> = BTreeMap::new();
-        for (&i, img) in wanted.iter().zip(images) {
-            let s = row_score(judge, item, &img)?;
-            judged.insert(i, (img, s));
-        }
-        for (k, &c) in chosen.iter().enumerate() {
-            per_n[k].push(judged[&c].1);
+        let images = m.decode_images(&samples)?;
+        let judged: Vec<RowScore> = images
+            .iter()
+            .map(|img| row_score(judge, item, img))
+            .collect::<Result<_>>()?;
+        let ranked: Vec<RowScore> = order.iter().map(|&i| judged[i]).collect();
+        for (k, &size) in ns.iter().enumerate() {
+            per_n[k].push(RowScore::expected(&ranked, &best_of_k_weights(n, size)));
         }
         copy.push(row_score(judge, item, &item.source)?);
         let through_vq = m.decode_images(&codes[1..])?.remove(0);
         upper.push(row_score(judge, item, &through_vq)?);
+        let keep = kept.get(item.task.as_str()).copied().unwrap_or(0) < config.examples_per_task;
         if keep {
             *kept.entry(item.task.as_str()).or_insert(0) += 1;
             examples.push(WorldExample {
@@ -245,12 +272,13 @@ pub fn evaluate_world(
                 instruction: item.instruction.clone(),
                 source: item.source.clone(),
                 target: item.target.clone(),
-                candidates: judged
-                    .into_values()
+                candidates: images
+                    .into_iter()
+                    .zip(&judged)
                     .enumerate()
                     .map(|(i, (img, s))| (img, scores.as_ref().map(|s| s[i]), s.judgement))
                     .collect(),
-                chosen: *chosen.last().expect("at least n = 1"),
+                chosen: order[0],
             });
         }
         progress(r + 1);
@@ -286,6 +314,52 @@ mod tests {
         assert_eq!(best_of_ns(1), vec![1]);
         assert_eq!(best_of_ns(8), vec![1, 2, 4, 8]);
         assert_eq!(best_of_ns(6), vec![1, 2, 4, 6]);
+    }
+
+    #[test]
+    fn best_of_k_weights_are_the_best_of_every_subset() {
+        for n in 1..=8usize {
+            for k in 1..=n {
+                // Count, over every k-subset of 0..n, which member ranks first (smallest index).
+                let mut first = vec![0usize; n];
+                let mut subsets = 0;
+                for mask in 0u32..(1 << n) {
+                    if mask.count_ones() as usize == k {
+                        first[mask.trailing_zeros() as usize] += 1;
+                        subsets += 1;
+                    }
+                }
+                let w = best_of_k_weights(n, k);
+                for i in 0..n {
+                    let want = first[i] as f64 / subsets as f64;
+                    assert!(
+                        (w[i] - want).abs() < 1e-12,
+                        "n {n} k {k} i {i}: {} vs {want}",
+                        w[i]
+                    );
+                }
+            }
+        }
+        assert_eq!(best_of_k_weights(4, 1), vec![0.25; 4]);
+        assert_eq!(best_of_k_weights(4, 4), vec![1.0, 0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn the_expected_row_weighs_every_number() {
+        let row = |score: f64, l1: f64| RowScore {
+            judgement: Judgement {
+                success: score,
+                minimal: 10.0 - score,
+                score,
+            },
+            l1,
+            psnr: 20.0 + score,
+        };
+        let e = RowScore::expected(&[row(8.0, 0.1), row(2.0, 0.3)], &[0.75, 0.25]);
+        assert!((e.judgement.score - 6.5).abs() < 1e-12);
+        assert!((e.judgement.minimal - 3.5).abs() < 1e-12);
+        assert!((e.l1 - 0.15).abs() < 1e-12);
+        assert!((e.psnr - 26.5).abs() < 1e-12);
     }
 
     #[test]
