@@ -8,10 +8,13 @@
 //!     steps, each on its own metric normalised to 0-1 with a trivial answer at 0 (the world
 //!     model's judge score / 10, where copying the source scores 0; the dynamics model's
 //!     ROUGE-L, the paper's text metric, rescaled so that a random valid action of the source
-//!     scene scores 0 and the reference 1), and as learning curves on one axis;
+//!     scene scores 0 and the reference 1), on every evaluation row after the last step, and
+//!     as learning curves (on fewer rows) on one axis;
 //! (b) synthetic data helps (FDM vs FDM without synthetic data, N = 1);
 //! (c) the weighted loss helps (FDM vs FDM without weighting, N = 1);
 //! (d) best-of-N helps (FDM at N = max vs N = 1).
+//! Every one of the N samples of a row is judged, so N = 1 is their mean (at N = 8 an eighth of
+//! the sampling variance of judging one sample) and best-of-n the expected verified pick.
 //! Beside them the relative gains the paper reports: FDM over FT, best-of-N over best-of-1.
 
 use crate::bootstrap::{
@@ -122,9 +125,14 @@ impl AblationPreset {
                 curve_points: 2,
                 curve_per_family: 1,
             },
+            // Few labelled triplets (250 steps x 16 see each about 16 times, as the paper's 40
+            // epochs see AURORA's) and many videos (about 1270 pairs, the top 1000 kept):
+            // labelled : synthetic = 1 : 4. With 1000 labelled triplets a run sees each only 4
+            // times, is short of steps rather than data, and synthetic data cannot matter
+            // (tuning split, models/README.md).
             AblationPreset::Paper => AblationConfig {
-                train_rows: 1000,
-                videos: 150,
+                train_rows: 250,
+                videos: 400,
                 video: VideoConfig::default(),
                 test_per_family: 12,
                 tune_seed: None,
@@ -136,13 +144,38 @@ impl AblationPreset {
                 warmup: 25,
                 weighted: 0.5,
                 annotator: Some("dynamics".into()),
-                keep: 400,
+                keep: 1000,
                 annotation_temperature: crate::bootstrap::ANNOTATION_TEMPERATURE,
                 n: 8,
                 curve_points: 3,
                 curve_per_family: 5,
             },
         }
+    }
+}
+
+impl AblationConfig {
+    /// Refuses sizes the experiment cannot run with, naming the `ablate` flag to change.
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("--train-rows", self.train_rows),
+            ("--videos", self.videos),
+            ("--keep", self.keep),
+            ("--steps", self.steps),
+        ];
+        if let Some((flag, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(Error::Invalid(format!(
+                "{flag} 0: the experiment needs at least 1"
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.weighted) {
+            return Err(Error::Invalid(format!(
+                "--weighted {}: λ of the weighted loss mixes the plain loss (0) and the change \
+                 weights (1); use a number from 0 to 1",
+                self.weighted
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -250,7 +283,7 @@ pub struct AblationResults {
     /// Per family at N = 1: model -> family -> estimate.
     pub world_per_task: BTreeMap<String, BTreeMap<String, Estimate>>,
     /// ROUGE-L against the reference of a random valid action of each row's source scene in
-    /// random words: the dynamics curve's zero.
+    /// random words, over the evaluation rows: the zero of the dynamics model's rescaled ROUGE-L.
     pub guess_rouge_l: f64,
     pub dynamics_exact: Estimate,
     /// The dynamics model's executed-action judge score (0-10).
@@ -320,6 +353,7 @@ pub fn run_ablation(
     if seeds.is_empty() {
         return Err(Error::Invalid("--seeds: run at least one seed".into()));
     }
+    cfg.validate()?;
     let t0 = std::time::Instant::now();
     for start in [&cfg.dynamics_base, &cfg.world_base]
         .into_iter()
@@ -368,7 +402,7 @@ pub fn run_ablation(
         None => test_split_items(cfg.test_per_family, size),
     };
     let curve_items = first_per_family(test.iter().cloned(), cfg.curve_per_family);
-    let guess = guess_rouge_l(&curve_items)?;
+    let guess = guess_rouge_l(&test)?;
     let judge = Judge::new(Recogniser::new(render));
     let eval_cfg = |seed: u64, n: usize| WorldEvalConfig {
         n,
@@ -602,15 +636,19 @@ fn summarise(
                 .collect(),
         );
     }
-    let last = |c: &[CurvePoint]| c.last().map(|p| p.score).unwrap_or(0.0);
-    let dyn_final: Vec<f64> = runs.iter().map(|r| last(&r.dynamics_curve)).collect();
-    let world_final: Vec<f64> = runs.iter().map(|r| last(&r.world_curve)).collect();
+    // (a) at the last step on the whole evaluation: the dynamics model's ROUGE-L over every
+    // row, the FT world model's N = 1 over every row and sample (the curves use fewer rows).
+    let dyn_final: Vec<f64> = runs
+        .iter()
+        .map(|r| (r.dynamics.rouge_l - guess_rouge_l) / (1.0 - guess_rouge_l))
+        .collect();
+    let world_final: Vec<f64> = per_seed("FT", 1).iter().map(|j| j / 10.0).collect();
     let findings = Findings {
         dynamics_easier: Finding::of(
             Estimate::paired(&dyn_final, &world_final),
             "normalised score (0-1)",
             &format!(
-                "dynamics model's ROUGE-L, rescaled so a random valid action scores 0, minus the FT world model's judge / 10 (copying the source scores 0), both after {} fine-tuning steps",
+                "dynamics model's ROUGE-L, rescaled so a random valid action scores 0, minus the FT world model's judge / 10 at N = 1 (copying the source scores 0), both after {} fine-tuning steps, on every evaluation row",
                 cfg.steps
             ),
         ),
@@ -837,8 +875,9 @@ pub fn write_reports(dir: &Path, r: &AblationResults, examples: &[WorldExample])
     let intro = format!(
         "Ablation on the embedded world: {} seeds; every model a full fine-tune ({} steps, batch \
          {}) of the shipped foundation (the dynamics model from {}, the world models from {}); \
-         {} labelled triplets, {} videos labelled and candidates verified by {}; {} rows per \
-         family of {}; {:.0} s in all. A finding counts as reproduced when its 95 % interval lies \
+         {} labelled triplets, {} videos labelled (the top {} kept) and candidates verified by \
+         {}; {} rows per family of {}, {} samples a row, all judged (best-of-n is the expected \
+         score of the verifier's pick among n of them, so N = 1 is their mean); {:.0} s in all. A finding counts as reproduced when its 95 % interval lies \
          above zero; every other number is in results.json.\n\n",
         r.seeds.len(),
         r.config.steps,
@@ -847,6 +886,7 @@ pub fn write_reports(dir: &Path, r: &AblationResults, examples: &[WorldExample])
         r.config.world_base,
         r.config.train_rows,
         r.config.videos,
+        r.config.keep,
         match &r.config.annotator {
             Some(a) => format!("the dynamics model `{a}`"),
             None => "each seed's dynamics model".into(),
@@ -856,6 +896,7 @@ pub fn write_reports(dir: &Path, r: &AblationResults, examples: &[WorldExample])
             Some(s) => format!("a tuning split (train generator, seed {s})"),
             None => "the fixed test split".into(),
         },
+        r.config.n,
         r.seconds
     );
     let md = format!("# dynaboot ablation\n\n{intro}")
@@ -873,6 +914,33 @@ pub fn write_reports(dir: &Path, r: &AblationResults, examples: &[WorldExample])
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_the_experiment_cannot_run_with_are_refused_by_flag() {
+        let paper = AblationPreset::Paper.config();
+        assert!(paper.validate().is_ok());
+        assert!(AblationPreset::Smoke.config().validate().is_ok());
+        let no_keep = AblationConfig {
+            keep: 0,
+            ..paper.clone()
+        };
+        assert!(
+            no_keep
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--keep 0")
+        );
+        let heavy = AblationConfig {
+            weighted: 1.5,
+            ..paper
+        };
+        let e = heavy.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("--weighted 1.5") && e.contains("from 0 to 1"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn relative_gains_are_ratios_per_seed_then_averaged() {

@@ -21,6 +21,21 @@ pub struct AblateArgs {
     /// split (for tuning the experiment).
     #[arg(long)]
     tune_seed: Option<u64>,
+    /// Labelled training triplets (the preset's unless given).
+    #[arg(long, value_parser = crate::args::at_least_one)]
+    train_rows: Option<usize>,
+    /// Unlabelled videos the annotator labels (the preset's unless given).
+    #[arg(long, value_parser = crate::args::at_least_one)]
+    videos: Option<usize>,
+    /// Annotations kept by the stratified top-K: the synthetic data (the preset's unless given).
+    #[arg(long, value_parser = crate::args::at_least_one)]
+    keep: Option<usize>,
+    /// λ of FDM's recognition-weighted loss (the preset's unless given).
+    #[arg(long, value_parser = crate::args::fraction)]
+    weighted: Option<f64>,
+    /// Fine-tuning steps of every model (the preset's unless given).
+    #[arg(long, value_parser = crate::args::at_least_one)]
+    steps: Option<usize>,
     /// Where the models train and run: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -32,9 +47,15 @@ pub fn run(a: AblateArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
     let seeds: Vec<u64> = (0..a.seeds).collect();
     let device = crate::device(&a.device)?;
+    let preset = a.preset.config();
     let cfg = AblationConfig {
         tune_seed: a.tune_seed,
-        ..a.preset.config()
+        train_rows: a.train_rows.unwrap_or(preset.train_rows),
+        videos: a.videos.unwrap_or(preset.videos),
+        keep: a.keep.unwrap_or(preset.keep),
+        weighted: a.weighted.unwrap_or(preset.weighted),
+        steps: a.steps.unwrap_or(preset.steps),
+        ..preset
     };
     let (results, examples) = run_ablation(&cfg, &seeds, &a.models, &a.out, &device, |line| {
         println!("[{:>5.0}s] {line}", t0.elapsed().as_secs_f64())
