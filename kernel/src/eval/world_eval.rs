@@ -228,6 +228,7 @@ pub fn evaluate_world(
     }
     let m = &world.model;
     let ns = best_of_ns(n);
+    let weights: Vec<Vec<f64>> = ns.iter().map(|&k| best_of_k_weights(n, k)).collect();
     let mut per_n: Vec<Vec<RowScore>> = vec![Vec::with_capacity(items.len()); ns.len()];
     let (mut copy, mut upper) = (Vec::new(), Vec::new());
     let mut examples = Vec::new();
@@ -258,8 +259,8 @@ pub fn evaluate_world(
             .map(|img| row_score(judge, item, img))
             .collect::<Result<_>>()?;
         let ranked: Vec<RowScore> = order.iter().map(|&i| judged[i]).collect();
-        for (k, &size) in ns.iter().enumerate() {
-            per_n[k].push(RowScore::expected(&ranked, &best_of_k_weights(n, size)));
+        for (rows, w) in per_n.iter_mut().zip(&weights) {
+            rows.push(RowScore::expected(&ranked, w));
         }
         copy.push(row_score(judge, item, &item.source)?);
         let through_vq = m.decode_images(&codes[1..])?.remove(0);
