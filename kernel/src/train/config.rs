@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::model::{ChameleonConfig, Format, ModelConfig, ModelMeta, Role, Vocab, WorldLayout};
 use crate::tokenize::{ImageCodec, TextTokenizer};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// How to train. Saved in the checkpoint's training state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,6 +41,11 @@ pub struct TrainConfig {
     /// (the pair as an unlabelled transition).
     #[serde(default)]
     pub transitions: bool,
+    /// A data mixture: times each training example of a family (its task name, as in the
+    /// AURORA rows) is seen per epoch; families not named are seen once. `{"whatsup": 2}`
+    /// doubles that family's share of the batches without new data.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub repeats: BTreeMap<String, usize>,
 }
 
 impl TrainConfig {
@@ -69,6 +75,9 @@ impl TrainConfig {
         self.captions = o.captions.unwrap_or(self.captions);
         self.drawings = o.drawings.unwrap_or(self.drawings);
         self.transitions = o.transitions.unwrap_or(self.transitions);
+        if let Some(r) = &o.repeats {
+            self.repeats = r.clone();
+        }
         self
     }
 }
@@ -88,6 +97,7 @@ pub struct Overrides {
     pub captions: Option<bool>,
     pub drawings: Option<bool>,
     pub transitions: Option<bool>,
+    pub repeats: Option<BTreeMap<String, usize>>,
 }
 
 /// Model sizes and their default training recipes.
@@ -184,6 +194,7 @@ impl Preset {
             captions: false,
             drawings: false,
             transitions: false,
+            repeats: BTreeMap::new(),
         }
     }
 }

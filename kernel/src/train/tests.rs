@@ -750,3 +750,52 @@ fn foundation_tasks_train_beside_the_role() {
         .collect();
     assert_eq!(tasks, ["captions", "drawings", "transitions"]);
 }
+
+/// A data mixture: an epoch shows each example of a repeated family that many times and every
+/// other example once; a family no example has, or a repeat of 0, is refused by name.
+#[test]
+fn repeats_set_each_familys_share_of_an_epoch() {
+    let (vq, text) = tokenizers();
+    let mut ex = examples(&text);
+    ex[1].task = "whatsup".into();
+    let mc = model_config(vec![Role::World], &text, &vq);
+    let with = |repeats: &[(&str, usize)]| TrainConfig {
+        repeats: repeats.iter().map(|(f, t)| (f.to_string(), *t)).collect(),
+        ..config(5)
+    };
+    let mut tr = Trainer::new(
+        Weights::Fresh(&mc),
+        with(&[("whatsup", 3)]),
+        ex.clone(),
+        vec![],
+        &Device::Cpu,
+    )
+    .unwrap();
+    let mut seen = [0; 4];
+    for k in 0..6 {
+        let (i, task, epoch) = tr.item(k);
+        assert_eq!((task, epoch), (Task::Role(Role::World), 0));
+        seen[i] += 1;
+    }
+    assert_eq!(seen, [1, 3, 1, 1]);
+    assert_eq!(tr.item(6).2, 1, "an epoch is 6 items");
+
+    let refused = |repeats: &[(&str, usize)]| {
+        Trainer::new(
+            Weights::Fresh(&mc),
+            with(repeats),
+            ex.clone(),
+            vec![],
+            &Device::Cpu,
+        )
+        .err()
+        .expect("refused")
+        .to_string()
+    };
+    let e = refused(&[("magicbrush", 2)]);
+    assert!(
+        e.contains("\"magicbrush\"") && e.contains("kubric, whatsup"),
+        "{e}"
+    );
+    assert!(refused(&[("whatsup", 0)]).contains("at least once"));
+}

@@ -77,6 +77,9 @@ pub struct Trainer {
     format: Format,
     train: Vec<Example>,
     eval: Vec<Example>,
+    /// One epoch's training examples before shuffling: each index as often as its family's
+    /// `config.repeats` says (`0..train.len()` without repeats).
+    stream: Vec<usize>,
     /// Optimizer steps taken.
     pub(super) step: usize,
     /// The data order of the current epoch: `(epoch, permutation of stream items)`.
@@ -184,6 +187,12 @@ impl Trainer {
             .collect();
         let opt = AdamW::new(vars, config.optimizer.clone())?;
         let format = model_config.format();
+        let stream = (0..train.len())
+            .flat_map(|i| {
+                let times = config.repeats.get(&train[i].task).copied().unwrap_or(1);
+                std::iter::repeat_n(i, times)
+            })
+            .collect();
         Ok(Trainer {
             config,
             model_config,
@@ -193,6 +202,7 @@ impl Trainer {
             format,
             train,
             eval,
+            stream,
             step: 0,
             order: (usize::MAX, Vec::new()),
             lora,
@@ -222,6 +232,24 @@ impl Trainer {
             return Err(Error::Invalid(
                 "steps, batch size and gradient accumulation must be at least 1".into(),
             ));
+        }
+        for (family, &times) in &config.repeats {
+            if times == 0 {
+                return Err(Error::Invalid(format!(
+                    "the data mixture (`--repeat`, `repeats`) sees {family:?} 0 times: repeat a \
+                     family at least once (drop its rows from the data instead)"
+                )));
+            }
+            if !train.iter().any(|ex| &ex.task == family) {
+                let mut present: Vec<&str> = train.iter().map(|ex| ex.task.as_str()).collect();
+                present.sort_unstable();
+                present.dedup();
+                return Err(Error::Invalid(format!(
+                    "the data mixture (`--repeat`, `repeats`) names the family {family:?}, which \
+                     no training example has; the training data's families are {}",
+                    present.join(", ")
+                )));
+            }
         }
         let format = model_config.format();
         for (i, ex) in train.iter().chain(eval).enumerate() {
@@ -290,9 +318,9 @@ impl Trainer {
     }
 
     /// Stream item `k` (an (example, task) pair, in epoch order) and its epoch.
-    fn item(&mut self, k: usize) -> (usize, Task, usize) {
+    pub(super) fn item(&mut self, k: usize) -> (usize, Task, usize) {
         let tasks = self.tasks();
-        let n = self.train.len() * tasks.len();
+        let n = self.stream.len() * tasks.len();
         let epoch = k / n;
         if self.order.0 != epoch {
             let mut perm: Vec<usize> = (0..n).collect();
@@ -303,8 +331,8 @@ impl Trainer {
         }
         let pair = self.order.1[k % n];
         (
-            pair % self.train.len(),
-            tasks[pair / self.train.len()],
+            self.stream[pair % self.stream.len()],
+            tasks[pair / self.stream.len()],
             epoch,
         )
     }

@@ -67,6 +67,21 @@ pub fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
+/// `--repeat FAMILY=TIMES`: a family (task) name and how often its examples are seen per
+/// epoch (1 to 100).
+pub fn repeat(s: &str) -> Result<(String, usize), String> {
+    let usage = || {
+        format!("{s:?}: write FAMILY=TIMES, e.g. whatsup=2 (TIMES a whole number from 1 to 100)")
+    };
+    let (family, times) = s.split_once('=').ok_or_else(usage)?;
+    match times.parse::<usize>() {
+        Ok(t) if (1..=100).contains(&t) && !family.trim().is_empty() => {
+            Ok((family.trim().to_string(), t))
+        }
+        _ => Err(usage()),
+    }
+}
+
 /// A share in [0, 1] (the weighted loss's λ, a dead-code threshold).
 pub fn fraction(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {

@@ -59,6 +59,10 @@ pub struct TrainArgs {
     /// Also train predicting each target image from its source without the action.
     #[arg(long)]
     transitions: bool,
+    /// A data mixture, e.g. `whatsup=2`: every example of that family (task) is seen twice
+    /// per epoch, the others once; repeat the flag for several families.
+    #[arg(long = "repeat", value_name = "FAMILY=TIMES", value_parser = crate::args::repeat)]
+    repeats: Vec<(String, usize)>,
     #[arg(long, value_enum, default_value = "demo")]
     preset: Preset,
     /// Fine-tune this checkpoint instead of training a fresh `--preset` model: a dynaboot
@@ -119,6 +123,30 @@ pub struct TrainArgs {
     stop_after: Option<usize>,
 }
 
+/// Refuses a `--repeat` family that no `--data` or `--synthetic` row has, before anything is written (the
+/// trainer checks the same on the tokenised examples).
+fn check_repeats(a: &TrainArgs) -> Result<()> {
+    if a.repeats.is_empty() {
+        return Ok(());
+    }
+    let mut present = std::collections::BTreeSet::new();
+    for dir in a.data.iter().chain(&a.synthetic) {
+        let ds = dynaboot::data::AuroraDataset::load(dir)
+            .with_context(|| format!("--data {}", dir.display()))?;
+        present.extend(ds.rows.into_iter().map(|r| r.task));
+    }
+    for (family, _) in &a.repeats {
+        if !present.contains(family) {
+            bail!(
+                "--repeat: the data mixture names the family {family:?}, which no training \
+                 example has; the training data's families are {}",
+                present.into_iter().collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn run(a: TrainArgs) -> Result<()> {
     // Checked before anything is read or written: a refused --resume leaves no folder and no
     // token cache behind.
@@ -128,6 +156,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             a.out.display()
         );
     }
+    check_repeats(&a)?;
     if !a.resume {
         clear_earlier_run(&a.out, a.force)?;
     }
@@ -234,6 +263,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             captions: Some(a.captions || foundation),
             drawings: Some(a.drawings || foundation),
             transitions: Some(a.transitions || foundation),
+            repeats: Some(a.repeats.iter().cloned().collect()),
             eval_every: a.eval_every,
             checkpoint_every: a.checkpoint_every,
             ..Overrides::default()
