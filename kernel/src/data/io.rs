@@ -241,8 +241,12 @@ impl VideoDataset {
             let frames: Vec<String> = (0..v.frames.len())
                 .map(|k| format!("{id}/{k:04}.png"))
                 .collect();
-            for (f, img) in frames.iter().zip(&v.frames) {
-                save_png(&dir.join(f), img)?;
+            {
+                use rayon::prelude::*;
+                frames
+                    .par_iter()
+                    .zip(&v.frames)
+                    .try_for_each(|(f, img)| save_png(&dir.join(f), img))?;
             }
             rows.push(VideoRow {
                 id: id.clone(),
