@@ -62,8 +62,8 @@ vq:
 # machine): both are full fine-tunes of the foundation (`just foundation`) on labelled triplets
 # (FT, plain loss, action-first prompts): the world model on four training folders, from the
 # foundation's step-4000 checkpoint, which it edits better from; the dynamics model on the same
-# four, 5000 steps, from the end of its schedule. f16 export, evaluation. The tuning split is
-# only their held-out set.
+# four, 5000 steps, from the end of its schedule, with the relations family (whatsup) shown twice
+# per epoch. f16 export, evaluation. The tuning split is only their held-out set.
 models:
     cargo run --release -- world generate --split train --n 12000 --seed 0 --out data/train
     cargo run --release -- world generate --split train --n 12000 --seed 2 --out data/train2
@@ -72,7 +72,7 @@ models:
     cargo run --release -- world generate --split train --n 400 --seed 7 --out data/tune
     cargo run --release -- world generate --split test --out data/test
     cargo run --release -- train --role world --base models/foundation-4000 --data data/train --data data/train2 --data data/train3 --data data/train4 --eval data/tune --steps 4000 --eval-every 1000 --out runs/world
-    cargo run --release -- train --role dynamics --base models/foundation --data data/train --data data/train2 --data data/train3 --data data/train4 --eval data/tune --steps 5000 --eval-every 1000 --out runs/dynamics
+    cargo run --release -- train --role dynamics --base models/foundation --data data/train --data data/train2 --data data/train3 --data data/train4 --eval data/tune --steps 5000 --eval-every 1000 --repeat whatsup=2 --out runs/dynamics
     cargo run --release -- export --force --from runs/world --to models/world
     cargo run --release -- export --force --from runs/dynamics --to models/dynamics
     cargo run --release -- eval --world models/world --dynamics models/dynamics --n 8 --data data/test --out models/eval.json --html out/models-eval.html
