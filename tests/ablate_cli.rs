@@ -80,6 +80,11 @@ fn ablate_smoke_writes_well_formed_results() {
     }
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(md.contains("| (b) synthetic data helps |"), "{md}");
+    // What each model draws, beside the unchanged source: a weighting that trades leaving
+    // things alone for editing shows there.
+    for row in ["\n| FDM - weighting | ", "\n| copying the source | 0.00 | "] {
+        assert!(md.contains(row), "{row} missing: {md}");
+    }
     assert!(dir.path().join("report.html").is_file());
 }
 

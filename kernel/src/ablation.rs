@@ -764,6 +764,7 @@ pub fn tables(r: &AblationResults) -> Vec<Table> {
     let mut avg = vec!["average".to_string()];
     avg.extend(WORLD_MODELS.iter().map(|m| est(&r.world[*m]["N = 1"])));
     t2.push(avg);
+    let draws = draws_table(r);
     let ns: Vec<String> = r.world["FT"].keys().cloned().collect();
     let mut header = vec!["model"];
     header.extend(ns.iter().map(String::as_str));
@@ -848,7 +849,37 @@ pub fn tables(r: &AblationResults) -> Vec<Table> {
             format!("{:.2}", s.dynamics.judge),
         ]);
     }
-    vec![f, rel, t2, bon, lc, aq]
+    vec![f, rel, t2, draws, bon, lc, aq]
+}
+
+/// What each world model draws at N = 1, over seeds: the judge's two halves (does the edit
+/// happen, is everything else left alone) and the pixel distance to the true target, beside
+/// the unchanged source. A loss that trades leaving things alone for editing shows here.
+fn draws_table(r: &AblationResults) -> Table {
+    let mut t = Table::new(
+        "What the world models draw, N = 1 (mean [95 % CI]): the judge's editing success and minimal editing (0-10), and the L1 pixel error to the true target (0-1)",
+        &["model", "success", "minimal editing", "L1 to the target"],
+    );
+    let over_seeds =
+        |f: &dyn Fn(&SeedRun) -> f64| Estimate::of(&r.runs.iter().map(f).collect::<Vec<_>>());
+    let l1 = |e: &Estimate| format!("{:.4} [{:.4}, {:.4}]", e.mean, e.ci_low, e.ci_high);
+    for m in WORLD_MODELS {
+        t.push(vec![
+            m.to_string(),
+            est(&over_seeds(&|s| at_n(&s.worlds[m], 1).success)),
+            est(&over_seeds(&|s| at_n(&s.worlds[m], 1).minimal)),
+            l1(&over_seeds(&|s| at_n(&s.worlds[m], 1).l1)),
+        ]);
+    }
+    // The source is the same in every seed: one number each.
+    let copy = &r.runs[0].worlds["FT"].copy_source;
+    t.push(vec![
+        "copying the source".into(),
+        format!("{:.2}", copy.success),
+        format!("{:.2}", copy.minimal),
+        format!("{:.4}", copy.l1),
+    ]);
+    t
 }
 
 /// Reads the `results.json` an ablation wrote (the shipped record is
