@@ -37,6 +37,7 @@ use crate::model::checkpoint::vq_fingerprint;
 use crate::model::{DynamicsModel, Model, Role, Sampling, WorldModel};
 use crate::tokenize::load_tokenizers;
 use crate::train::data::{Example, load_examples};
+use crate::train::loss::copy_tilt;
 use crate::train::{Overrides, Preset, Trainer, Weights};
 use crate::world::generate::{triplets, videos};
 use crate::world::{Recogniser, RenderConfig, VideoConfig};
@@ -81,6 +82,11 @@ pub struct AblationConfig {
     pub warmup: usize,
     /// λ of the recognition-weighted loss in FDM.
     pub weighted: f64,
+    /// Sample the world models trained with the weighted loss with the logit bias on the
+    /// source's token that undoes the loss's tilt ([`crate::train::loss::copy_tilt`] of each
+    /// model's own training data); models trained with the plain loss get none.
+    #[serde(default)]
+    pub undo_tilt: bool,
     /// The dynamics model that labels the videos and verifies the world models' candidates:
     /// a checkpoint folder in the models folder (the shipped `dynamics`, a full fine-tune of
     /// the foundation on 48 000 triplets that no seed's budget could buy), or `None` for each
@@ -116,6 +122,7 @@ impl AblationPreset {
                 lr: 1.5e-3,
                 warmup: 1,
                 weighted: 0.5,
+                undo_tilt: false,
                 // The shipped annotator, so the synthetic-data path runs too (a 4-step
                 // dynamics model writes nothing the parser reads).
                 annotator: Some("dynamics".into()),
@@ -143,6 +150,7 @@ impl AblationPreset {
                 lr: 1.5e-3,
                 warmup: 25,
                 weighted: 0.5,
+                undo_tilt: false,
                 annotator: Some("dynamics".into()),
                 keep: 1000,
                 annotation_temperature: crate::bootstrap::ANNOTATION_TEMPERATURE,
@@ -404,10 +412,11 @@ pub fn run_ablation(
     let curve_items = first_per_family(test.iter().cloned(), cfg.curve_per_family);
     let guess = guess_rouge_l(&test)?;
     let judge = Judge::new(Recogniser::new(render));
-    let eval_cfg = |seed: u64, n: usize| WorldEvalConfig {
+    let eval_cfg = |seed: u64, n: usize, copy_bias: f64| WorldEvalConfig {
         n,
         sampling: Sampling {
             seed,
+            copy_bias,
             ..Default::default()
         },
         examples_per_task: 1,
@@ -502,6 +511,15 @@ pub fn run_ablation(
             if with_syn {
                 data.extend(synthetic.iter().cloned());
             }
+            let copy_bias = if cfg.undo_tilt {
+                copy_tilt(
+                    weighted,
+                    data.iter()
+                        .map(|e| (&e.source[..], &e.target[..], &e.recognition_weights[..])),
+                )
+            } else {
+                0.0
+            };
             let model = train_model(
                 cfg,
                 models,
@@ -518,7 +536,7 @@ pub fn run_ablation(
                             &w,
                             None,
                             &curve_items,
-                            &eval_cfg(seed, 1),
+                            &eval_cfg(seed, 1, copy_bias),
                             &judge,
                             |_| {},
                         )?;
@@ -535,12 +553,12 @@ pub fn run_ablation(
                 &world,
                 Some(annotator),
                 &test,
-                &eval_cfg(seed, cfg.n),
+                &eval_cfg(seed, cfg.n, copy_bias),
                 &judge,
                 |_| {},
             )?;
             log(&format!(
-                "seed {seed}: {name} judge {:.2} at N = 1, {:.2} at N = {}",
+                "seed {seed}: {name} judge {:.2} at N = 1, {:.2} at N = {} (copy bias {copy_bias:.2})",
                 at_n(&report, 1).average,
                 at_n(&report, cfg.n).average,
                 cfg.n

@@ -16,6 +16,12 @@ pub struct Sampling {
     /// Keep the smallest set of ids whose probability reaches `top_p` (1 = all).
     pub top_p: f64,
     pub seed: u64,
+    /// Added to the logit of the source image's token at the same position while a world model
+    /// draws a target image (0 = none). It undoes the tilt of a model trained with the
+    /// recognition-weighted loss ([`crate::train::loss::copy_tilt`]), which keeps the source's
+    /// tokens less often than the data does.
+    #[serde(default)]
+    pub copy_bias: f64,
 }
 
 impl Default for Sampling {
@@ -26,6 +32,7 @@ impl Default for Sampling {
             top_k: 0,
             top_p: 1.0,
             seed: 0,
+            copy_bias: 0.0,
         }
     }
 }

@@ -46,6 +46,31 @@ pub fn loss_weights(lambda: f64, recognition_weights: &[f32]) -> Vec<f32> {
         .collect()
 }
 
+/// The logit bias on the source's token that undoes the tilt of a model trained with
+/// [`loss_weights`] at `lambda` on `pairs` (source codes, target codes, recognition weights):
+/// the log of the mean weight of the positions whose token changed over the mean weight of
+/// those whose token was kept. A model at the weighted loss's optimum keeps the source's token
+/// with its odds divided by about that ratio; [`crate::model::Sampling::copy_bias`] multiplies
+/// them back. 0 for the plain loss, or when no pair both keeps and changes a token.
+pub fn copy_tilt<'a>(
+    lambda: f64,
+    pairs: impl IntoIterator<Item = (&'a [u32], &'a [u32], &'a [f32])>,
+) -> f64 {
+    let (mut kept, mut changed) = ((0.0, 0usize), (0.0, 0usize));
+    for (source, target, w) in pairs {
+        let weights = loss_weights(lambda, w);
+        for ((s, t), weight) in source.iter().zip(target).zip(weights) {
+            let side = if s == t { &mut kept } else { &mut changed };
+            side.0 += weight as f64;
+            side.1 += 1;
+        }
+    }
+    if kept.1 == 0 || changed.1 == 0 || kept.0 <= 0.0 {
+        return 0.0;
+    }
+    ((changed.0 / changed.1 as f64) / (kept.0 / kept.1 as f64)).ln()
+}
+
 /// Weighted mean negative log-likelihood of the batch's completion tokens:
 /// `Σ weight_i · nll_i / (number of completion tokens)`. Differentiable.
 pub fn completion_loss(model: &Chameleon, batch: &Batch) -> Result<Tensor> {
@@ -91,6 +116,19 @@ mod tests {
         assert_eq!(loss_weights(0.0, &w), vec![1.0; 3]);
         let half = loss_weights(0.5, &w);
         assert!((half[2] - (0.5 + 0.5 * 2.7)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_copy_tilt_is_the_log_ratio_of_the_changed_and_kept_weights() {
+        // Two positions kept (w 0 and 0.2), two changed (w 1.8 and 2.0): mean 1.
+        let (s, t, w) = ([1, 2, 3, 4], [1, 2, 7, 8], [0.0, 0.2, 1.8, 2.0]);
+        let pairs = || [(&s[..], &t[..], &w[..])];
+        // λ = 0.5: kept weights 0.5, 0.6; changed 1.4, 1.5.
+        let tilt = copy_tilt(0.5, pairs());
+        assert!((tilt - (1.45f64 / 0.55).ln()).abs() < 1e-6, "{tilt}");
+        assert_eq!(copy_tilt(0.0, pairs()), 0.0);
+        // Nothing changed: no ratio to undo.
+        assert_eq!(copy_tilt(0.5, [(&s[..], &s[..], &w[..])]), 0.0);
     }
 
     #[test]

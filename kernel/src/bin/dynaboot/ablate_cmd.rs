@@ -33,6 +33,10 @@ pub struct AblateArgs {
     /// λ of FDM's recognition-weighted loss (the preset's unless given).
     #[arg(long, value_parser = crate::args::fraction)]
     weighted: Option<f64>,
+    /// Sample the world models trained with the weighted loss with the bias on the source's
+    /// token that undoes the loss's tilt towards redrawing (computed from each model's data).
+    #[arg(long)]
+    undo_tilt: bool,
     /// Fine-tuning steps of every model (the preset's unless given).
     #[arg(long, value_parser = crate::args::at_least_one)]
     steps: Option<usize>,
@@ -55,6 +59,7 @@ pub fn run(a: AblateArgs) -> Result<()> {
         keep: a.keep.unwrap_or(preset.keep),
         weighted: a.weighted.unwrap_or(preset.weighted),
         steps: a.steps.unwrap_or(preset.steps),
+        undo_tilt: a.undo_tilt || preset.undo_tilt,
         ..preset
     };
     let (results, examples) = run_ablation(&cfg, &seeds, &a.models, &a.out, &device, |line| {

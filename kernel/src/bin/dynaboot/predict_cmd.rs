@@ -66,6 +66,7 @@ impl SamplingArgs {
             top_k: self.top_k,
             top_p: self.top_p,
             seed: self.seed,
+            ..Sampling::default()
         }
     }
 }
