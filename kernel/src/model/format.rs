@@ -306,10 +306,11 @@ impl Format {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::vocab::Specials;
 
+    /// A small format (4 image tokens, 8 codes) for tests.
     pub(crate) fn format() -> Format {
         Format {
             vocab: Vocab::at_offset(

@@ -219,26 +219,7 @@ impl ImageSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::format::WorldLayout;
-    use crate::model::vocab::Specials;
-
-    fn format() -> Format {
-        let specials = Specials {
-            pad: 0,
-            bos: 1,
-            eos: 2,
-            boi: 3,
-            eoi: 4,
-            wm: 5,
-            dm: 6,
-        };
-        Format {
-            vocab: Vocab::at_offset(20, 8, specials),
-            image_tokens: 4,
-            max_len: 24,
-            world_layout: WorldLayout::SourceFirst,
-        }
-    }
+    use crate::model::format::tests::format;
 
     /// Three samples drawn from flat logits with `copy_bias` on the source's tokens.
     fn draw(f: &Format, source: &[u32], copy_bias: f64) -> Vec<Vec<u32>> {
