@@ -681,14 +681,12 @@ mod tests {
         assert_eq!(times.len(), 6);
         let mut sorted = times.clone();
         sorted.sort();
-        for w in sorted.windows(2) {
-            // 600 a minute: starts at least 100 ms apart (a little slack for the clock).
-            assert!(
-                w[1] - w[0] >= Duration::from_millis(90),
-                "{:?}",
-                w[1] - w[0]
-            );
-        }
+        // 600 a minute: six starts 100 ms apart span 500 ms. Read on the server's side, where a
+        // loaded machine may delay one arrival (two then land closer than the client spaced
+        // them), so the check is on the whole span, with 100 ms of slack; unlimited, the six
+        // arrive within a few milliseconds.
+        let span = sorted[5] - sorted[0];
+        assert!(span >= Duration::from_millis(400), "{span:?}");
 
         let e = VlmJudge::new(VlmConfig {
             url: "localhost:8000".into(),
