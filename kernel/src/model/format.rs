@@ -273,6 +273,43 @@ impl Format {
         Ok(Sequence { ids, weights })
     }
 
+    /// `<bos> <boi> before <eoi> <boi> after <eoi> change <eos>`: describing what changed
+    /// between two frames, naming no action; the completion is the description and `<eos>`.
+    pub fn change_sequence(
+        &self,
+        before: &[u32],
+        after: &[u32],
+        change: &[u32],
+    ) -> Result<Sequence> {
+        let max = self
+            .max_len
+            .saturating_sub(2 * self.image_tokens + Self::SCENE_OVERHEAD + 2);
+        if change.is_empty() || change.len() > max {
+            return Err(Error::Invalid(format!(
+                "a change description of {} tokens; this model's context ({} positions) takes 1 \
+                 to {max} after two images: pick a preset with a longer context",
+                change.len(),
+                self.max_len
+            )));
+        }
+        if let Some(id) = change.iter().find(|&&i| !self.vocab.is_text(i)) {
+            return Err(Error::Invalid(format!(
+                "change description token {id} is not a text id"
+            )));
+        }
+        let s = self.vocab.specials;
+        let mut ids = vec![s.bos, s.boi];
+        ids.extend(self.image(before, "first frame")?);
+        ids.extend([s.eoi, s.boi]);
+        ids.extend(self.image(after, "second frame")?);
+        ids.push(s.eoi);
+        let mut weights = vec![0.0; ids.len()];
+        ids.extend_from_slice(change);
+        ids.push(s.eos);
+        weights.extend(std::iter::repeat_n(1.0, change.len() + 1));
+        Ok(Sequence { ids, weights })
+    }
+
     /// `<bos> <boi> before <eoi> <boi> after <eoi>`: the next frame of an unlabelled pair; the
     /// completion is `after`'s tokens.
     pub fn transition_sequence(&self, before: &[u32], after: &[u32]) -> Result<Sequence> {
@@ -445,5 +482,25 @@ pub(crate) mod tests {
         // image_tokens + 2 positions after cell j of the first.
         assert_eq!(8 - 2, f.image_tokens + 2);
         assert!(f.caption_sequence(&[0; 4], &[25]).is_err());
+        let change = f
+            .change_sequence(&[0, 1, 2, 3], &[4, 5, 6, 7], &[12, 13])
+            .unwrap();
+        assert_eq!(
+            change.ids,
+            vec![1, 3, 20, 21, 22, 23, 4, 3, 24, 25, 26, 27, 4, 12, 13, 2]
+        );
+        assert_eq!(change.completion().collect::<Vec<_>>(), vec![13, 14, 15]);
+        // 24 positions - 2 x 4 image tokens - 6 fixed = 10 description tokens at most.
+        assert!(f.change_sequence(&[0; 4], &[0; 4], &[9; 10]).is_ok());
+        let long = f
+            .change_sequence(&[0; 4], &[0; 4], &[9; 11])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            long.contains("11 tokens") && long.contains("1 to 10"),
+            "{long}"
+        );
+        assert!(f.change_sequence(&[0; 4], &[0; 4], &[]).is_err());
+        assert!(f.change_sequence(&[0; 4], &[0; 4], &[25]).is_err());
     }
 }

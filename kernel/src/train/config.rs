@@ -41,6 +41,10 @@ pub struct TrainConfig {
     /// (the pair as an unlabelled transition).
     #[serde(default)]
     pub transitions: bool,
+    /// Also train describing what changed between each example's images, naming no action
+    /// (change captions, [`crate::world::describe_change`]).
+    #[serde(default)]
+    pub changes: bool,
     /// A data mixture: times each training example of a family (its task name, as in the
     /// AURORA rows) is seen per epoch; families not named are seen once. `{"whatsup": 2}`
     /// doubles that family's share of the batches without new data.
@@ -75,6 +79,7 @@ impl TrainConfig {
         self.captions = o.captions.unwrap_or(self.captions);
         self.drawings = o.drawings.unwrap_or(self.drawings);
         self.transitions = o.transitions.unwrap_or(self.transitions);
+        self.changes = o.changes.unwrap_or(self.changes);
         if let Some(r) = &o.repeats {
             self.repeats = r.clone();
         }
@@ -97,6 +102,7 @@ pub struct Overrides {
     pub captions: Option<bool>,
     pub drawings: Option<bool>,
     pub transitions: Option<bool>,
+    pub changes: Option<bool>,
     pub repeats: Option<BTreeMap<String, usize>>,
 }
 
@@ -194,6 +200,7 @@ impl Preset {
             captions: false,
             drawings: false,
             transitions: false,
+            changes: false,
             repeats: BTreeMap::new(),
         }
     }

@@ -21,6 +21,9 @@ pub struct Example {
     /// ([`crate::world::describe_scene`]) where the data knows the scenes (the embedded
     /// world's sidecar); empty otherwise.
     pub descriptions: Vec<Vec<u32>>,
+    /// Text ids of the description of what changed from source to target
+    /// ([`crate::world::describe_change`]), where the data knows the scenes; empty otherwise.
+    pub change: Vec<u32>,
 }
 
 /// A (source, target) image pair as codes, with the recognition weights of the target.
@@ -78,6 +81,7 @@ pub fn tokenize(
                 action: text.encode(action.trim())?,
                 task: task.clone(),
                 descriptions: Vec::new(),
+                change: Vec::new(),
             })
         })
         .collect()
@@ -204,12 +208,19 @@ pub fn load_examples(
                             .into(),
                     });
                 }
-                let descriptions = match &row.sidecar {
-                    Some(s) => [&s.source_state, &s.target_state]
-                        .into_iter()
-                        .map(|scene| text.encode(&crate::world::describe_scene(scene, i)))
-                        .collect::<Result<_>>()?,
-                    None => Vec::new(),
+                let (descriptions, change) = match &row.sidecar {
+                    Some(s) => (
+                        [&s.source_state, &s.target_state]
+                            .into_iter()
+                            .map(|scene| text.encode(&crate::world::describe_scene(scene, i)))
+                            .collect::<Result<_>>()?,
+                        text.encode(&crate::world::describe_change(
+                            &s.source_state,
+                            &s.target_state,
+                            i,
+                        ))?,
+                    ),
+                    None => (Vec::new(), Vec::new()),
                 };
                 Ok(Example {
                     source,
@@ -218,6 +229,7 @@ pub fn load_examples(
                     recognition_weights,
                     task: row.task.clone(),
                     descriptions,
+                    change,
                 })
             },
         )

@@ -53,6 +53,7 @@ fn examples(text: &TextTokenizer) -> Vec<Example> {
                 action: text.encode(a).unwrap(),
                 task: "kubric".into(),
                 descriptions: Vec::new(),
+                change: Vec::new(),
             }
         })
         .collect()
@@ -120,6 +121,7 @@ fn the_conditioning_test_sees_a_model_learn_to_read_its_inputs() {
                 action: text.encode(action).unwrap(),
                 task: "kubric".into(),
                 descriptions: Vec::new(),
+                change: Vec::new(),
             });
         }
     }
@@ -651,8 +653,8 @@ mod cuda {
 }
 
 /// The foundation material trains beside a role: overfitting lowers the loss of captions and
-/// drawings of the examples' own descriptions and of their transitions; data without scenes
-/// is refused with the reason.
+/// drawings of the examples' own descriptions, of their transitions and of the descriptions
+/// of their changes; data without scenes is refused with the reason.
 #[test]
 fn foundation_tasks_train_beside_the_role() {
     use super::batch::Batch;
@@ -664,6 +666,7 @@ fn foundation_tasks_train_beside_the_role() {
         captions: true,
         drawings: true,
         transitions: true,
+        changes: true,
         ..config(200)
     };
     let refused = Trainer::new(
@@ -679,13 +682,34 @@ fn foundation_tasks_train_beside_the_role() {
     assert!(refused.contains("no scene descriptions"), "{refused}");
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
     for e in &mut ex {
+        let scenes: Vec<_> = (0..2)
+            .map(|_| crate::world::generate::random_scene(&mut rng, 1..=2))
+            .collect();
         e.descriptions = (0..2)
             .map(|k| {
-                let scene = crate::world::generate::random_scene(&mut rng, 1..=2);
-                text.encode(&crate::world::describe_scene(&scene, k))
+                text.encode(&crate::world::describe_scene(&scenes[k], k))
                     .unwrap()
             })
             .collect();
+    }
+    let no_change = Trainer::new(
+        Weights::Fresh(&mc),
+        cfg.clone(),
+        ex.clone(),
+        vec![],
+        &Device::Cpu,
+    )
+    .err()
+    .expect("no change descriptions")
+    .to_string();
+    assert!(no_change.contains("no change description"), "{no_change}");
+    for e in &mut ex {
+        let scenes: Vec<_> = (0..2)
+            .map(|_| crate::world::generate::random_scene(&mut rng, 1..=1))
+            .collect();
+        e.change = text
+            .encode(&crate::world::describe_change(&scenes[0], &scenes[1], 0))
+            .unwrap();
     }
     let format = mc.format();
     let scene_batch = |tr: &Trainer| {
@@ -696,6 +720,11 @@ fn foundation_tasks_train_beside_the_role() {
                 seqs.push(format.drawing_sequence(d, image).unwrap());
             }
             seqs.push(format.transition_sequence(&e.source, &e.target).unwrap());
+            seqs.push(
+                format
+                    .change_sequence(&e.source, &e.target, &e.change)
+                    .unwrap(),
+            );
         }
         let batch = Batch::new(&seqs, format.vocab.specials.pad, &Device::Cpu).unwrap();
         completion_loss(&tr.backbone, &batch)
@@ -732,6 +761,7 @@ fn foundation_tasks_train_beside_the_role() {
         captions: true,
         drawings: true,
         transitions: true,
+        changes: true,
         ..config(10)
     };
     let tr = Trainer::new(
@@ -748,7 +778,7 @@ fn foundation_tasks_train_beside_the_role() {
         .iter()
         .map(|(t, _)| t.name())
         .collect();
-    assert_eq!(tasks, ["captions", "drawings", "transitions"]);
+    assert_eq!(tasks, ["captions", "drawings", "transitions", "changes"]);
 }
 
 /// A data mixture: an epoch shows each example of a repeated family that many times and every

@@ -104,13 +104,15 @@ pub struct LoraRun {
 }
 
 /// What one training sequence teaches: a role, or a task of the foundation material
-/// (describing or drawing a scene, the next frame of an unlabelled pair).
+/// (describing or drawing a scene, the next frame of an unlabelled pair, describing what
+/// changed between the frames of a pair).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Task {
     Role(Role),
     Caption,
     Drawing,
     Transition,
+    Change,
 }
 
 impl Task {
@@ -121,6 +123,7 @@ impl Task {
             Task::Caption => "captions",
             Task::Drawing => "drawings",
             Task::Transition => "transitions",
+            Task::Change => "changes",
         }
     }
 }
@@ -220,11 +223,11 @@ impl Trainer {
             return Err(Error::Invalid("no training examples".into()));
         }
         if model_config.dynaboot.roles.is_empty()
-            && !(config.captions || config.drawings || config.transitions)
+            && !(config.captions || config.drawings || config.transitions || config.changes)
         {
             return Err(Error::Invalid(
                 "train at least one role (world, dynamics) or task of the foundation material \
-                 (captions, drawings, transitions)"
+                 (captions, drawings, transitions, changes)"
                     .into(),
             ));
         }
@@ -284,6 +287,28 @@ impl Trainer {
                 }
             }
         }
+        if config.changes {
+            for (i, ex) in train.iter().enumerate() {
+                if ex.change.is_empty() {
+                    return Err(Error::Invalid(format!(
+                        "training example {i} has no change description; change captions need \
+                         data whose rows carry `source_state` and `target_state` (the embedded \
+                         world's, from `dynaboot world generate`)"
+                    )));
+                }
+            }
+            for (which, ex) in train
+                .iter()
+                .map(|e| ("training", e))
+                .chain(eval.iter().map(|e| ("held-out", e)))
+            {
+                if !ex.change.is_empty() {
+                    format
+                        .change_sequence(&ex.source, &ex.target, &ex.change)
+                        .map_err(|e| Error::Invalid(format!("{which} example: {e}")))?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -313,6 +338,9 @@ impl Trainer {
         }
         if self.config.transitions {
             tasks.push(Task::Transition);
+        }
+        if self.config.changes {
+            tasks.push(Task::Change);
         }
         tasks
     }
@@ -364,6 +392,9 @@ impl Trainer {
                 self.format.drawing_sequence(text, image)
             }
             Task::Transition => self.format.transition_sequence(&ex.source, &ex.target),
+            Task::Change => self
+                .format
+                .change_sequence(&ex.source, &ex.target, &ex.change),
         }
     }
 
@@ -477,13 +508,13 @@ impl Trainer {
     }
 
     /// Mean completion loss (unweighted) per task on the held-out examples (captions of their
-    /// sources and drawings of their targets where they have descriptions).
+    /// sources, drawings of their targets and their changes where they have descriptions).
     pub fn eval_loss(&self) -> Result<Vec<(Task, f64)>> {
         self.backbone.set_lora_seed(crate::model::lora::NO_DROPOUT);
         let described = self.eval.iter().all(|ex| !ex.descriptions.is_empty());
         let mut out = Vec::new();
         for task in self.tasks() {
-            if matches!(task, Task::Caption | Task::Drawing) && !described {
+            if matches!(task, Task::Caption | Task::Drawing | Task::Change) && !described {
                 continue;
             }
             let (mut sum, mut n) = (0.0, 0);

@@ -379,6 +379,41 @@ pub fn paraphrases(action: &Action, scene: &Scene) -> Vec<String> {
 /// top, a little open green box at the front right with a small pink can inside". What hides
 /// under an upside-down bowl is not mentioned: the camera cannot see it.
 pub fn describe_scene(scene: &Scene, k: usize) -> String {
+    let parts = scene_parts(scene, k);
+    if parts.is_empty() {
+        "an empty table".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Describes what changed from `before` to `after` in the scene language, naming no action:
+/// the objects on the table that `after` shows differently (each with what stands on it or
+/// lies in it), "now a large red cube at the front left, ..."; where nothing new shows, what
+/// no longer does, "no longer a small blue ball ..."; "no visible change" when the camera
+/// sees none. The foundation's change captions (two images -> text) are written in it.
+pub fn describe_change(before: &Scene, after: &Scene, k: usize) -> String {
+    let (was, is) = (scene_parts(before, k), scene_parts(after, k));
+    let new: Vec<&str> = is
+        .iter()
+        .filter(|p| !was.contains(p))
+        .map(String::as_str)
+        .collect();
+    let gone: Vec<&str> = was
+        .iter()
+        .filter(|p| !is.contains(p))
+        .map(String::as_str)
+        .collect();
+    match (new.is_empty(), gone.is_empty()) {
+        (false, _) => format!("now {}", new.join(", ")),
+        (true, false) => format!("no longer {}", gone.join(", ")),
+        (true, true) => "no visible change".to_string(),
+    }
+}
+
+/// What the camera sees of `scene`, one phrase per object on the table in slot order (back to
+/// front, left to right), each with what stands on it or lies in it.
+fn scene_parts(scene: &Scene, k: usize) -> Vec<String> {
     let noun = |o: &Object| {
         let state = match (o.shape, o.upside_down, o.lid_open) {
             (Shape::Box, _, true) => "open ",
@@ -401,7 +436,7 @@ pub fn describe_scene(scene: &Scene, k: usize) -> String {
         })
         .collect();
     on_table.sort_by_key(|(s, _)| *s);
-    let parts: Vec<String> = on_table
+    on_table
         .into_iter()
         .map(|(slot, o)| {
             let mut part = format!("{} at the {}", noun(o), slot_phrase(slot, k));
@@ -414,12 +449,7 @@ pub fn describe_scene(scene: &Scene, k: usize) -> String {
             }
             part
         })
-        .collect();
-    if parts.is_empty() {
-        "an empty table".to_string()
-    } else {
-        parts.join(", ")
-    }
+        .collect()
 }
 
 /// The world's language corpus: every paraphrase of three random valid actions per family in
@@ -718,6 +748,70 @@ mod tests {
         assert_eq!(
             describe_scene(&scene, 1),
             "a big open green chest at the front left with a little red ball inside"
+        );
+    }
+
+    #[test]
+    fn change_descriptions_name_what_the_action_moved_or_recoloured_and_only_that() {
+        let mut seen_kinds = [0usize; 3];
+        for t in crate::world::generate::triplets(11, 400) {
+            let text = describe_change(&t.source, &t.target, 0);
+            let kind = ["now ", "no longer ", "no visible change"]
+                .iter()
+                .position(|p| text.starts_with(p))
+                .unwrap_or_else(|| panic!("{text:?}"));
+            seen_kinds[kind] += 1;
+            // Every phrase it names is in the scene it speaks of and not in the other one.
+            let (said, other) = match kind {
+                0 => (&t.target, &t.source),
+                1 => (&t.source, &t.target),
+                _ => {
+                    assert_eq!(describe_scene(&t.source, 0), describe_scene(&t.target, 0));
+                    continue;
+                }
+            };
+            for part in text
+                .split_once(' ')
+                .unwrap()
+                .1
+                .trim_start_matches("longer ")
+                .split(", a ")
+            {
+                let part = part.trim_start_matches("a ");
+                assert!(
+                    describe_scene(said, 0).contains(part),
+                    "{part:?} in {text:?}"
+                );
+            }
+            assert_ne!(describe_scene(said, 0), describe_scene(other, 0));
+        }
+        assert!(
+            seen_kinds[0] > 300,
+            "most actions show something new: {seen_kinds:?}"
+        );
+        let mut before = Scene::default();
+        before.objects.push(Object::new(
+            Shape::Cube,
+            Color::Red,
+            Size::Large,
+            Place::Table(Slot::new(0, 0)),
+        ));
+        let mut after = before.clone();
+        after.objects[0].place = Place::Table(Slot::new(2, 2));
+        assert_eq!(
+            describe_change(&before, &after, 0),
+            format!(
+                "now a large red cube at the {}",
+                slot_phrase(Slot::new(2, 2), 0)
+            )
+        );
+        assert_eq!(describe_change(&before, &before, 0), "no visible change");
+        assert_eq!(
+            describe_change(&before, &Scene::default(), 0),
+            format!(
+                "no longer a large red cube at the {}",
+                slot_phrase(Slot::new(0, 0), 0)
+            )
         );
     }
 }

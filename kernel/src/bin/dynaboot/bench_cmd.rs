@@ -134,6 +134,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             recognition_weights: vec![1.0; image_tokens],
             task: "bench".into(),
             descriptions: Vec::new(),
+            change: Vec::new(),
         })
         .collect();
     let mut train = model_config.clone();

@@ -59,6 +59,10 @@ pub struct TrainArgs {
     /// Also train predicting each target image from its source without the action.
     #[arg(long)]
     transitions: bool,
+    /// Also train describing what changed between each pair's images, naming no action
+    /// (change captions; needs the embedded world's data). Not implied by `--role foundation`.
+    #[arg(long)]
+    changes: bool,
     /// A data mixture, e.g. `whatsup=2`: every example of that family (task) is seen twice
     /// per epoch, the others once; repeat the flag for several families.
     #[arg(long = "repeat", value_name = "FAMILY=TIMES", value_parser = crate::args::repeat)]
@@ -263,6 +267,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             captions: Some(a.captions || foundation),
             drawings: Some(a.drawings || foundation),
             transitions: Some(a.transitions || foundation),
+            changes: Some(a.changes),
             repeats: Some(a.repeats.iter().cloned().collect()),
             eval_every: a.eval_every,
             checkpoint_every: a.checkpoint_every,
