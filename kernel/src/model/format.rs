@@ -224,38 +224,46 @@ impl Format {
         action: &[u32],
     ) -> Result<Sequence> {
         self.check_action(action, Role::Dynamics)?;
-        let mut ids = self.dynamics_prompt(source, target)?;
-        let mut weights = vec![0.0; ids.len()];
-        ids.extend_from_slice(action);
-        ids.push(self.vocab.specials.eos);
-        weights.extend(std::iter::repeat_n(1.0, action.len() + 1));
-        Ok(Sequence { ids, weights })
+        let ids = self.dynamics_prompt(source, target)?;
+        Ok(self.text_completion(ids, action))
     }
 }
 
 impl Format {
-    /// Fixed tokens of a caption or drawing sequence besides the image and the text.
-    const SCENE_OVERHEAD: usize = 4;
-
     fn check_description(&self, text: &[u32]) -> Result<()> {
+        self.check_text(text, "scene description", 1)
+    }
+
+    /// A completion of text beside `images` images (each between `<boi>` and `<eoi>`, with
+    /// `<bos>` and `<eos>`): 1 to what the context leaves, text ids only.
+    fn check_text(&self, text: &[u32], what: &str, images: usize) -> Result<()> {
         let max = self
             .max_len
-            .saturating_sub(self.image_tokens + Self::SCENE_OVERHEAD);
+            .saturating_sub(images * (self.image_tokens + 2) + 2);
         if text.is_empty() || text.len() > max {
             return Err(Error::Invalid(format!(
-                "a scene description of {} tokens; this model's context ({} positions) takes 1 to \
-                 {max}: pick a preset with a longer context or a text tokenizer with a larger \
-                 vocabulary",
+                "a {what} of {} tokens; this model's context ({} positions) takes 1 to {max} \
+                 beside {images} image(s): pick a preset with a longer context or a text \
+                 tokenizer with a larger vocabulary",
                 text.len(),
                 self.max_len
             )));
         }
         if let Some(id) = text.iter().find(|&&i| !self.vocab.is_text(i)) {
             return Err(Error::Invalid(format!(
-                "description token {id} is not a text id"
+                "{what} token {id} is not a text id"
             )));
         }
         Ok(())
+    }
+
+    /// `prompt` followed by `text` and `<eos>`, the completion.
+    fn text_completion(&self, mut ids: Vec<u32>, text: &[u32]) -> Sequence {
+        let mut weights = vec![0.0; ids.len()];
+        ids.extend_from_slice(text);
+        ids.push(self.vocab.specials.eos);
+        weights.extend(std::iter::repeat_n(1.0, text.len() + 1));
+        Sequence { ids, weights }
     }
 
     /// `<bos> <boi> image <eoi> description <eos>`: describing a scene; the completion is the
@@ -266,11 +274,7 @@ impl Format {
         let mut ids = vec![s.bos, s.boi];
         ids.extend(self.image(image, "captioned")?);
         ids.push(s.eoi);
-        let mut weights = vec![0.0; ids.len()];
-        ids.extend_from_slice(description);
-        ids.push(s.eos);
-        weights.extend(std::iter::repeat_n(1.0, description.len() + 1));
-        Ok(Sequence { ids, weights })
+        Ok(self.text_completion(ids, description))
     }
 
     /// `<bos> <boi> before <eoi> <boi> after <eoi> change <eos>`: describing what changed
@@ -281,33 +285,14 @@ impl Format {
         after: &[u32],
         change: &[u32],
     ) -> Result<Sequence> {
-        let max = self
-            .max_len
-            .saturating_sub(2 * self.image_tokens + Self::SCENE_OVERHEAD + 2);
-        if change.is_empty() || change.len() > max {
-            return Err(Error::Invalid(format!(
-                "a change description of {} tokens; this model's context ({} positions) takes 1 \
-                 to {max} after two images: pick a preset with a longer context",
-                change.len(),
-                self.max_len
-            )));
-        }
-        if let Some(id) = change.iter().find(|&&i| !self.vocab.is_text(i)) {
-            return Err(Error::Invalid(format!(
-                "change description token {id} is not a text id"
-            )));
-        }
+        self.check_text(change, "change description", 2)?;
         let s = self.vocab.specials;
         let mut ids = vec![s.bos, s.boi];
         ids.extend(self.image(before, "first frame")?);
         ids.extend([s.eoi, s.boi]);
         ids.extend(self.image(after, "second frame")?);
         ids.push(s.eoi);
-        let mut weights = vec![0.0; ids.len()];
-        ids.extend_from_slice(change);
-        ids.push(s.eos);
-        weights.extend(std::iter::repeat_n(1.0, change.len() + 1));
-        Ok(Sequence { ids, weights })
+        Ok(self.text_completion(ids, change))
     }
 
     /// `<bos> <boi> before <eoi> <boi> after <eoi>`: the next frame of an unlabelled pair; the

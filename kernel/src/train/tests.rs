@@ -669,16 +669,19 @@ fn foundation_tasks_train_beside_the_role() {
         changes: true,
         ..config(200)
     };
-    let refused = Trainer::new(
-        Weights::Fresh(&mc),
-        cfg.clone(),
-        ex.clone(),
-        vec![],
-        &Device::Cpu,
-    )
-    .err()
-    .expect("no descriptions")
-    .to_string();
+    let refusal = |ex: &[Example]| {
+        Trainer::new(
+            Weights::Fresh(&mc),
+            cfg.clone(),
+            ex.to_vec(),
+            vec![],
+            &Device::Cpu,
+        )
+        .err()
+        .expect("refused")
+        .to_string()
+    };
+    let refused = refusal(&ex);
     assert!(refused.contains("no scene descriptions"), "{refused}");
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
     for e in &mut ex {
@@ -692,16 +695,7 @@ fn foundation_tasks_train_beside_the_role() {
             })
             .collect();
     }
-    let no_change = Trainer::new(
-        Weights::Fresh(&mc),
-        cfg.clone(),
-        ex.clone(),
-        vec![],
-        &Device::Cpu,
-    )
-    .err()
-    .expect("no change descriptions")
-    .to_string();
+    let no_change = refusal(&ex);
     assert!(no_change.contains("no change description"), "{no_change}");
     for e in &mut ex {
         let scenes: Vec<_> = (0..2)

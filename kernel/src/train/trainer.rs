@@ -296,17 +296,19 @@ impl Trainer {
                          world's, from `dynaboot world generate`)"
                     )));
                 }
+                format
+                    .change_sequence(&ex.source, &ex.target, &ex.change)
+                    .map_err(|e| Error::Invalid(format!("training example {i}: {e}")))?;
             }
-            for (which, ex) in train
+            // Held-out rows are evaluated on their changes where they have them.
+            for (i, ex) in eval
                 .iter()
-                .map(|e| ("training", e))
-                .chain(eval.iter().map(|e| ("held-out", e)))
+                .enumerate()
+                .filter(|(_, ex)| !ex.change.is_empty())
             {
-                if !ex.change.is_empty() {
-                    format
-                        .change_sequence(&ex.source, &ex.target, &ex.change)
-                        .map_err(|e| Error::Invalid(format!("{which} example: {e}")))?;
-                }
+                format
+                    .change_sequence(&ex.source, &ex.target, &ex.change)
+                    .map_err(|e| Error::Invalid(format!("held-out example {i}: {e}")))?;
             }
         }
         Ok(())
