@@ -38,7 +38,7 @@ use crate::model::{DynamicsModel, Model, Role, Sampling, WorldModel};
 use crate::tokenize::load_tokenizers;
 use crate::train::data::{Example, load_examples};
 use crate::train::loss::copy_tilt;
-use crate::train::{Overrides, Preset, Trainer, Weights};
+use crate::train::{Overrides, Preset, Trainer, Weighting, Weights};
 use crate::world::generate::{triplets, videos};
 use crate::world::{Recogniser, RenderConfig, VideoConfig};
 use candle_core::Device;
@@ -82,6 +82,9 @@ pub struct AblationConfig {
     pub warmup: usize,
     /// λ of the recognition-weighted loss in FDM.
     pub weighted: f64,
+    /// Which position a change's weight lands on in FDM ([`Weighting::Causal`]: no tilt).
+    #[serde(default)]
+    pub weighting: Weighting,
     /// Sample the world models trained with the weighted loss with the logit bias on the
     /// source's token that undoes the loss's tilt ([`crate::train::loss::copy_tilt`] of each
     /// model's own training data); models trained with the plain loss get none.
@@ -122,6 +125,7 @@ impl AblationPreset {
                 lr: 1.5e-3,
                 warmup: 1,
                 weighted: 0.5,
+                weighting: Weighting::Target,
                 undo_tilt: false,
                 // The shipped annotator, so the synthetic-data path runs too (a 4-step
                 // dynamics model writes nothing the parser reads).
@@ -150,6 +154,7 @@ impl AblationPreset {
                 lr: 1.5e-3,
                 warmup: 25,
                 weighted: 0.5,
+                weighting: Weighting::Target,
                 undo_tilt: false,
                 annotator: Some("dynamics".into()),
                 keep: 1000,
@@ -182,6 +187,13 @@ impl AblationConfig {
                  weights (1); use a number from 0 to 1",
                 self.weighted
             )));
+        }
+        if self.undo_tilt && self.weighting == Weighting::Causal {
+            return Err(Error::Invalid(
+                "--undo-tilt with --weighting causal: causal weights do not tilt the model \
+                 towards redrawing, so there is no tilt to undo; drop one of the two"
+                    .into(),
+            ));
         }
         Ok(())
     }
@@ -337,6 +349,7 @@ fn train_model(
         lr: Some(cfg.lr),
         warmup: Some(cfg.warmup),
         weighted: Some(weighted),
+        weighting: Some(cfg.weighting),
         seed: Some(seed),
         eval_every: Some(0),
         ..Overrides::default()
@@ -925,7 +938,7 @@ pub fn write_reports(dir: &Path, r: &AblationResults, examples: &[WorldExample])
         "Ablation on the embedded world: {} seeds; every model a full fine-tune ({} steps, batch \
          {}) of the shipped foundation (the dynamics model from {}, the world models from {}); \
          {} labelled triplets, {} videos labelled (the top {} kept) and candidates verified by \
-         {}; {} rows per family of {}, {} samples a row, all judged (best-of-n is the expected \
+         {}; the weighted loss at λ = {} on {}{}; {} rows per family of {}, {} samples a row, all judged (best-of-n is the expected \
          score of the verifier's pick among n of them, so N = 1 is their mean); {:.0} s in all. A finding counts as reproduced when its 95 % interval lies \
          above zero; every other number is in results.json.\n\n",
         r.seeds.len(),
@@ -939,6 +952,16 @@ pub fn write_reports(dir: &Path, r: &AblationResults, examples: &[WorldExample])
         match &r.config.annotator {
             Some(a) => format!("the dynamics model `{a}`"),
             None => "each seed's dynamics model".into(),
+        },
+        r.config.weighted,
+        match r.config.weighting {
+            Weighting::Target => "each position's own change (the paper's)",
+            Weighting::Causal => "the positions drawn after each change (causal: no tilt)",
+        },
+        if r.config.undo_tilt {
+            ", its tilt undone when sampling"
+        } else {
+            ""
         },
         r.config.test_per_family,
         match r.config.tune_seed {
@@ -980,6 +1003,13 @@ mod tests {
                 .to_string()
                 .contains("--keep 0")
         );
+        let untilt_causal = AblationConfig {
+            undo_tilt: true,
+            weighting: Weighting::Causal,
+            ..paper.clone()
+        };
+        let e = untilt_causal.validate().unwrap_err().to_string();
+        assert!(e.contains("--undo-tilt") && e.contains("causal"), "{e}");
         let heavy = AblationConfig {
             weighted: 1.5,
             ..paper

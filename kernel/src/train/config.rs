@@ -4,6 +4,7 @@
 //! [`ChameleonConfig`]'s constructors and its default recipe).
 
 use super::adamw::AdamWConfig;
+use super::loss::Weighting;
 use crate::error::Result;
 use crate::model::{ChameleonConfig, Format, ModelConfig, ModelMeta, Role, Vocab, WorldLayout};
 use crate::tokenize::{ImageCodec, TextTokenizer};
@@ -25,6 +26,10 @@ pub struct TrainConfig {
     pub optimizer: AdamWConfig,
     /// λ of the recognition-weighted loss (0 = plain cross-entropy), see [`super::loss`].
     pub weighted: f64,
+    /// Which position a change's weight lands on: its own (the paper's) or the ones drawn
+    /// after it ([`Weighting::Causal`], no tilt).
+    #[serde(default)]
+    pub weighting: Weighting,
     pub seed: u64,
     /// Evaluate on the held-out examples every this many steps (0 = never).
     pub eval_every: usize,
@@ -75,6 +80,7 @@ impl TrainConfig {
         set(&mut self.checkpoint_every, o.checkpoint_every);
         self.lr = o.lr.unwrap_or(self.lr);
         self.weighted = o.weighted.unwrap_or(self.weighted);
+        self.weighting = o.weighting.unwrap_or(self.weighting);
         self.seed = o.seed.unwrap_or(self.seed);
         self.captions = o.captions.unwrap_or(self.captions);
         self.drawings = o.drawings.unwrap_or(self.drawings);
@@ -96,6 +102,7 @@ pub struct Overrides {
     pub lr: Option<f64>,
     pub warmup: Option<usize>,
     pub weighted: Option<f64>,
+    pub weighting: Option<Weighting>,
     pub seed: Option<u64>,
     pub eval_every: Option<usize>,
     pub checkpoint_every: Option<usize>,
@@ -194,6 +201,7 @@ impl Preset {
             min_lr_ratio: 0.1,
             optimizer: AdamWConfig::default(),
             weighted: 0.0,
+            weighting: Weighting::Target,
             seed: 0,
             eval_every: 100,
             checkpoint_every: 500,

@@ -16,10 +16,32 @@
 //! With λ = 0.5 and a change weight `w` of 10 the odds of replacing are multiplied by 11, so a
 //! model sampled at temperature 1 redraws parts of the scene the action leaves alone
 //! (measured in `models/README.md`: minimal editing falls, the L1 to the target rises).
+//!
+//! [`Weighting::Causal`] moves each position's change weight to the positions drawn after it:
+//! position `l` weighs by the largest recognition weight among its already-drawn neighbours
+//! (left, and the three above in raster order), so its weight depends on the target only
+//! through tokens the model is given when it predicts `l`. A weight that is a function of the
+//! context reweights contexts, not outcomes: the minimiser at each context stays the data's
+//! distribution, and there is no tilt to undo (up to two small leaks: the encoder's receptive
+//! field, which lets a neighbour's feature see a little of `l`'s pixels, and the normalisation
+//! over the whole image). What it gives up: the first token of a change weighs as a kept one.
 
 use super::batch::Batch;
 use crate::model::{Chameleon, Pass};
 use candle_core::{D, Result, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// Which position a change's recognition weight lands on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum Weighting {
+    /// The paper's: each position by its own change (depends on the target token: tilts).
+    #[default]
+    Target,
+    /// Each position by the largest change among its already-drawn neighbours (no tilt).
+    Causal,
+}
 
 /// Normalised recognition weights (mean 1) from the pre-quantisation features of source and
 /// target, each `positions x dim` row-major.
@@ -36,14 +58,38 @@ pub fn recognition_weights(source: &[f32], target: &[f32], dim: usize) -> Vec<f3
     w.iter().map(|v| v / mean).collect()
 }
 
-/// The loss weight of each target image position, `(1 - λ) + λ·w` from its recognition
-/// weight `w`: the one place the two are mixed.
-pub fn loss_weights(lambda: f64, recognition_weights: &[f32]) -> Vec<f32> {
+/// The loss weight of each target image position, `(1 - λ) + λ·w` from the recognition
+/// weight `w` that `weighting` assigns it: the one place the two are mixed. The positions are
+/// a square grid in raster order (a row, if their number is not a square).
+pub fn loss_weights(lambda: f64, weighting: Weighting, recognition_weights: &[f32]) -> Vec<f32> {
     let l = lambda as f32;
-    recognition_weights
-        .iter()
-        .map(|w| (1.0 - l) + l * w)
-        .collect()
+    let mix = |w: f32| (1.0 - l) + l * w;
+    match weighting {
+        Weighting::Target => recognition_weights.iter().map(|&w| mix(w)).collect(),
+        Weighting::Causal => {
+            let n = recognition_weights.len();
+            let side = (n as f64).sqrt().round() as usize;
+            let width = if side * side == n { side } else { n };
+            (0..n)
+                .map(|i| {
+                    let (row, col) = (i / width, i % width);
+                    let left = (col > 0).then(|| i - 1);
+                    let above = (row > 0).then(|| i - width);
+                    let neighbours = [
+                        left,
+                        above.filter(|_| col > 0).map(|a| a - 1),
+                        above,
+                        above.filter(|_| col + 1 < width).map(|a| a + 1),
+                    ];
+                    mix(neighbours
+                        .into_iter()
+                        .flatten()
+                        .map(|j| recognition_weights[j])
+                        .fold(0.0, f32::max))
+                })
+                .collect()
+        }
+    }
 }
 
 /// The logit bias on the source's token that undoes the tilt of a model trained with
@@ -51,14 +97,15 @@ pub fn loss_weights(lambda: f64, recognition_weights: &[f32]) -> Vec<f32> {
 /// the log of the mean weight of the positions whose token changed over the mean weight of
 /// those whose token was kept. A model at the weighted loss's optimum keeps the source's token
 /// with its odds divided by about that ratio; [`crate::model::Sampling::copy_bias`] multiplies
-/// them back. 0 for the plain loss, or when no pair both keeps and changes a token.
+/// them back. 0 for the plain loss, or when no pair both keeps and changes a token. Only
+/// [`Weighting::Target`] tilts ([`Weighting::Causal`] has nothing to undo).
 pub fn copy_tilt<'a>(
     lambda: f64,
     pairs: impl IntoIterator<Item = (&'a [u32], &'a [u32], &'a [f32])>,
 ) -> f64 {
     let (mut kept, mut changed) = ((0.0, 0usize), (0.0, 0usize));
     for (source, target, w) in pairs {
-        let weights = loss_weights(lambda, w);
+        let weights = loss_weights(lambda, Weighting::Target, w);
         for ((s, t), weight) in source.iter().zip(target).zip(weights) {
             let side = if s == t { &mut kept } else { &mut changed };
             side.0 += weight as f64;
@@ -113,8 +160,8 @@ mod tests {
             assert!((a - b).abs() < 1e-6, "{w:?}");
         }
         assert_eq!(recognition_weights(&s, &s, 2), vec![1.0; 3]);
-        assert_eq!(loss_weights(0.0, &w), vec![1.0; 3]);
-        let half = loss_weights(0.5, &w);
+        assert_eq!(loss_weights(0.0, Weighting::Target, &w), vec![1.0; 3]);
+        let half = loss_weights(0.5, Weighting::Target, &w);
         assert!((half[2] - (0.5 + 0.5 * 2.7)).abs() < 1e-6);
     }
 
@@ -129,6 +176,55 @@ mod tests {
         assert_eq!(copy_tilt(0.0, pairs()), 0.0);
         // Nothing changed: no ratio to undo.
         assert_eq!(copy_tilt(0.5, [(&s[..], &s[..], &w[..])]), 0.0);
+    }
+
+    #[test]
+    fn causal_weights_land_on_the_positions_drawn_after_a_change() {
+        // A 3 x 3 grid whose centre changed (recognition weight 9, the rest 0).
+        let mut w = [0.0f32; 9];
+        w[4] = 9.0;
+        let causal = loss_weights(1.0, Weighting::Causal, &w);
+        // The centre's right neighbour and the three below it see the change; the centre
+        // itself, drawn before anything of it, weighs as a kept position.
+        assert_eq!(causal, vec![0.0, 0.0, 0.0, 0.0, 0.0, 9.0, 9.0, 9.0, 9.0]);
+        let half = loss_weights(0.5, Weighting::Causal, &w);
+        assert_eq!(half[4], 0.5);
+        assert_eq!(half[7], 0.5 + 0.5 * 9.0);
+        // Not a square: a row, each position weighted by its left neighbour.
+        assert_eq!(
+            loss_weights(1.0, Weighting::Causal, &[2.0, 0.0, 3.0]),
+            vec![0.0, 2.0, 0.0]
+        );
+    }
+
+    #[test]
+    fn a_causal_weight_never_depends_on_the_position_or_any_after_it() {
+        // Whatever the recognition weights from position l on, the weights up to l are the
+        // same: each is a function of what the model is given when it predicts the position.
+        let mut rng = 12345u64;
+        let mut next = || {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (rng >> 40) as f32 / (1u64 << 24) as f32 * 4.0
+        };
+        let w: Vec<f32> = (0..64).map(|_| next()).collect();
+        let base = loss_weights(0.5, Weighting::Causal, &w);
+        for l in 0..64 {
+            let mut changed = w.clone();
+            for v in &mut changed[l..] {
+                *v = next();
+            }
+            let after = loss_weights(0.5, Weighting::Causal, &changed);
+            assert_eq!(base[..=l], after[..=l], "position {l}");
+        }
+        // The paper's weights do depend on the position's own change.
+        let mut own = w.clone();
+        own[10] += 1.0;
+        assert_ne!(
+            loss_weights(0.5, Weighting::Target, &w)[10],
+            loss_weights(0.5, Weighting::Target, &own)[10]
+        );
     }
 
     #[test]
@@ -195,8 +291,11 @@ mod tests {
             .map(|s| {
                 let mut weights = s.weights.clone();
                 let idx: Vec<usize> = s.completion().collect();
-                let mixed =
-                    loss_weights(0.0, &idx.iter().map(|&i| s.weights[i]).collect::<Vec<_>>());
+                let mixed = loss_weights(
+                    0.0,
+                    Weighting::Target,
+                    &idx.iter().map(|&i| s.weights[i]).collect::<Vec<_>>(),
+                );
                 for (i, m) in idx.iter().zip(mixed) {
                     weights[*i] = m;
                 }

@@ -17,6 +17,7 @@ pub mod trainer;
 pub use adamw::AdamWConfig;
 pub use config::{Overrides, Preset, TrainConfig};
 pub use data::Example;
+pub use loss::Weighting;
 pub use trainer::{Progress, StepStats, Task, Trainer, Weights, hold_out, rows_also_trained_on};
 
 #[cfg(test)]

@@ -380,7 +380,11 @@ impl Trainer {
                 &ex.source,
                 &ex.action,
                 &ex.target,
-                Some(&loss_weights(self.config.weighted, &ex.recognition_weights)),
+                Some(&loss_weights(
+                    self.config.weighted,
+                    self.config.weighting,
+                    &ex.recognition_weights,
+                )),
             ),
             Task::Role(Role::Dynamics) => self
                 .format

@@ -4,6 +4,7 @@
 use anyhow::Result;
 use clap::Args;
 use dynaboot::ablation::{AblationConfig, AblationPreset, run_ablation, tables, write_reports};
+use dynaboot::train::Weighting;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -33,6 +34,10 @@ pub struct AblateArgs {
     /// λ of FDM's recognition-weighted loss (the preset's unless given).
     #[arg(long, value_parser = crate::args::fraction)]
     weighted: Option<f64>,
+    /// Where FDM's change weights land: target (the paper's) or causal (no tilt); the
+    /// preset's unless given.
+    #[arg(long, value_enum)]
+    weighting: Option<Weighting>,
     /// Sample the world models trained with the weighted loss with the bias on the source's
     /// token that undoes the loss's tilt towards redrawing (computed from each model's data).
     #[arg(long)]
@@ -58,6 +63,7 @@ pub fn run(a: AblateArgs) -> Result<()> {
         videos: a.videos.unwrap_or(preset.videos),
         keep: a.keep.unwrap_or(preset.keep),
         weighted: a.weighted.unwrap_or(preset.weighted),
+        weighting: a.weighting.unwrap_or(preset.weighting),
         steps: a.steps.unwrap_or(preset.steps),
         undo_tilt: a.undo_tilt || preset.undo_tilt,
         ..preset

@@ -10,7 +10,9 @@ use dynaboot::model::lora::LoraConfig;
 use dynaboot::tokenize::{ImageCodec, ImageTokenizer, TextTokenizer};
 use dynaboot::train::checkpoint::{METRICS_FILE, STATE_FILE};
 use dynaboot::train::data::load_examples;
-use dynaboot::train::{Overrides, Preset, Trainer, Weights, hold_out, rows_also_trained_on};
+use dynaboot::train::{
+    Overrides, Preset, Trainer, Weighting, Weights, hold_out, rows_also_trained_on,
+};
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -49,6 +51,11 @@ pub struct TrainArgs {
     /// λ of the recognition-weighted loss: weight = (1 - λ) + λ·change (0 = plain loss).
     #[arg(long, default_value_t = 0.0, value_parser = crate::args::fraction)]
     weighted: f64,
+    /// Where a change's weight lands: on its own position (target, the paper's) or on the
+    /// positions drawn after it (causal: the weight depends only on what the model is given,
+    /// so the loss does not tilt the model towards redrawing).
+    #[arg(long, value_enum)]
+    weighting: Option<Weighting>,
     /// Also train describing the images in words (scene captions; needs the embedded
     /// world's data, whose rows carry the scenes).
     #[arg(long)]
@@ -263,6 +270,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             grad_accum: a.accum,
             lr: a.lr,
             weighted: Some(a.weighted),
+            weighting: a.weighting,
             seed: Some(a.seed),
             captions: Some(a.captions || foundation),
             drawings: Some(a.drawings || foundation),
