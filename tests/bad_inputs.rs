@@ -1364,6 +1364,23 @@ const CASES: &[Case] = &[
         exit: 2,
         says: &["--weighted", "from 0 to 1"],
     },
+    Case {
+        name: "ablate, a dynamics learning rate of zero",
+        setup: nothing,
+        args: &[
+            "ablate",
+            "--preset",
+            "smoke",
+            "--seeds",
+            "1",
+            "--dynamics-lr",
+            "0",
+            "--out",
+            "abl",
+        ],
+        exit: 1,
+        says: &["--dynamics-lr 0", "positive number"],
+    },
     // merge, demo, study
     Case {
         name: "merge, adapter missing",

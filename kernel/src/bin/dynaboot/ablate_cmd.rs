@@ -42,6 +42,9 @@ pub struct AblateArgs {
     /// token that undoes the loss's tilt towards redrawing (computed from each model's data).
     #[arg(long)]
     undo_tilt: bool,
+    /// Peak learning rate of the dynamics model (the preset's, the world models', unless given).
+    #[arg(long)]
+    dynamics_lr: Option<f64>,
     /// Fine-tuning steps of every model (the preset's unless given).
     #[arg(long, value_parser = crate::args::at_least_one)]
     steps: Option<usize>,
@@ -65,6 +68,7 @@ pub fn run(a: AblateArgs) -> Result<()> {
         weighted: a.weighted.unwrap_or(preset.weighted),
         weighting: a.weighting.unwrap_or(preset.weighting),
         steps: a.steps.unwrap_or(preset.steps),
+        dynamics_lr: a.dynamics_lr.or(preset.dynamics_lr),
         undo_tilt: a.undo_tilt || preset.undo_tilt,
         ..preset
     };
