@@ -73,7 +73,9 @@ pub fn remove_stale_temps(dir: &Path) -> Result<usize> {
     Ok(removed)
 }
 
-/// Writes named tensors as a safetensors file, atomically.
+/// Writes named tensors as a safetensors file, atomically, readable as any file the user
+/// creates (the safetensors crate writes through a private temp file, mode 0600, which would
+/// keep a checkpoint from a web server or a colleague).
 pub fn write_safetensors(path: &Path, tensors: &[(String, candle_core::Tensor)]) -> Result<()> {
     let map: std::collections::HashMap<String, candle_core::Tensor> =
         tensors.iter().cloned().collect();
@@ -85,7 +87,12 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, candle_core::Tensor)])
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let usual = std::fs::File::create(&tmp)
+        .and_then(|f| f.metadata())
+        .map_err(|e| Error::io(&tmp, e))?
+        .permissions();
     candle_core::safetensors::save(&map, &tmp)?;
+    std::fs::set_permissions(&tmp, usual).map_err(|e| Error::io(&tmp, e))?;
     pause_before_rename();
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
@@ -193,6 +200,23 @@ mod tests {
             assert!(!dir.path().join(name).exists(), "{name} was left");
         }
         assert_eq!(remove_stale_temps(&dir.path().join("absent")).unwrap(), 0);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn checkpoints_get_the_permissions_of_any_new_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let t = candle_core::Tensor::zeros(2, candle_core::DType::F32, &candle_core::Device::Cpu)
+            .unwrap();
+        write_safetensors(&dir.path().join("model.safetensors"), &[("w".into(), t)]).unwrap();
+        write_atomic(&dir.path().join("config.json"), b"{}").unwrap();
+        let mode = |n: &str| {
+            let m = std::fs::metadata(dir.path().join(n)).unwrap();
+            m.permissions().mode() & 0o777
+        };
+        // Under the usual umask 022: 0644 both, where the safetensors crate alone gives 0600.
+        assert_eq!(mode("model.safetensors"), mode("config.json"));
     }
 
     #[test]
