@@ -90,8 +90,19 @@ foundation:
     cargo run --release -- train --role foundation --data data/foundation --eval data/tune --preset demo --steps 16000 --eval-every 2000 --out runs/foundation --resume
     cargo run --release -- export --force --full --from runs/foundation --to models/foundation
 
+# The foundation the ablation fine-tunes, models/foundation-changes: models/foundation continued
+# 4000 steps (learning rate 5e-4) on the first 8000 of its own frame pairs with its three tasks
+# and a fourth, change captions (from both images, what the second shows differently, in the
+# scene language, naming no action; `train --changes`). f32. About 15 minutes on an idle 2-core
+# machine; then `just ablate`.
+foundation-changes:
+    cargo run --release -- world generate --split train --n 8000 --seed 100 --out data/foundation8k
+    cargo run --release -- world generate --split train --n 400 --seed 7 --out data/tune
+    cargo run --release -- train --role foundation --changes --base models/foundation --data data/foundation8k --eval data/tune --steps 4000 --lr 5e-4 --eval-every 1000 --out runs/foundation-changes
+    cargo run --release -- export --force --full --from runs/foundation-changes --to models/foundation-changes
+
 # The paper's ablation (3 seeds, under 30 minutes on 2 cores): per seed a dynamics model and
-# four world models, each a full fine-tune of the shipped foundation; videos labelled and
+# four world models, each a full fine-tune of models/foundation-changes; videos labelled and
 # candidates verified by the shipped dynamics model. Its record (results.json, report.md) is
 # copied to models/ablation/, which notebooks 03 and 05 show.
 ablate:

@@ -1319,7 +1319,11 @@ const CASES: &[Case] = &[
             "ablate", "--preset", "smoke", "--seeds", "1", "--models", "m", "--out", "abl",
         ],
         exit: 1,
-        says: &["--models m", "foundation/", "models/ of the repository"],
+        says: &[
+            "--models m",
+            "foundation-changes/",
+            "models/ of the repository",
+        ],
     },
     Case {
         name: "ablate, a device that is not one",

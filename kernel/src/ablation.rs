@@ -72,7 +72,9 @@ pub struct AblationConfig {
     #[serde(default)]
     pub tune_seed: Option<u64>,
     /// The checkpoints (folders beside `vq/` in the models folder) the dynamics and the world
-    /// models fine-tune in full, the shipped recipe's starts.
+    /// models fine-tune in full: in both presets `foundation-changes/`, the foundation taught
+    /// to caption what changed between two frames as well (`just foundation-changes`; from the
+    /// shipped pair's starts (b) and (d) were smaller, models/README.md).
     pub dynamics_base: String,
     pub world_base: String,
     /// Optimizer steps of every model (equal, so learning curves compare at equal steps).
@@ -122,8 +124,8 @@ impl AblationPreset {
                 video: VideoConfig::default(),
                 test_per_family: 2,
                 tune_seed: None,
-                dynamics_base: "foundation".into(),
-                world_base: "foundation-4000".into(),
+                dynamics_base: "foundation-changes".into(),
+                world_base: "foundation-changes".into(),
                 steps: 4,
                 batch_size: 4,
                 lr: 1.5e-3,
@@ -152,8 +154,8 @@ impl AblationPreset {
                 video: VideoConfig::default(),
                 test_per_family: 12,
                 tune_seed: None,
-                dynamics_base: "foundation".into(),
-                world_base: "foundation-4000".into(),
+                dynamics_base: "foundation-changes".into(),
+                world_base: "foundation-changes".into(),
                 steps: 250,
                 batch_size: 16,
                 lr: 1.5e-3,
@@ -950,7 +952,7 @@ pub fn write_reports(dir: &Path, r: &AblationResults, examples: &[WorldExample])
     let ts = tables(r);
     let intro = format!(
         "Ablation on the embedded world: {} seeds; every model a full fine-tune ({} steps, batch \
-         {}, learning rate {}) of the shipped foundation (the dynamics model from {}, the world models from {}); \
+         {}, learning rate {}) of the shipped foundation ({}); \
          {} labelled triplets, {} videos labelled (the top {} kept) and candidates verified by \
          {}; the weighted loss at λ = {} on {}{}; {} rows per family of {}, {} samples a row, all judged (best-of-n is the expected \
          score of the verifier's pick among n of them, so N = 1 is their mean); {:.0} s in all. A finding counts as reproduced when its 95 % interval lies \
@@ -962,8 +964,14 @@ pub fn write_reports(dir: &Path, r: &AblationResults, examples: &[WorldExample])
             Some(d) => format!("{}, the dynamics model's {d}", r.config.lr),
             None => r.config.lr.to_string(),
         },
-        r.config.dynamics_base,
-        r.config.world_base,
+        if r.config.dynamics_base == r.config.world_base {
+            format!("every model from {}", r.config.dynamics_base)
+        } else {
+            format!(
+                "the dynamics model from {}, the world models from {}",
+                r.config.dynamics_base, r.config.world_base
+            )
+        },
         r.config.train_rows,
         r.config.videos,
         r.config.keep,

@@ -14,8 +14,8 @@ pub struct AblateArgs {
     /// Seeds to run (0, 1, ...).
     #[arg(long, default_value_t = 3)]
     seeds: u64,
-    /// The models folder: `vq/`, `tokenizer.json` and the foundation checkpoints every model
-    /// fine-tunes (`foundation/`, `foundation-4000/`).
+    /// The models folder: `vq/`, `tokenizer.json`, the foundation checkpoint every model
+    /// fine-tunes (`foundation-changes/`) and the annotator (`dynamics/`).
     #[arg(long, default_value = "models")]
     models: PathBuf,
     /// Evaluate on a split of the train generator with this seed instead of the fixed test
