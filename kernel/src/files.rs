@@ -30,9 +30,9 @@ fn pause_before_rename() {
     }
 }
 
-/// Writes `bytes` to `path` atomically: a sibling temp file, fsync, then rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
+/// The temp file an atomic write of `path` goes through (`.NAME.PID.tmp` beside it, the
+/// pattern [`remove_stale_temps`] clears), its folder created.
+fn temp_beside(path: &Path) -> Result<std::path::PathBuf> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
@@ -40,7 +40,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    Ok(path.with_file_name(format!(".{name}.{}.tmp", std::process::id())))
+}
+
+/// Writes `bytes` to `path` atomically: a sibling temp file, fsync, then rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = temp_beside(path)?;
     let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     f.write_all(bytes)
         .and_then(|_| f.sync_all())
@@ -79,19 +85,15 @@ pub fn remove_stale_temps(dir: &Path) -> Result<usize> {
 pub fn write_safetensors(path: &Path, tensors: &[(String, candle_core::Tensor)]) -> Result<()> {
     let map: std::collections::HashMap<String, candle_core::Tensor> =
         tensors.iter().cloned().collect();
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = temp_beside(path)?;
     let usual = std::fs::File::create(&tmp)
         .and_then(|f| f.metadata())
         .map_err(|e| Error::io(&tmp, e))?
         .permissions();
-    candle_core::safetensors::save(&map, &tmp)?;
+    if let Err(e) = candle_core::safetensors::save(&map, &tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.into());
+    }
     std::fs::set_permissions(&tmp, usual).map_err(|e| Error::io(&tmp, e))?;
     pause_before_rename();
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
