@@ -1,11 +1,11 @@
-//! The human evaluation's statistics against SciPy: `eval::wilcoxon::signed_rank` on the fixed
+//! The human evaluation's statistics against SciPy: `stats::wilcoxon::signed_rank` on the fixed
 //! paired differences of `fixtures/stats/wilcoxon.json` (written by the script beside it with
 //! `scipy.stats.wilcoxon`) gives SciPy's statistic and p-value for every case: exact,
 //! sign-flip and normal-approximation paths, Wilcoxon's and Pratt's treatment of zeros; and
-//! `eval::agreement::spearman` gives `scipy.stats.spearmanr`'s rho.
+//! `stats::agreement::spearman` gives `scipy.stats.spearmanr`'s rho.
 
-use dynaboot::eval::agreement::spearman;
-use dynaboot::eval::wilcoxon::{Method, Zeros, signed_rank};
+use dynaboot::stats::agreement::spearman;
+use dynaboot::stats::wilcoxon::{Method, Zeros, signed_rank};
 use serde_json::Value;
 
 #[test]

@@ -32,7 +32,7 @@ fn generate_train_split_and_show_a_row() {
             side.action.apply(&side.source_state).unwrap(),
             side.target_state
         );
-        assert_eq!(row.task, side.action.family().task_name());
+        assert_eq!(row.family, side.action.family().name());
         assert_eq!(ds.input_image(i).unwrap().dimensions(), (64, 64));
         assert!(ds.output_image(i).unwrap().is_some());
     }
@@ -74,7 +74,7 @@ fn test_split_is_fixed_and_balanced() {
     assert_eq!(ds.rows.len(), 200);
     for fam in Family::ALL {
         assert_eq!(
-            ds.rows.iter().filter(|r| r.task == fam.task_name()).count(),
+            ds.rows.iter().filter(|r| r.family == fam.name()).count(),
             50
         );
     }

@@ -176,6 +176,47 @@ pub fn load_rgb_sized(path: &Path, size: u32) -> Result<RgbImage> {
     check_size(path, load_rgb(path)?, size)
 }
 
+/// The guard of every output folder: `earlier` are the files an earlier run of the same
+/// command wrote into `out`. None: nothing to do. Otherwise refused, naming the first and
+/// `what` they are, unless `force`: then they are removed first, so that a run stopped early
+/// never leaves an earlier run's files beside its own. `instead` is another way out the refusal
+/// offers (e.g. "--resume to continue it").
+pub fn clear_earlier_output(
+    out: &Path,
+    earlier: &[std::path::PathBuf],
+    what: &str,
+    instead: Option<&str>,
+    force: bool,
+) -> Result<()> {
+    let Some(first) = earlier.first() else {
+        return Ok(());
+    };
+    if !force {
+        return Err(earlier_output_refused(out, first, what, instead));
+    }
+    for path in earlier {
+        std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+    }
+    Ok(())
+}
+
+/// The refusal of [`clear_earlier_output`]: `out` holds `what`, of which `first` is a file.
+pub fn earlier_output_refused(
+    out: &Path,
+    first: &Path,
+    what: &str,
+    instead: Option<&str>,
+) -> Error {
+    let name = first.strip_prefix(out).unwrap_or(first);
+    Error::Invalid(format!(
+        "--out {} already holds {what} ({}); pass {}--force to replace it, or choose another \
+         --out",
+        out.display(),
+        name.display(),
+        instead.map(|i| format!("{i}, ")).unwrap_or_default()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

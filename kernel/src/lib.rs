@@ -20,6 +20,9 @@ pub mod nn;
 pub mod notebook;
 pub mod playground;
 pub mod png;
+#[cfg(feature = "fs")]
+pub mod shipped;
+pub mod stats;
 #[cfg(feature = "study")]
 pub mod study;
 #[cfg(all(test, feature = "serve"))]

@@ -10,6 +10,7 @@
 
 use crate::error::{Error, Result};
 use crate::eval::report::{Table, escape, png_data_uri};
+pub use crate::shipped::shipped_models;
 use image::RgbImage;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -39,26 +40,6 @@ where
         }),
         Err(_) => Ok(default),
     }
-}
-
-/// The shipped models' folder (`models/` of the repository), found from the current
-/// directory upwards (notebooks run in `notebooks/`), or `DYNABOOT_MODELS` when set.
-pub fn shipped_models() -> Result<PathBuf> {
-    if let Ok(dir) = std::env::var("DYNABOOT_MODELS") {
-        return Ok(PathBuf::from(dir));
-    }
-    let start = std::env::current_dir().map_err(|e| Error::io(".", e))?;
-    start
-        .ancestors()
-        .map(|d| d.join("models"))
-        .find(|m| m.join("world/config.json").is_file() && m.join("vq/config.json").is_file())
-        .ok_or_else(|| {
-            Error::Invalid(format!(
-                "no shipped models (models/world, models/vq) in {} or above; run the notebook \
-                 from the repository's notebooks/ folder or set DYNABOOT_MODELS",
-                start.display()
-            ))
-        })
 }
 
 /// An empty scratch folder `name` for a notebook's generated data: under `DYNABOOT_SCRATCH`

@@ -242,7 +242,7 @@ pub fn write_synthetic(
                 input: String::new(),
                 output: None,
                 instruction: a.text.clone(),
-                task: SYNTHETIC_TASK.into(),
+                family: SYNTHETIC_TASK.into(),
                 id: None,
                 sidecar: None,
             },

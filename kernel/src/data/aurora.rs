@@ -25,7 +25,8 @@ pub struct Row {
     pub input: String,
     pub output: Option<String>,
     pub instruction: String,
-    pub task: String,
+    /// The family (AURORA's `task` field: kubric, something, whatsup, magicbrush, ...).
+    pub family: String,
     pub id: Option<String>,
     pub sidecar: Option<Sidecar>,
 }
@@ -195,7 +196,7 @@ pub fn parse_rows(text: &str, file: &str) -> Result<Vec<Row>> {
                 input,
                 output,
                 instruction,
-                task,
+                family: task,
                 id,
                 sidecar,
             })
@@ -217,7 +218,7 @@ pub fn rows_to_json(rows: &[Row]) -> String {
                 m.insert("output".into(), Value::String(o.clone()));
             }
             m.insert("instruction".into(), Value::String(r.instruction.clone()));
-            m.insert("task".into(), Value::String(r.task.clone()));
+            m.insert("task".into(), Value::String(r.family.clone()));
             if let Some(s) = &r.sidecar {
                 m.insert(
                     "action".into(),
@@ -256,7 +257,7 @@ mod tests {
                 input: format!("images/{i}_in.png"),
                 output: Some(format!("images/{i}_out.png")),
                 instruction: t.text.clone(),
-                task: t.family().task_name().into(),
+                family: t.family().name().into(),
                 id: Some(i.to_string()),
                 sidecar: Some(Sidecar {
                     action: t.action,

@@ -180,7 +180,7 @@ fn write_row(
         input: String::new(),
         output: None,
         instruction: t.text.clone(),
-        task: t.family().task_name().to_string(),
+        family: t.family().name().to_string(),
         id: None,
         sidecar: Some(super::Sidecar {
             action: t.action,
@@ -286,7 +286,7 @@ mod tests {
             input: String::new(),
             output: None,
             instruction: "x".into(),
-            task: "kubric".into(),
+            family: "kubric".into(),
             id: None,
             sidecar: None,
         };

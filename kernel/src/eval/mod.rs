@@ -1,33 +1,30 @@
 //! Evaluation: measuring tokenizers and models against the world's ground truth.
 //!
-//! [`judge`] scores generated images like the paper's GPT-4o judge, exactly; [`world_eval`]
-//! runs best-of-N over a labelled set; [`dynamics_eval`] measures the dynamics model (exact
-//! action, BLEU-4, ROUGE-L, the preference test) and its explanations checked by a world model; [`text`] and [`stats`] hold the metrics and
-//! confidence intervals; [`report`] writes the tables and example pages;
+//! [`judge`] scores generated images like the paper's GPT-4o judge, exactly; [`world_model_eval`]
+//! runs best-of-N over a labelled set; [`dynamics_model_eval`] measures the dynamics model (exact
+//! action, BLEU-4, ROUGE-L, the preference test) and its explanations checked by a world model;
+//! [`text`] holds the text metrics (intervals and tests are [`crate::stats`]); [`report`]
+//! writes the tables and example pages;
 //! [`conditioning_test`] runs the teacher-forced conditioning test on labelled rows;
-//! [`wilcoxon`] and [`agreement`] are the statistics of the human evaluation; `vlm_judge`
+//! `vlm_judge`
 //! (feature `vlm`) asks a VLM the judge's questions where the recogniser cannot look.
 
-pub mod agreement;
-pub mod dynamics_eval;
+pub mod dynamics_model_eval;
 pub mod judge;
 pub mod report;
-pub mod stats;
 pub mod text;
 pub mod tokenizer;
 #[cfg(feature = "vlm")]
 pub mod vlm_judge;
-pub mod wilcoxon;
-pub mod world_eval;
+pub mod world_model_eval;
 
-pub use dynamics_eval::{
+pub use dynamics_model_eval::{
     CheckedReport, DynamicsEvalConfig, DynamicsReport, evaluate_checked_explanations,
     evaluate_dynamics,
 };
 pub use judge::{Judge, Judgement};
-pub use stats::Estimate;
 pub use tokenizer::{TokenizerReport, evaluate_tokenizer};
-pub use world_eval::{WorldEvalConfig, WorldExample, WorldReport, evaluate_world};
+pub use world_model_eval::{WorldEvalConfig, WorldExample, WorldReport, evaluate_world};
 
 use crate::data::Sidecar;
 use crate::error::{Error, Result};
@@ -43,7 +40,8 @@ pub struct EvalItem {
     pub source: RgbImage,
     pub target: RgbImage,
     pub instruction: String,
-    pub task: String,
+    /// The family name (AURORA's `task` field).
+    pub family: String,
     pub sidecar: Option<Sidecar>,
 }
 
@@ -71,7 +69,7 @@ pub fn first_per_family(
     items
         .into_iter()
         .filter(|it| {
-            let n = seen.entry(it.task.clone()).or_default();
+            let n = seen.entry(it.family.clone()).or_default();
             *n += 1;
             *n <= per_family
         })
@@ -114,7 +112,7 @@ fn triplet_items(
                 source,
                 target,
                 instruction: t.text.clone(),
-                task: t.family().task_name().to_string(),
+                family: t.family().name().to_string(),
                 sidecar: Some(Sidecar {
                     action: t.action,
                     source_state: t.source,
@@ -129,7 +127,7 @@ fn triplet_items(
 pub fn by_task(items: &[EvalItem]) -> BTreeMap<String, Vec<usize>> {
     let mut m: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, it) in items.iter().enumerate() {
-        m.entry(it.task.clone()).or_default().push(i);
+        m.entry(it.family.clone()).or_default().push(i);
     }
     m
 }
@@ -146,7 +144,7 @@ pub fn load_items(dataset: &crate::data::AuroraDataset) -> Result<Vec<EvalItem>>
             source: dataset.input_image(i)?,
             target,
             instruction: row.instruction.clone(),
-            task: row.task.clone(),
+            family: row.family.clone(),
             sidecar: row.sidecar.clone(),
         });
     }
@@ -171,7 +169,7 @@ pub fn conditioning_test(
             .iter()
             .map(|it| {
                 let (s, t) = (it.source.clone(), it.target.clone());
-                (s, t, it.instruction.clone(), it.task.clone())
+                (s, t, it.instruction.clone(), it.family.clone())
             })
             .collect();
         crate::train::data::tokenize(&m.vq, &m.text, &triplets)
@@ -200,7 +198,7 @@ mod tests {
             source: RgbImage::new(1, 1),
             target: RgbImage::new(1, 1),
             instruction: format!("{task} {i}"),
-            task: task.into(),
+            family: task.into(),
             sidecar: None,
         };
         let items = vec![

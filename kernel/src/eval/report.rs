@@ -1,8 +1,8 @@
 //! Reports: tables as Markdown and HTML, and example pages with the images inline (PNG data
 //! URIs, so one `.html` file holds everything and opens anywhere).
 
-use super::dynamics_eval::{CheckedReport, DynamicsReport};
-use super::world_eval::{WorldExample, WorldReport};
+use super::dynamics_model_eval::{CheckedReport, DynamicsReport};
+use super::world_model_eval::{WorldExample, WorldReport};
 use crate::error::Result;
 use crate::train::conditioning::Conditioning;
 use image::RgbImage;
@@ -91,7 +91,7 @@ pub fn world_table(r: &WorldReport) -> Table {
         row.push(f2(r.target_through_vq.per_task[task]));
         t.push(row);
     }
-    let line = |name: &str, f: &dyn Fn(&super::world_eval::Scores) -> f64, d: usize| {
+    let line = |name: &str, f: &dyn Fn(&super::world_model_eval::Scores) -> f64, d: usize| {
         let mut row = vec![name.to_string()];
         row.extend(r.best_of.iter().map(|b| format!("{:.*}", d, f(&b.scores))));
         row.push(format!("{:.*}", d, f(&r.copy_source)));
@@ -202,7 +202,7 @@ pub fn examples_html(examples: &[WorldExample]) -> Result<String> {
     for ex in examples {
         s += &format!(
             "<div class=\"example\"><p><b>{}</b>: “{}”</p><div class=\"row\">",
-            escape(&ex.task),
+            escape(&ex.family),
             escape(&ex.instruction)
         );
         s += &figure(&ex.source, "source", "")?;

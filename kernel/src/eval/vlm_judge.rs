@@ -12,10 +12,10 @@
 
 use crate::error::{Error, Result};
 use crate::eval::EvalItem;
-use crate::eval::agreement::spearman;
 use crate::eval::judge::{Judge, Judgement};
-use crate::eval::world_eval::{Scores, l1};
+use crate::eval::world_model_eval::{Scores, l1};
 use crate::png::png_base64;
+use crate::stats::agreement::spearman;
 use crate::tokenize::vq::psnr;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -444,7 +444,7 @@ pub fn vlm_report(
         };
         if let Verdict::Scored(v) = &verdict {
             scored.push((
-                item.task.as_str(),
+                item.family.as_str(),
                 *v,
                 l1(prediction, &item.target),
                 psnr(&item.target, prediction).min(99.0),
@@ -455,7 +455,7 @@ pub fn vlm_report(
             }
         }
         samples.push(VlmSample {
-            task: item.task.clone(),
+            task: item.family.clone(),
             instruction: item.instruction.clone(),
             vlm: verdict,
             exact,

@@ -7,12 +7,12 @@
 //! any [`Backbone`] ([`explain_checked`]); [`Explainer`] is the call on checkpoints.
 
 use super::backbone::{Backbone, ready};
-use super::dynamics::{DynamicsModel, explain_pairs};
+use super::dynamics_model::{DynamicsModel, explain_pairs};
 use super::format::Format;
 use super::sampling::Sampling;
 use super::scoring::Score;
 use super::verifier::check_compatible;
-use super::world::{WorldModel, score_targets};
+use super::world_model::{WorldModel, score_targets};
 use crate::error::{Error, Result};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};

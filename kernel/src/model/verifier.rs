@@ -4,11 +4,11 @@
 
 use super::backbone::{Backbone, ready};
 use super::checkpoint::Model;
-use super::dynamics::{DynamicsModel, score_actions};
+use super::dynamics_model::{DynamicsModel, score_actions};
 use super::format::{Format, Role};
 use super::sampling::Sampling;
 use super::scoring::Score;
-use super::world::{WorldModel, sample_images};
+use super::world_model::{WorldModel, sample_images};
 use crate::error::{Error, Result};
 use image::RgbImage;
 

@@ -68,7 +68,7 @@ pub fn study_items<'a>(
             .map(|c| c.candidate(item, &sampling))
             .collect::<Result<Vec<_>>>()?;
         Ok(NewItem {
-            task: item.task.clone(),
+            task: item.family.clone(),
             instruction: item.instruction.clone(),
             source: item.source.clone(),
             target: Some(item.target.clone()),

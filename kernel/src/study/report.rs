@@ -7,10 +7,10 @@
 
 use super::store::{Image, Study};
 use crate::error::Result;
-use crate::eval::agreement::{Metric, krippendorff_alpha};
 use crate::eval::report::{Table, escape, html_page};
-use crate::eval::stats::Estimate;
-use crate::eval::wilcoxon::{SignedRank, Zeros, holm, signed_rank};
+use crate::stats::Estimate;
+use crate::stats::agreement::{Metric, krippendorff_alpha};
+use crate::stats::wilcoxon::{SignedRank, Zeros, holm, signed_rank};
 use base64::Engine;
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -166,25 +166,7 @@ impl Preset {
         })
     }
 
-    /// [`Preset::model_config`] over the tokenizers in `tokenizers` (a folder with `vq/` and
-    /// `tokenizer.json`, like the shipped `models/`), referenced by that path.
-    #[cfg(feature = "fs")]
-    pub fn model_config_over(
-        self,
-        roles: Vec<Role>,
-        tokenizers: &std::path::Path,
-    ) -> Result<ModelConfig> {
-        let (vq, text) = crate::tokenize::load_tokenizers(tokenizers, &candle_core::Device::Cpu)?;
-        let vq_dir = tokenizers.join("vq");
-        self.model_config(
-            roles,
-            &text,
-            &vq,
-            vq_dir.to_string_lossy().into_owned(),
-            crate::model::checkpoint::vq_fingerprint(&vq_dir)?,
-        )
-    }
-
+    /// The preset's default training recipe.
     pub fn train(self) -> TrainConfig {
         let (steps, batch_size, lr, warmup) = match self {
             Preset::Tiny => (200, 8, 3e-3, 10),

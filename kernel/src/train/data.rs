@@ -15,8 +15,8 @@ pub struct Example {
     pub action: Vec<u32>,
     /// Recognition weights of the target positions, mean 1 (see [`super::loss`]).
     pub recognition_weights: Vec<f32>,
-    /// AURORA task (family) name.
-    pub task: String,
+    /// The family name (AURORA's `task` field).
+    pub family: String,
     /// Text ids of descriptions of the source and the target scene
     /// ([`crate::world::describe_scene`]) where the data knows the scenes (the embedded
     /// world's sidecar); empty otherwise.
@@ -79,7 +79,7 @@ pub fn tokenize(
                 target: c.target,
                 recognition_weights: c.recognition_weights,
                 action: text.encode(action.trim())?,
-                task: task.clone(),
+                family: task.clone(),
                 descriptions: Vec::new(),
                 change: Vec::new(),
             })
@@ -227,7 +227,7 @@ pub fn load_examples(
                     target,
                     action,
                     recognition_weights,
-                    task: row.task.clone(),
+                    family: row.family.clone(),
                     descriptions,
                     change,
                 })

@@ -2,22 +2,26 @@
 //! ([`batch`]), AdamW with savable state ([`adamw`]), tokenised examples ([`data`]), the
 //! conditioning test ([`conditioning`]), the
 //! recipe and presets ([`config`]), the [`Trainer`] and its loop ([`trainer`]) and the
-//! run on disk ([`checkpoint`]).
+//! run on disk ([`run_dir`]) and the one door every run is set up through ([`run_spec`]).
 
 pub mod adamw;
 pub mod batch;
-#[cfg(feature = "fs")]
-pub mod checkpoint;
 pub mod conditioning;
 pub mod config;
 pub mod data;
 pub mod loss;
+#[cfg(feature = "fs")]
+pub mod run_dir;
+#[cfg(feature = "fs")]
+pub mod run_spec;
 pub mod trainer;
 
 pub use adamw::AdamWConfig;
 pub use config::{Overrides, Preset, TrainConfig};
 pub use data::Example;
 pub use loss::Weighting;
+#[cfg(feature = "fs")]
+pub use run_spec::{Data, HeldOut, OpenedRun, RunSpec, Start};
 pub use trainer::{Progress, StepStats, Task, Trainer, Weights, hold_out, rows_also_trained_on};
 
 #[cfg(test)]

@@ -51,7 +51,7 @@ fn examples(text: &TextTokenizer) -> Vec<Example> {
                 source,
                 target,
                 action: text.encode(a).unwrap(),
-                task: "kubric".into(),
+                family: "kubric".into(),
                 descriptions: Vec::new(),
                 change: Vec::new(),
             }
@@ -79,7 +79,7 @@ fn untrained(roles: Vec<Role>) -> Arc<crate::model::Model> {
     let (vq, text) = tokenizers();
     let mc = model_config(roles, &text, &vq);
     let tr = Trainer::new(
-        Weights::Fresh(&mc),
+        Weights::Fresh(mc.clone()),
         config(1),
         examples(&text),
         vec![],
@@ -119,7 +119,7 @@ fn the_conditioning_test_sees_a_model_learn_to_read_its_inputs() {
                 source: source.clone(),
                 target,
                 action: text.encode(action).unwrap(),
-                task: "kubric".into(),
+                family: "kubric".into(),
                 descriptions: Vec::new(),
                 change: Vec::new(),
             });
@@ -130,7 +130,14 @@ fn the_conditioning_test_sees_a_model_learn_to_read_its_inputs() {
         eval_every: 300,
         ..config(300)
     };
-    let mut tr = Trainer::new(Weights::Fresh(&mc), cfg, rows.clone(), rows, &Device::Cpu).unwrap();
+    let mut tr = Trainer::new(
+        Weights::Fresh(mc.clone()),
+        cfg,
+        rows.clone(),
+        rows,
+        &Device::Cpu,
+    )
+    .unwrap();
     let before = tr.conditioning().unwrap().unwrap();
     let (w, d) = (before.world.unwrap(), before.dynamics.unwrap());
     assert!((w.unchanged_share - 10.0 / 16.0).abs() < 0.05, "{w:?}");
@@ -164,7 +171,7 @@ fn every_parameter_receives_a_gradient_on(device: &Device) {
     let (vq, text) = tokenizers_on(device);
     let ex = examples(&text);
     let mc = model_config(vec![Role::World, Role::Dynamics], &text, &vq);
-    let tr = Trainer::new(Weights::Fresh(&mc), config(1), ex, vec![], device).unwrap();
+    let tr = Trainer::new(Weights::Fresh(mc.clone()), config(1), ex, vec![], device).unwrap();
     let grads = tr.loss_on_first(4).unwrap().backward().unwrap();
     let params = tr.parameters();
     assert!(params.len() > 20);
@@ -192,8 +199,14 @@ fn overfit_and_verify_on(device: &Device) {
     let (vq, text) = tokenizers_on(device);
     let ex = examples(&text);
     let mc = model_config(vec![Role::World, Role::Dynamics], &text, &vq);
-    let mut tr =
-        Trainer::new(Weights::Fresh(&mc), config(200), ex.clone(), vec![], device).unwrap();
+    let mut tr = Trainer::new(
+        Weights::Fresh(mc.clone()),
+        config(200),
+        ex.clone(),
+        vec![],
+        device,
+    )
+    .unwrap();
     let first = tr.step().unwrap().loss;
     let mut last = first;
     while tr.step_count() < 200 {
@@ -392,7 +405,7 @@ fn a_nan_loss_stops_with_the_step_named() {
         ..config(5)
     };
     let mut tr = Trainer::new(
-        Weights::Fresh(&mc),
+        Weights::Fresh(mc.clone()),
         cfg,
         examples(&text),
         vec![],
@@ -423,7 +436,7 @@ fn a_resumed_run_ends_with_identical_weights() {
     let dir = tempfile::tempdir().unwrap();
     let (held, eval) = hold_out(ex, 1, 0);
     let mut straight = Trainer::new(
-        Weights::Fresh(&mc),
+        Weights::Fresh(mc.clone()),
         cfg.clone(),
         held.clone(),
         eval.clone(),
@@ -436,7 +449,7 @@ fn a_resumed_run_ends_with_identical_weights() {
 
     let b = dir.path().join("b");
     let mut first = Trainer::new(
-        Weights::Fresh(&mc),
+        Weights::Fresh(mc.clone()),
         TrainConfig {
             steps: 3,
             ..cfg.clone()
@@ -466,7 +479,7 @@ fn a_resumed_run_ends_with_identical_weights() {
     }
     let files = |d: &std::path::Path| std::fs::read(d.join("model.safetensors")).unwrap();
     assert_eq!(files(&dir.path().join("a")), files(&b));
-    let lines = std::fs::read_to_string(b.join(super::checkpoint::METRICS_FILE)).unwrap();
+    let lines = std::fs::read_to_string(b.join(super::run_dir::METRICS_FILE)).unwrap();
     let steps: Vec<u64> = lines
         .lines()
         .map(|l| {
@@ -485,7 +498,7 @@ fn a_resumed_run_ends_with_identical_weights() {
     let c = dir.path().join("c");
     let (held, eval) = hold_out(examples(&text), 1, 0);
     let mut part = Trainer::new(
-        Weights::Fresh(&mc),
+        Weights::Fresh(mc.clone()),
         cfg,
         held.clone(),
         eval.clone(),
@@ -533,7 +546,7 @@ fn scores_are_the_log_likelihood_of_the_action_tokens() {
     let ex = examples(&text);
     let mc = model_config(vec![Role::Dynamics], &text, &vq);
     let tr = Trainer::new(
-        Weights::Fresh(&mc),
+        Weights::Fresh(mc.clone()),
         config(1),
         ex.clone(),
         vec![],
@@ -628,8 +641,14 @@ mod cuda {
                 weighted: 0.5,
                 ..config(20)
             };
-            let mut tr =
-                Trainer::new(Weights::Fresh(&mc), cfg, examples(&text), vec![], device).unwrap();
+            let mut tr = Trainer::new(
+                Weights::Fresh(mc.clone()),
+                cfg,
+                examples(&text),
+                vec![],
+                device,
+            )
+            .unwrap();
             let losses: Vec<f64> = (0..20).map(|_| tr.step().unwrap().loss).collect();
             (losses, tr.tensors())
         };
@@ -671,7 +690,7 @@ fn foundation_tasks_train_beside_the_role() {
     };
     let refusal = |ex: &[Example]| {
         Trainer::new(
-            Weights::Fresh(&mc),
+            Weights::Fresh(mc.clone()),
             cfg.clone(),
             ex.to_vec(),
             vec![],
@@ -726,7 +745,14 @@ fn foundation_tasks_train_beside_the_role() {
             .to_scalar::<f32>()
             .unwrap()
     };
-    let mut tr = Trainer::new(Weights::Fresh(&mc), cfg, ex.clone(), vec![], &Device::Cpu).unwrap();
+    let mut tr = Trainer::new(
+        Weights::Fresh(mc.clone()),
+        cfg,
+        ex.clone(),
+        vec![],
+        &Device::Cpu,
+    )
+    .unwrap();
     let before = scene_batch(&tr);
     tr.fit(|_, _| Ok(())).unwrap();
     let after = scene_batch(&tr);
@@ -741,7 +767,7 @@ fn foundation_tasks_train_beside_the_role() {
     // A foundation: no role, only the material; its held-out losses are per task.
     let foundation = model_config(vec![], &text, &vq);
     let nothing = Trainer::new(
-        Weights::Fresh(&foundation),
+        Weights::Fresh(foundation.clone()),
         config(10),
         ex.clone(),
         vec![],
@@ -759,7 +785,7 @@ fn foundation_tasks_train_beside_the_role() {
         ..config(10)
     };
     let tr = Trainer::new(
-        Weights::Fresh(&foundation),
+        Weights::Fresh(foundation.clone()),
         cfg,
         ex.clone(),
         ex,
@@ -781,14 +807,14 @@ fn foundation_tasks_train_beside_the_role() {
 fn repeats_set_each_familys_share_of_an_epoch() {
     let (vq, text) = tokenizers();
     let mut ex = examples(&text);
-    ex[1].task = "whatsup".into();
+    ex[1].family = "whatsup".into();
     let mc = model_config(vec![Role::World], &text, &vq);
     let with = |repeats: &[(&str, usize)]| TrainConfig {
         repeats: repeats.iter().map(|(f, t)| (f.to_string(), *t)).collect(),
         ..config(5)
     };
     let mut tr = Trainer::new(
-        Weights::Fresh(&mc),
+        Weights::Fresh(mc.clone()),
         with(&[("whatsup", 3)]),
         ex.clone(),
         vec![],
@@ -806,7 +832,7 @@ fn repeats_set_each_familys_share_of_an_epoch() {
 
     let refused = |repeats: &[(&str, usize)]| {
         Trainer::new(
-            Weights::Fresh(&mc),
+            Weights::Fresh(mc.clone()),
             with(repeats),
             ex.clone(),
             vec![],

@@ -1,7 +1,7 @@
 //! Training a backbone into a world model, a dynamics model, or both on one set of weights:
 //! AdamW, linear warm-up + cosine decay, gradient clipping and accumulation, periodic
 //! held-out evaluation. [`Trainer::step`] is one optimizer step and [`Trainer::fit`] the
-//! loop; what a run does besides stepping (metrics, checkpoints: [`super::checkpoint`];
+//! loop; what a run does besides stepping (metrics, checkpoints: [`super::run_dir`];
 //! learning curves: [`Trainer::learning_curve`]) is a callback of that loop.
 //!
 //! Determinism: parameters are initialised from `(seed, name)`; the data order of epoch `e` is
@@ -55,7 +55,7 @@ pub struct Progress {
 /// How the weights of a run start.
 pub enum Weights<'a> {
     /// Fresh parameters of this configuration, drawn from the run's seed.
-    Fresh(&'a ModelConfig),
+    Fresh(ModelConfig),
     /// A base checkpoint (dynaboot or HF Chameleon) for `roles`: every weight trains.
     #[cfg(feature = "fs")]
     Base(&'a crate::model::base::BaseModel, Vec<Role>),
@@ -143,7 +143,7 @@ impl Trainer {
         device: &Device,
     ) -> Result<Self> {
         let model_config = match &weights {
-            Weights::Fresh(c) => (*c).clone(),
+            Weights::Fresh(c) => c.clone(),
             #[cfg(feature = "fs")]
             Weights::Base(base, roles) | Weights::Lora(base, roles, _) => {
                 base.model_config(roles.clone())
@@ -153,7 +153,7 @@ impl Trainer {
         let varmap = VarMap::new();
         let vb = seeded_var_builder(&varmap, config.seed, DType::F32, device);
         let (backbone, lora) = match weights {
-            Weights::Fresh(c) => (Chameleon::new(c.backbone.clone(), vb)?, None),
+            Weights::Fresh(c) => (Chameleon::new(c.backbone, vb)?, None),
             #[cfg(feature = "fs")]
             Weights::Base(base, _) => {
                 let b = Chameleon::new(model_config.backbone.clone(), vb)?;
@@ -192,7 +192,7 @@ impl Trainer {
         let format = model_config.format();
         let stream = (0..train.len())
             .flat_map(|i| {
-                let times = config.repeats.get(&train[i].task).copied().unwrap_or(1);
+                let times = config.repeats.get(&train[i].family).copied().unwrap_or(1);
                 std::iter::repeat_n(i, times)
             })
             .collect();
@@ -243,17 +243,9 @@ impl Trainer {
                      family at least once (drop its rows from the data instead)"
                 )));
             }
-            if !train.iter().any(|ex| &ex.task == family) {
-                let mut present: Vec<&str> = train.iter().map(|ex| ex.task.as_str()).collect();
-                present.sort_unstable();
-                present.dedup();
-                return Err(Error::Invalid(format!(
-                    "the data mixture (`--repeat`, `repeats`) names the family {family:?}, which \
-                     no training example has; the training data's families are {}",
-                    present.join(", ")
-                )));
-            }
         }
+        let families = train.iter().map(|ex| ex.family.clone()).collect();
+        super::run_spec::check_mixture(config.repeats.keys(), &families)?;
         let format = model_config.format();
         for (i, ex) in train.iter().chain(eval).enumerate() {
             for role in &model_config.dynaboot.roles {
@@ -323,6 +315,16 @@ impl Trainer {
     /// Optimizer steps taken so far.
     pub fn step_count(&self) -> usize {
         self.step
+    }
+
+    /// Training examples (each once, however often a data mixture repeats it).
+    pub fn training_rows(&self) -> usize {
+        self.train.len()
+    }
+
+    /// Held-out examples.
+    pub fn held_out_rows(&self) -> usize {
+        self.eval.len()
     }
 
     fn roles(&self) -> &[Role] {

@@ -29,8 +29,8 @@ impl Family {
         Family::Whatsup,
         Family::Magicbrush,
     ];
-    /// The task name used in AURORA json files.
-    pub fn task_name(self) -> &'static str {
+    /// The family's name, as AURORA json files write it in their `task` field.
+    pub fn name(self) -> &'static str {
         match self {
             Family::Kubric => "kubric",
             Family::Something => "something",
@@ -38,8 +38,8 @@ impl Family {
             Family::Magicbrush => "magicbrush",
         }
     }
-    pub fn from_task_name(name: &str) -> Option<Family> {
-        Family::ALL.into_iter().find(|f| f.task_name() == name)
+    pub fn from_name(name: &str) -> Option<Family> {
+        Family::ALL.into_iter().find(|f| f.name() == name)
     }
 }
 

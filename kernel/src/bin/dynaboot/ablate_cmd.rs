@@ -16,8 +16,9 @@ pub struct AblateArgs {
     seeds: u64,
     /// The models folder: `vq/`, `tokenizer.json`, the foundation checkpoint every model
     /// fine-tunes (`foundation-changes/`) and the annotator (`dynamics/`).
-    #[arg(long, default_value = "models")]
-    models: PathBuf,
+    /// Default: the shipped models' folder (`DYNABOOT_MODELS`, else `models/` found upwards).
+    #[arg(long)]
+    models: Option<PathBuf>,
     /// Evaluate on a split of the train generator with this seed instead of the fixed test
     /// split (for tuning the experiment).
     #[arg(long)]
@@ -59,6 +60,10 @@ pub fn run(a: AblateArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
     let seeds: Vec<u64> = (0..a.seeds).collect();
     let device = crate::device(&a.device)?;
+    let models = match &a.models {
+        Some(m) => m.clone(),
+        None => dynaboot::shipped::shipped_models()?,
+    };
     let preset = a.preset.config();
     let cfg = AblationConfig {
         tune_seed: a.tune_seed,
@@ -72,7 +77,7 @@ pub fn run(a: AblateArgs) -> Result<()> {
         undo_tilt: a.undo_tilt || preset.undo_tilt,
         ..preset
     };
-    let (results, examples) = run_ablation(&cfg, &seeds, &a.models, &a.out, &device, |line| {
+    let (results, examples) = run_ablation(&cfg, &seeds, &models, &a.out, &device, |line| {
         println!("[{:>5.0}s] {line}", t0.elapsed().as_secs_f64())
     })?;
     for t in tables(&results) {

@@ -1,5 +1,6 @@
 //! Value parsers for the numbers a command line sets: each accepts a bounded range and refuses
-//! anything else as a usage error (exit 2) that names the range, before any work is done.
+//! anything else as a usage error (exit 2) that names the range, before any work is done; and
+//! the flag group `eval` and `judge` share ([`VerifiedWorldArgs`]).
 
 use dynaboot::model::explainer::MAX_PROPOSALS;
 use dynaboot::model::verifier::MAX_N;
@@ -154,4 +155,20 @@ mod tests {
         assert!(weight("NaN").is_err() && weight("-1").is_err() && weight("0.5") == Ok(0.5));
         assert!(temperature("NaN").is_err() && top_p("0").is_err() && at_least_one("0").is_err());
     }
+}
+
+/// The world model whose predictions are measured and the dynamics model that verifies its
+/// candidates: one flag group for `eval` and `judge`.
+#[derive(clap::Args)]
+pub struct VerifiedWorldArgs {
+    /// World-model checkpoint.
+    #[arg(long)]
+    pub world: std::path::PathBuf,
+    /// Dynamics-model checkpoint: ranks the world model's candidates (best of --n); `eval`
+    /// also evaluates it, greedily and with its proposals checked by the world model.
+    #[arg(long)]
+    pub dynamics: Option<std::path::PathBuf>,
+    /// Candidates per row (best-of-N, 1 to 1024) when --dynamics is given.
+    #[arg(long, default_value_t = 8, value_parser = candidates)]
+    pub n: usize,
 }

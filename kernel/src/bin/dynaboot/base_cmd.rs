@@ -113,20 +113,13 @@ fn clear_out(a: &MergeArgs) -> Result<()> {
         }
     }
     let existing = checkpoint_files(&a.out)?;
-    if let Some(first) = existing.first() {
-        if !a.force {
-            bail!(
-                "--out {} already holds a checkpoint ({}); choose another folder, or pass \
-                 --force to replace it",
-                a.out.display(),
-                first.file_name().unwrap_or_default().to_string_lossy()
-            );
-        }
-        for f in &existing {
-            std::fs::remove_file(f).with_context(|| format!("removing {}", f.display()))?;
-        }
-    }
-    Ok(())
+    Ok(dynaboot::files::clear_earlier_output(
+        &a.out,
+        &existing,
+        "a checkpoint",
+        None,
+        a.force,
+    )?)
 }
 
 pub fn merge(a: MergeArgs) -> Result<()> {

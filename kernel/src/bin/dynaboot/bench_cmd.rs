@@ -11,7 +11,7 @@ use dynaboot::model::{
     WorldLayout, WorldModel,
 };
 use dynaboot::tokenize::{ImageTokenizer, TextTokenizer};
-use dynaboot::train::{Example, Preset, Trainer, Weights};
+use dynaboot::train::{Data, Example, Overrides, Preset, RunSpec, Start};
 use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,9 +22,10 @@ pub struct BenchArgs {
     /// Print one json object instead of a table.
     #[arg(long)]
     json: bool,
-    /// Folder with `vq/` and `tokenizer.json` (their sizes set the vocabulary).
-    #[arg(long, default_value = "models")]
-    tokenizers: PathBuf,
+    /// Folder with `vq/` and `tokenizer.json` (their sizes set the vocabulary; default: the
+    /// shipped models' folder).
+    #[arg(long)]
+    tokenizers: Option<PathBuf>,
     /// Timed training steps (batch 16 x 160 tokens each); the median step is reported.
     #[arg(long, default_value_t = 3)]
     train_steps: usize,
@@ -96,13 +97,17 @@ fn time_ms(repeats: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
+    let tokenizers = match &a.tokenizers {
+        Some(t) => t.clone(),
+        None => dynaboot::shipped::shipped_models()?,
+    };
     if a.demo {
-        return super::bench_demo::run(&a.tokenizers, a.repeats, a.json);
+        return super::bench_demo::run(&tokenizers, a.repeats, a.json);
     }
     let device = super::device(&a.device)?;
-    let vq = ImageTokenizer::load(&a.tokenizers.join("vq"), &device)
+    let vq = ImageTokenizer::load(&tokenizers.join("vq"), &device)
         .context("the benchmark uses the shipped tokenizers for its vocabulary")?;
-    let text = TextTokenizer::load(&a.tokenizers.join("tokenizer.json"))?;
+    let text = TextTokenizer::load(&tokenizers.join("tokenizer.json"))?;
     let vocab = Vocab::new(&text, vq.config.codebook_size)?;
     let image_tokens = vq.config.tokens_per_image();
     let model_config = ModelConfig {
@@ -132,27 +137,27 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 .map(|_| rng.random_range(7..vocab.text_size))
                 .collect(),
             recognition_weights: vec![1.0; image_tokens],
-            task: "bench".into(),
+            family: "bench".into(),
             descriptions: Vec::new(),
             change: Vec::new(),
         })
         .collect();
     let mut train = model_config.clone();
     train.dynaboot.roles = vec![Role::World];
-    let config = dynaboot::train::TrainConfig {
-        batch_size: TRAIN_BATCH,
-        steps: a.train_steps + 1,
-        warmup: 1,
-        lr: 1e-4,
-        ..Preset::Small.train()
+    let mut spec = RunSpec::new(
+        vec![Role::World],
+        Start::Config(train),
+        Data::Examples(examples.clone()),
+    );
+    spec.preset = Preset::Small;
+    spec.overrides = Overrides {
+        batch_size: Some(TRAIN_BATCH),
+        steps: Some(a.train_steps + 1),
+        warmup: Some(1),
+        lr: Some(1e-4),
+        ..Overrides::default()
     };
-    let mut trainer = Trainer::new(
-        Weights::Fresh(&train),
-        config,
-        examples.clone(),
-        vec![],
-        &device,
-    )?;
+    let mut trainer = spec.open(&device)?.trainer;
     let mut tokens = trainer.step()?.tokens;
     // The median step: robust to the other work of a shared machine.
     let train_step_ms = time_ms(a.train_steps, || {

@@ -5,7 +5,7 @@
 
 use crate::predict_cmd::load;
 use crate::progress::bar;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use dynaboot::bootstrap::{
     ANNOTATION_TEMPERATURE, BootstrapConfig, FrameSelection, annotate_videos, annotator_quality,
@@ -52,37 +52,31 @@ pub struct BootstrapArgs {
 const WRITTEN: [&str; 2] = [DATA_FILE, "bootstrap.json"];
 
 /// An `--out` that already holds a dataset is refused before any work, unless `force`: then
-/// the earlier bootstrap's files go first, so no stale frame or report is left beside the new
-/// rows.
+/// the earlier bootstrap's files go first (its frames under `images/` too), so no stale frame
+/// or report is left beside the new rows.
 fn clear_earlier_output(out: &Path, force: bool) -> Result<()> {
-    let Some(found) = WRITTEN.iter().find(|f| out.join(f).exists()) else {
-        return Ok(());
-    };
-    if !force {
-        bail!(
-            "--out {} already holds a dataset ({found}); pass --force to replace it, or choose \
-             another --out",
-            out.display()
-        );
-    }
-    for f in WRITTEN {
-        let path = out.join(f);
-        if path.exists() {
-            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-        }
-    }
+    let mut earlier: Vec<PathBuf> = WRITTEN
+        .iter()
+        .map(|f| out.join(f))
+        .filter(|p| p.exists())
+        .collect();
     let images = out.join("images");
-    if images.is_dir() {
+    if !earlier.is_empty() && images.is_dir() {
         for e in std::fs::read_dir(&images).with_context(|| images.display().to_string())? {
             let path = e?.path();
             let name = path.file_name().unwrap_or_default().to_string_lossy();
             if name.starts_with("syn") && name.ends_with(".png") {
-                std::fs::remove_file(&path)
-                    .with_context(|| format!("removing {}", path.display()))?;
+                earlier.push(path);
             }
         }
     }
-    Ok(())
+    Ok(dynaboot::files::clear_earlier_output(
+        out,
+        &earlier,
+        "a dataset",
+        None,
+        force,
+    )?)
 }
 
 /// Labels the videos, keeps the stratified top-K and writes them with the report.

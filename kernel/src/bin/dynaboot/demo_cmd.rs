@@ -23,12 +23,13 @@ use std::time::Instant;
 
 #[derive(Args)]
 pub struct DemoArgs {
-    /// World-model checkpoint.
-    #[arg(long, default_value = "models/world")]
-    world: PathBuf,
-    /// Dynamics-model checkpoint (the verifier).
-    #[arg(long, default_value = "models/dynamics")]
-    dynamics: PathBuf,
+    /// World-model checkpoint (default: `world/` of the shipped models' folder).
+    #[arg(long)]
+    world: Option<PathBuf>,
+    /// Dynamics-model checkpoint, the verifier (default: `dynamics/` of the shipped models'
+    /// folder).
+    #[arg(long)]
+    dynamics: Option<PathBuf>,
     /// Candidates per test row (best-of-N, 1 to 1024).
     #[arg(long, default_value_t = 8, value_parser = crate::args::candidates)]
     n: usize,
@@ -44,9 +45,15 @@ pub struct DemoArgs {
 
 pub fn run(a: DemoArgs) -> Result<()> {
     let t0 = Instant::now();
-    let hint = "the shipped models live in models/ of the repository; run from its root or pass --world/--dynamics";
-    let world = WorldModel::new(load(&a.world).context(hint)?)?;
-    let dynamics = DynamicsModel::new(load(&a.dynamics).context(hint)?)?;
+    let shipped = |name: &str| -> Result<PathBuf> {
+        let models = dynaboot::shipped::shipped_models()
+            .context("pass --world and --dynamics, or run where the shipped models are found")?;
+        Ok(models.join(name))
+    };
+    let world_dir = a.world.map_or_else(|| shipped("world"), Ok)?;
+    let dynamics_dir = a.dynamics.map_or_else(|| shipped("dynamics"), Ok)?;
+    let world = WorldModel::new(load(&world_dir)?)?;
+    let dynamics = DynamicsModel::new(load(&dynamics_dir)?)?;
     let size = world.model.vq.image_size() as u32;
     let items = test_split_items(a.per_family, size);
     println!(

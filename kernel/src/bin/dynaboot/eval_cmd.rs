@@ -2,6 +2,7 @@
 //! dynamics model on any labelled AURORA folder, the paper's way; and `dynaboot export`, which
 //! copies a checkpoint with half-precision weights for shipping.
 
+use crate::args::VerifiedWorldArgs;
 use crate::predict_cmd::{CheckArgs, SamplingArgs, load};
 use crate::progress::bar;
 use anyhow::{Context, Result};
@@ -25,16 +26,8 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// World-model checkpoint.
-    #[arg(long)]
-    world: PathBuf,
-    /// Dynamics-model checkpoint: verifies the world model's candidates (best-of-N) and is
-    /// evaluated itself, greedily and with its proposals checked by the world model.
-    #[arg(long)]
-    dynamics: Option<PathBuf>,
-    /// Candidates per row (best-of-N, 1 to 1024) when --dynamics is given.
-    #[arg(long, default_value_t = 8, value_parser = crate::args::candidates)]
-    n: usize,
+    #[command(flatten)]
+    models: VerifiedWorldArgs,
     /// Labelled AURORA folder or json (with the embedded world's sidecars for the judge).
     #[arg(long)]
     data: PathBuf,
@@ -63,9 +56,9 @@ pub struct EvalFile {
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
-    let world = WorldModel::new(load(&a.world)?).context("--world")?;
-    let dynamics = match &a.dynamics {
-        Some(p) if p == &a.world => {
+    let world = WorldModel::new(load(&a.models.world)?).context("--world")?;
+    let dynamics = match &a.models.dynamics {
+        Some(p) if p == &a.models.world => {
             Some(DynamicsModel::new(world.model.clone()).context("--dynamics")?)
         }
         Some(p) => Some(DynamicsModel::new(load(p)?).context("--dynamics")?),
@@ -78,7 +71,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         ..Default::default()
     }));
     let config = WorldEvalConfig {
-        n: a.n,
+        n: a.models.n,
         sampling: a.sampling.sampling(),
         ..Default::default()
     };

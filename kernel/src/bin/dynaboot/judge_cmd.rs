@@ -3,6 +3,7 @@
 //! embedded world's recogniser cannot look. On rows with scene states (the embedded test split)
 //! it also reports how far the VLM agrees with the exact judge.
 
+use crate::args::VerifiedWorldArgs;
 use crate::predict_cmd::{SamplingArgs, load};
 use crate::progress::bar;
 use anyhow::{Context, Result, bail};
@@ -29,15 +30,8 @@ pub struct JudgeArgs {
     /// Environment variable holding the API key (never a flag or a file).
     #[arg(long, default_value = "DYNABOOT_VLM_API_KEY")]
     key_env: String,
-    /// World-model checkpoint whose predictions are judged.
-    #[arg(long)]
-    world: PathBuf,
-    /// Dynamics model that ranks the world model's candidates (best of --n).
-    #[arg(long)]
-    dynamics: Option<PathBuf>,
-    /// Candidates per row with --dynamics.
-    #[arg(long, default_value_t = 8, value_parser = crate::args::candidates)]
-    n: usize,
+    #[command(flatten)]
+    models: VerifiedWorldArgs,
     /// Labelled AURORA folder (default: the embedded test split, which also gets the exact
     /// judge's scores to compare with).
     #[arg(long)]
@@ -91,8 +85,9 @@ pub fn run(a: JudgeArgs) -> Result<()> {
         timeout: Duration::from_secs(a.timeout_s),
         cache: Some(a.cache.clone().unwrap_or_else(|| default_cache(&a.out))),
     })?;
-    let world = WorldModel::new(load(&a.world)?)?;
+    let world = WorldModel::new(load(&a.models.world)?)?;
     let dynamics = a
+        .models
         .dynamics
         .as_ref()
         .map(|d| DynamicsModel::new(load(d)?).map_err(anyhow::Error::from))
@@ -113,7 +108,7 @@ pub fn run(a: JudgeArgs) -> Result<()> {
         let image = match &dynamics {
             Some(d) => {
                 Verifier::new(&world, d)?
-                    .best_of_n(&item.source, &item.instruction, a.n, &sampling)?
+                    .best_of_n(&item.source, &item.instruction, a.models.n, &sampling)?
                     .remove(0)
                     .image
             }

@@ -157,20 +157,13 @@ fn clear_earlier_prediction(out: &Path, force: bool) -> Result<()> {
         .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(is_ours))
         .collect();
     earlier.sort();
-    if let Some(first) = earlier.first()
-        && !force
-    {
-        bail!(
-            "--out {} already holds an earlier prediction ({}); pass --force to replace it, or \
-             choose another --out",
-            out.display(),
-            first.file_name().unwrap_or_default().to_string_lossy()
-        );
-    }
-    for p in earlier {
-        std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
-    }
-    Ok(())
+    Ok(dynaboot::files::clear_earlier_output(
+        out,
+        &earlier,
+        "an earlier prediction",
+        None,
+        force,
+    )?)
 }
 
 /// An input image for `model`: any size when its tokenizer resizes (Chameleon's), else

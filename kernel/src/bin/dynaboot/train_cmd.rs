@@ -2,16 +2,13 @@
 //! one set of weights, from AURORA-format data and the shipped (or given) tokenizers.
 
 use crate::progress::bar;
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 use dynaboot::model::Role;
-use dynaboot::model::base::BaseModel;
 use dynaboot::model::lora::LoraConfig;
-use dynaboot::tokenize::{ImageCodec, ImageTokenizer, TextTokenizer};
-use dynaboot::train::checkpoint::{METRICS_FILE, STATE_FILE};
-use dynaboot::train::data::load_examples;
+use dynaboot::tokenize::TextTokenizer;
 use dynaboot::train::{
-    Overrides, Preset, Trainer, Weighting, Weights, hold_out, rows_also_trained_on,
+    Data, HeldOut, OpenedRun, Overrides, Preset, RunSpec, Start, Trainer, Weighting,
 };
 use std::path::{Path, PathBuf};
 
@@ -103,9 +100,10 @@ pub struct TrainArgs {
     /// overwrite one).
     #[arg(long, conflicts_with = "resume")]
     force: bool,
-    /// Folder with `vq/` and `tokenizer.json`.
-    #[arg(long, default_value = "models")]
-    tokenizers: PathBuf,
+    /// Folder with `vq/` and `tokenizer.json` (default: the shipped models' folder; a --base
+    /// brings its own).
+    #[arg(long)]
+    tokenizers: Option<PathBuf>,
     /// Held-out AURORA folder for periodic evaluation (default: hold out part of --data).
     #[arg(long)]
     eval: Option<PathBuf>,
@@ -134,137 +132,36 @@ pub struct TrainArgs {
     stop_after: Option<usize>,
 }
 
-/// Refuses a `--repeat` family that no `--data` or `--synthetic` row has, before anything is written (the
-/// trainer checks the same on the tokenised examples).
-fn check_repeats(a: &TrainArgs) -> Result<()> {
-    if a.repeats.is_empty() {
-        return Ok(());
-    }
-    let mut present = std::collections::BTreeSet::new();
-    for dir in a.data.iter().chain(&a.synthetic) {
-        let ds = dynaboot::data::AuroraDataset::load(dir)
-            .with_context(|| format!("--data {}", dir.display()))?;
-        present.extend(ds.rows.into_iter().map(|r| r.task));
-    }
-    for (family, _) in &a.repeats {
-        if !present.contains(family) {
-            bail!(
-                "--repeat: the data mixture names the family {family:?}, which no training \
-                 example has; the training data's families are {}",
-                present.into_iter().collect::<Vec<_>>().join(", ")
-            );
-        }
-    }
-    Ok(())
-}
-
 pub fn run(a: TrainArgs) -> Result<()> {
-    // Checked before anything is read or written: a refused --resume leaves no folder and no
-    // token cache behind.
-    if a.resume && !a.out.join(STATE_FILE).exists() {
-        bail!(
-            "--resume: {} has no {STATE_FILE}; start without --resume",
-            a.out.display()
-        );
-    }
-    check_repeats(&a)?;
-    if !a.resume {
-        clear_earlier_run(&a.out, a.force)?;
-    }
     let device = crate::device(&a.device)?;
     let lora = a.lora.as_deref().map(LoraConfig::parse).transpose()?;
-    let base = a
-        .base
-        .as_deref()
-        .map(|b| {
-            BaseModel::open(b, a.vqgan.as_deref(), crate::base_dtype(&device), &device)
-                .with_context(|| format!("--base {}", b.display()))
-        })
-        .transpose()?;
-    let vq_dir = a.tokenizers.join("vq");
-    let (vq_own, fingerprint, text) = match &base {
-        Some(b) => (None, b.meta.vq_fingerprint.clone(), b.text.clone()),
-        None => {
-            let hint = || {
-                format!(
-                    "--tokenizers {}: give the folder `dynaboot tokenizer train --out` wrote (vq/ \
-                     and tokenizer.json; the shipped ones are models/ of the repository)",
-                    a.tokenizers.display()
-                )
-            };
-            (
-                Some(ImageCodec::from(
-                    ImageTokenizer::load(&vq_dir, &device).with_context(hint)?,
-                )),
-                dynaboot::model::checkpoint::vq_fingerprint(&vq_dir).with_context(hint)?,
-                TextTokenizer::load(&a.tokenizers.join("tokenizer.json")).with_context(hint)?,
-            )
-        }
+    let start = match (a.resume, &a.base, &lora) {
+        (true, _, _) => Start::Resume,
+        (false, Some(dir), Some(lora)) => Start::Lora {
+            dir: dir.clone(),
+            vqgan: a.vqgan.clone(),
+            lora: lora.clone(),
+        },
+        (false, Some(dir), None) => Start::Base {
+            dir: dir.clone(),
+            vqgan: a.vqgan.clone(),
+        },
+        (false, None, _) => Start::Fresh,
     };
-    let vq = match (&base, &vq_own) {
-        (Some(b), _) => &b.vq,
-        (None, Some(v)) => v,
-        (None, None) => unreachable!("one of the two is set above"),
-    };
-
-    let mut examples = Vec::new();
-    for dir in &a.data {
-        examples.extend(load_examples(dir, vq, &fingerprint, &text)?);
-    }
-    if let Some(s) = &a.synthetic {
-        let extra = load_examples(s, vq, &fingerprint, &text)?;
-        println!(
-            "{} labelled + {} synthetic examples",
-            examples.len(),
-            extra.len()
-        );
-        examples.extend(extra);
-    }
-    let (train, eval) = match &a.eval {
-        Some(dir) => {
-            let eval = load_examples(dir, vq, &fingerprint, &text)?;
-            let both = rows_also_trained_on(&examples, &eval);
-            if both > 0 {
-                eprintln!(
-                    "warning: {both} of the {} rows of --eval {} are also training rows; their \
-                     held-out loss measures memory (hold out a split generated with another seed)",
-                    eval.len(),
-                    dir.display()
-                );
-            }
-            (examples, eval)
-        }
-        None => hold_out(examples, a.eval_examples, a.seed),
-    };
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    // Half-written files of a run killed during a checkpoint write.
-    dynaboot::files::remove_stale_temps(&a.out)?;
-
-    let mut trainer = if a.resume {
-        let t = Trainer::resume(&a.out, train, eval, a.steps, &device)?;
-        if t.model_config.dynaboot.roles != a.role.roles() {
-            bail!(
-                "--resume: the checkpoint in {} trains {:?}, not {:?}",
-                a.out.display(),
-                t.model_config.dynaboot.roles,
-                a.role.roles()
-            );
-        }
-        println!("resuming at step {} of {}", t.step_count(), t.config.steps);
-        t
-    } else {
-        let model_config = match &base {
-            Some(b) => b.model_config(a.role.roles()),
-            None => {
-                let vq_path = dynaboot::files::relative_path(&a.out, &vq_dir)?
-                    .to_string_lossy()
-                    .into_owned();
-                a.preset
-                    .model_config(a.role.roles(), &text, vq, vq_path, fingerprint.clone())?
-            }
-        };
-        let foundation = a.role == RoleArg::Foundation;
-        let config = a.preset.train().with(&Overrides {
+    let foundation = a.role == RoleArg::Foundation;
+    let spec = RunSpec {
+        roles: a.role.roles(),
+        start,
+        data: Data::Folders {
+            labelled: a.data.clone(),
+            synthetic: a.synthetic.clone(),
+        },
+        eval: match &a.eval {
+            Some(dir) => HeldOut::Folder(dir.clone()),
+            None => HeldOut::FromData(a.eval_examples),
+        },
+        preset: a.preset,
+        overrides: Overrides {
             steps: a.steps,
             batch_size: a.batch,
             grad_accum: a.accum,
@@ -280,32 +177,56 @@ pub fn run(a: TrainArgs) -> Result<()> {
             eval_every: a.eval_every,
             checkpoint_every: a.checkpoint_every,
             ..Overrides::default()
-        });
+        },
+        tokenizers: a.tokenizers.clone(),
+        out: Some(a.out.clone()),
+        replace: a.force,
+    };
+    let OpenedRun {
+        mut trainer,
+        text,
+        labelled,
+        synthetic,
+        held_out_also_trained,
+    } = spec.open(&device)?;
+    if a.synthetic.is_some() {
+        println!("{labelled} labelled + {synthetic} synthetic examples");
+    }
+    if let (Some(dir), both @ 1..) = (&a.eval, held_out_also_trained) {
+        eprintln!(
+            "warning: {both} of the {} rows of --eval {} are also training rows; their \
+             held-out loss measures memory (hold out a split generated with another seed)",
+            trainer.held_out_rows(),
+            dir.display()
+        );
+    }
+    let config = &trainer.model_config;
+    if a.resume {
+        println!(
+            "resuming at step {} of {}",
+            trainer.step_count(),
+            trainer.config.steps
+        );
+    } else {
         println!(
             "training {:?} ({} parameters{}) on {} examples, {} held out",
-            model_config.dynaboot.roles,
-            model_config.backbone.parameter_count(),
-            match (&base, &lora) {
+            config.dynaboot.roles,
+            config.backbone.parameter_count(),
+            match (&a.base, &lora) {
                 (Some(b), Some(l)) => format!(
                     ", frozen, from {}; LoRA r={} alpha={} on {}",
-                    b.dir.display(),
+                    b.display(),
                     l.r,
                     l.lora_alpha,
                     l.target_modules.join("+")
                 ),
-                (Some(b), None) => format!(", all trained, from {}", b.dir.display()),
+                (Some(b), None) => format!(", all trained, from {}", b.display()),
                 _ => String::new(),
             },
-            train.len(),
-            eval.len()
+            trainer.training_rows(),
+            trainer.held_out_rows()
         );
-        let weights = match (&base, lora) {
-            (Some(b), Some(lora)) => Weights::Lora(b, a.role.roles(), lora),
-            (Some(b), None) => Weights::Base(b, a.role.roles()),
-            (None, _) => Weights::Fresh(&model_config),
-        };
-        Trainer::new(weights, config, train, eval, &device)?
-    };
+    }
     if trainer.lora.is_some() {
         let n: usize = trainer
             .parameters()
@@ -316,32 +237,6 @@ pub fn run(a: TrainArgs) -> Result<()> {
     }
     trainer.stop_after = a.stop_after;
     fit(&mut trainer, &a.out, &text)
-}
-
-/// A fresh run into a folder that holds an earlier run would replace its weights and its log:
-/// refused, unless `force`, and then the earlier run's files go first, so that a run stopped
-/// early never leaves the old weights beside the new log.
-fn clear_earlier_run(out: &Path, force: bool) -> Result<()> {
-    const RUN_FILES: [&str; 6] = [
-        "model.safetensors",
-        "adapter_model.safetensors",
-        STATE_FILE,
-        METRICS_FILE,
-        "config.json",
-        "adapter_config.json",
-    ];
-    for f in RUN_FILES.iter().filter(|f| out.join(f).exists()) {
-        if !force {
-            bail!(
-                "--out {} already holds a run ({f}); pass --resume to continue it, --force to \
-                 replace it, or choose another --out",
-                out.display()
-            );
-        }
-        std::fs::remove_file(out.join(f))
-            .with_context(|| format!("removing {}", out.join(f).display()))?;
-    }
-    Ok(())
 }
 
 fn fit(trainer: &mut Trainer, out: &Path, text: &TextTokenizer) -> Result<()> {

@@ -154,10 +154,7 @@ fn already_there(out: &Path, manifest: &serde_json::Value, force: bool) -> Resul
         );
         return Ok(true);
     }
-    bail!(
-        "--out {} already holds a dataset ({f}); pass --force to replace it, or choose another --out",
-        out.display()
-    )
+    Err(dynaboot::files::earlier_output_refused(out, &out.join(f), "a dataset", None).into())
 }
 
 fn show(data: &std::path::Path, index: usize, out: Option<PathBuf>) -> Result<()> {

@@ -61,7 +61,7 @@ pub struct WorldReport {
 /// One row's candidates, for reports with images.
 #[derive(Clone, Debug)]
 pub struct WorldExample {
-    pub task: String,
+    pub family: String,
     pub instruction: String,
     pub source: RgbImage,
     pub target: RgbImage,
@@ -163,7 +163,7 @@ fn aggregate(items: &[EvalItem], rows: &[RowScore]) -> Scores {
         items
             .iter()
             .zip(rows)
-            .map(|(it, r)| (it.task.as_str(), r.judgement, r.l1, r.psnr)),
+            .map(|(it, r)| (it.family.as_str(), r.judgement, r.l1, r.psnr)),
     )
 }
 
@@ -265,11 +265,11 @@ pub fn evaluate_world(
         copy.push(row_score(judge, item, &item.source)?);
         let through_vq = m.decode_images(&codes[1..])?.remove(0);
         upper.push(row_score(judge, item, &through_vq)?);
-        let keep = kept.get(item.task.as_str()).copied().unwrap_or(0) < config.examples_per_task;
+        let keep = kept.get(item.family.as_str()).copied().unwrap_or(0) < config.examples_per_task;
         if keep {
-            *kept.entry(item.task.as_str()).or_insert(0) += 1;
+            *kept.entry(item.family.as_str()).or_insert(0) += 1;
             examples.push(WorldExample {
-                task: item.task.clone(),
+                family: item.family.clone(),
                 instruction: item.instruction.clone(),
                 source: item.source.clone(),
                 target: item.target.clone(),

@@ -72,8 +72,8 @@ pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
     if a.len() != b.len() || a.len() < 2 {
         return None;
     }
-    let (ra, _) = crate::eval::wilcoxon::average_ranks(a);
-    let (rb, _) = crate::eval::wilcoxon::average_ranks(b);
+    let (ra, _) = crate::stats::wilcoxon::average_ranks(a);
+    let (rb, _) = crate::stats::wilcoxon::average_ranks(b);
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let (ma, mb) = (mean(&ra), mean(&rb));
     let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);

@@ -323,7 +323,7 @@ mod tests {
             source: img.clone(),
             target: img,
             instruction: t.text.clone(),
-            task: "kubric".into(),
+            family: "kubric".into(),
             sidecar: Some(Sidecar {
                 action: t.action,
                 source_state: t.source.clone(),
