@@ -182,6 +182,11 @@ pub(super) fn summarise(
         .map(|r| (r.dynamics.rouge_l - guess_rouge_l) / (1.0 - guess_rouge_l))
         .collect();
     let world_final: Vec<f64> = per_seed(Variant::Ft, 1).iter().map(|j| j / 10.0).collect();
+    // One world model's judge score minus another's (each at its N), paired by seed.
+    let judge_gap = |a: (Variant, usize), b: (Variant, usize), comparison: &str| {
+        let paired = Estimate::paired(&per_seed(a.0, a.1), &per_seed(b.0, b.1));
+        Finding::of(paired, "judge score (0-10)", comparison)
+    };
     let findings = Findings {
         dynamics_easier: Finding::of(
             Estimate::paired(&dyn_final, &world_final),
@@ -191,25 +196,19 @@ pub(super) fn summarise(
                 cfg.steps
             ),
         ),
-        synthetic_data: Finding::of(
-            Estimate::paired(
-                &per_seed(Variant::Fdm, 1),
-                &per_seed(Variant::FdmWithoutSynthetic, 1),
-            ),
-            "judge score (0-10)",
+        synthetic_data: judge_gap(
+            (Variant::Fdm, 1),
+            (Variant::FdmWithoutSynthetic, 1),
             "FDM minus FDM without synthetic data, N = 1",
         ),
-        weighted_loss: Finding::of(
-            Estimate::paired(
-                &per_seed(Variant::Fdm, 1),
-                &per_seed(Variant::FdmWithoutWeighting, 1),
-            ),
-            "judge score (0-10)",
+        weighted_loss: judge_gap(
+            (Variant::Fdm, 1),
+            (Variant::FdmWithoutWeighting, 1),
             "FDM minus FDM without the weighted loss, N = 1",
         ),
-        best_of_n: Finding::of(
-            Estimate::paired(&per_seed(Variant::Fdm, cfg.n), &per_seed(Variant::Fdm, 1)),
-            "judge score (0-10)",
+        best_of_n: judge_gap(
+            (Variant::Fdm, cfg.n),
+            (Variant::Fdm, 1),
             &format!("FDM best-of-{} minus FDM N = 1", cfg.n),
         ),
     };
