@@ -110,13 +110,7 @@ impl Trainer {
         let saved = candle_core::safetensors::load_buffer(&bytes, device)
             .map_err(|e| bad(format!("cannot read its tensors ({e})")))?;
         let mut trainer = match meta.get("lora_run") {
-            None => Trainer::new(
-                Weights::Fresh(model_config.clone()),
-                config,
-                train,
-                eval,
-                device,
-            )?,
+            None => Trainer::new(Weights::Fresh(&model_config), config, train, eval, device)?,
             Some(run) => {
                 let run: LoraRun =
                     serde_json::from_str(run).map_err(|e| bad(format!("lora_run: {e}")))?;

@@ -8,7 +8,7 @@
 use super::config::{Overrides, Preset};
 use super::data::{Example, load_examples};
 use super::run_dir::{METRICS_FILE, STATE_FILE};
-use super::trainer::{Trainer, Weights, hold_out, rows_also_trained_on};
+use super::trainer::{Trainer, Weights, check_mixture, hold_out, rows_also_trained_on};
 use crate::data::AuroraDataset;
 use crate::device::base_dtype;
 use crate::error::{Error, Result};
@@ -137,7 +137,7 @@ impl RunSpec {
             }
             _ => {}
         }
-        if let Some(repeats) = &self.overrides.repeats {
+        if let Some(repeats) = self.overrides.repeats.as_ref().filter(|r| !r.is_empty()) {
             check_mixture(repeats.keys(), &self.families()?)?;
         }
         if let (Some(out), false) = (&self.out, resume) {
@@ -218,26 +218,34 @@ impl RunSpec {
             }
             (start, out) => {
                 let config = self.preset.train().with(&self.overrides);
-                let weights = match (start, &base) {
-                    (Start::Config(c), _) => Weights::Fresh(c.clone()),
-                    (Start::Lora { lora, .. }, Some(b)) => {
-                        Weights::Lora(b, self.roles.clone(), lora.clone())
-                    }
-                    (Start::Base { .. }, Some(b)) => Weights::Base(b, self.roles.clone()),
-                    _ => {
-                        let vq_dir = tokenizers.as_deref().map(|t| t.join("vq"));
-                        let vq_dir = vq_dir.expect("a run without a base has its tokenizers");
+                let fresh = match (start, &tokenizers) {
+                    (Start::Config(c), _) => Some(c.clone()),
+                    (Start::Fresh, Some(dir)) => {
+                        let vq_dir = dir.join("vq");
                         let vq_path = match out {
                             Some(out) => crate::files::relative_path(out, &vq_dir)?,
                             None => vq_dir,
                         };
-                        Weights::Fresh(self.preset.model_config(
+                        Some(self.preset.model_config(
                             self.roles.clone(),
                             &text,
                             vq,
                             vq_path.to_string_lossy().into_owned(),
                             fingerprint.clone(),
                         )?)
+                    }
+                    _ => None,
+                };
+                let weights = match (start, &base, &fresh) {
+                    (_, _, Some(c)) => Weights::Fresh(c),
+                    (Start::Lora { lora, .. }, Some(b), None) => {
+                        Weights::Lora(b, self.roles.clone(), lora.clone())
+                    }
+                    (Start::Base { .. }, Some(b), None) => Weights::Base(b, self.roles.clone()),
+                    _ => {
+                        return Err(Error::Invalid(
+                            "a run starts from fresh weights, a base or a resumed run".into(),
+                        ));
                     }
                 };
                 Trainer::new(weights, config, train, eval, device)?
@@ -287,24 +295,6 @@ fn load_tokenizers(dir: &Path, device: &Device) -> Result<(ImageCodec, String, T
         crate::model::checkpoint::vq_fingerprint(&vq_dir).map_err(hint)?,
         TextTokenizer::load(&dir.join("tokenizer.json")).map_err(hint)?,
     ))
-}
-
-/// Refuses a data mixture that repeats a family 0 times or names one the data does not have
-/// (checked on the rows before a run starts, and by [`Trainer`] on its examples).
-pub(crate) fn check_mixture<'a>(
-    mixture: impl IntoIterator<Item = &'a String>,
-    families: &BTreeSet<String>,
-) -> Result<()> {
-    for family in mixture {
-        if !families.contains(family) {
-            return Err(Error::Invalid(format!(
-                "the data mixture (`--repeat`, `repeats`) names the family {family:?}, which \
-                 no training example has; the training data's families are {}",
-                families.iter().cloned().collect::<Vec<_>>().join(", ")
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// A fresh run into a folder that holds an earlier run would replace its weights and its log:

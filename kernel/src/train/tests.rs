@@ -79,7 +79,7 @@ fn untrained(roles: Vec<Role>) -> Arc<crate::model::Model> {
     let (vq, text) = tokenizers();
     let mc = model_config(roles, &text, &vq);
     let tr = Trainer::new(
-        Weights::Fresh(mc.clone()),
+        Weights::Fresh(&mc),
         config(1),
         examples(&text),
         vec![],
@@ -130,14 +130,7 @@ fn the_conditioning_test_sees_a_model_learn_to_read_its_inputs() {
         eval_every: 300,
         ..config(300)
     };
-    let mut tr = Trainer::new(
-        Weights::Fresh(mc.clone()),
-        cfg,
-        rows.clone(),
-        rows,
-        &Device::Cpu,
-    )
-    .unwrap();
+    let mut tr = Trainer::new(Weights::Fresh(&mc), cfg, rows.clone(), rows, &Device::Cpu).unwrap();
     let before = tr.conditioning().unwrap().unwrap();
     let (w, d) = (before.world.unwrap(), before.dynamics.unwrap());
     assert!((w.unchanged_share - 10.0 / 16.0).abs() < 0.05, "{w:?}");
@@ -171,7 +164,7 @@ fn every_parameter_receives_a_gradient_on(device: &Device) {
     let (vq, text) = tokenizers_on(device);
     let ex = examples(&text);
     let mc = model_config(vec![Role::World, Role::Dynamics], &text, &vq);
-    let tr = Trainer::new(Weights::Fresh(mc.clone()), config(1), ex, vec![], device).unwrap();
+    let tr = Trainer::new(Weights::Fresh(&mc), config(1), ex, vec![], device).unwrap();
     let grads = tr.loss_on_first(4).unwrap().backward().unwrap();
     let params = tr.parameters();
     assert!(params.len() > 20);
@@ -199,14 +192,8 @@ fn overfit_and_verify_on(device: &Device) {
     let (vq, text) = tokenizers_on(device);
     let ex = examples(&text);
     let mc = model_config(vec![Role::World, Role::Dynamics], &text, &vq);
-    let mut tr = Trainer::new(
-        Weights::Fresh(mc.clone()),
-        config(200),
-        ex.clone(),
-        vec![],
-        device,
-    )
-    .unwrap();
+    let mut tr =
+        Trainer::new(Weights::Fresh(&mc), config(200), ex.clone(), vec![], device).unwrap();
     let first = tr.step().unwrap().loss;
     let mut last = first;
     while tr.step_count() < 200 {
@@ -405,7 +392,7 @@ fn a_nan_loss_stops_with_the_step_named() {
         ..config(5)
     };
     let mut tr = Trainer::new(
-        Weights::Fresh(mc.clone()),
+        Weights::Fresh(&mc),
         cfg,
         examples(&text),
         vec![],
@@ -436,7 +423,7 @@ fn a_resumed_run_ends_with_identical_weights() {
     let dir = tempfile::tempdir().unwrap();
     let (held, eval) = hold_out(ex, 1, 0);
     let mut straight = Trainer::new(
-        Weights::Fresh(mc.clone()),
+        Weights::Fresh(&mc),
         cfg.clone(),
         held.clone(),
         eval.clone(),
@@ -449,7 +436,7 @@ fn a_resumed_run_ends_with_identical_weights() {
 
     let b = dir.path().join("b");
     let mut first = Trainer::new(
-        Weights::Fresh(mc.clone()),
+        Weights::Fresh(&mc),
         TrainConfig {
             steps: 3,
             ..cfg.clone()
@@ -498,7 +485,7 @@ fn a_resumed_run_ends_with_identical_weights() {
     let c = dir.path().join("c");
     let (held, eval) = hold_out(examples(&text), 1, 0);
     let mut part = Trainer::new(
-        Weights::Fresh(mc.clone()),
+        Weights::Fresh(&mc),
         cfg,
         held.clone(),
         eval.clone(),
@@ -546,7 +533,7 @@ fn scores_are_the_log_likelihood_of_the_action_tokens() {
     let ex = examples(&text);
     let mc = model_config(vec![Role::Dynamics], &text, &vq);
     let tr = Trainer::new(
-        Weights::Fresh(mc.clone()),
+        Weights::Fresh(&mc),
         config(1),
         ex.clone(),
         vec![],
@@ -641,14 +628,8 @@ mod cuda {
                 weighted: 0.5,
                 ..config(20)
             };
-            let mut tr = Trainer::new(
-                Weights::Fresh(mc.clone()),
-                cfg,
-                examples(&text),
-                vec![],
-                device,
-            )
-            .unwrap();
+            let mut tr =
+                Trainer::new(Weights::Fresh(&mc), cfg, examples(&text), vec![], device).unwrap();
             let losses: Vec<f64> = (0..20).map(|_| tr.step().unwrap().loss).collect();
             (losses, tr.tensors())
         };
@@ -690,7 +671,7 @@ fn foundation_tasks_train_beside_the_role() {
     };
     let refusal = |ex: &[Example]| {
         Trainer::new(
-            Weights::Fresh(mc.clone()),
+            Weights::Fresh(&mc),
             cfg.clone(),
             ex.to_vec(),
             vec![],
@@ -745,14 +726,7 @@ fn foundation_tasks_train_beside_the_role() {
             .to_scalar::<f32>()
             .unwrap()
     };
-    let mut tr = Trainer::new(
-        Weights::Fresh(mc.clone()),
-        cfg,
-        ex.clone(),
-        vec![],
-        &Device::Cpu,
-    )
-    .unwrap();
+    let mut tr = Trainer::new(Weights::Fresh(&mc), cfg, ex.clone(), vec![], &Device::Cpu).unwrap();
     let before = scene_batch(&tr);
     tr.fit(|_, _| Ok(())).unwrap();
     let after = scene_batch(&tr);
@@ -767,7 +741,7 @@ fn foundation_tasks_train_beside_the_role() {
     // A foundation: no role, only the material; its held-out losses are per task.
     let foundation = model_config(vec![], &text, &vq);
     let nothing = Trainer::new(
-        Weights::Fresh(foundation.clone()),
+        Weights::Fresh(&foundation),
         config(10),
         ex.clone(),
         vec![],
@@ -785,7 +759,7 @@ fn foundation_tasks_train_beside_the_role() {
         ..config(10)
     };
     let tr = Trainer::new(
-        Weights::Fresh(foundation.clone()),
+        Weights::Fresh(&foundation),
         cfg,
         ex.clone(),
         ex,
@@ -814,7 +788,7 @@ fn repeats_set_each_familys_share_of_an_epoch() {
         ..config(5)
     };
     let mut tr = Trainer::new(
-        Weights::Fresh(mc.clone()),
+        Weights::Fresh(&mc),
         with(&[("whatsup", 3)]),
         ex.clone(),
         vec![],
@@ -832,7 +806,7 @@ fn repeats_set_each_familys_share_of_an_epoch() {
 
     let refused = |repeats: &[(&str, usize)]| {
         Trainer::new(
-            Weights::Fresh(mc.clone()),
+            Weights::Fresh(&mc),
             with(repeats),
             ex.clone(),
             vec![],

@@ -24,7 +24,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 /// Numbers of one optimizer step.
@@ -55,7 +55,7 @@ pub struct Progress {
 /// How the weights of a run start.
 pub enum Weights<'a> {
     /// Fresh parameters of this configuration, drawn from the run's seed.
-    Fresh(ModelConfig),
+    Fresh(&'a ModelConfig),
     /// A base checkpoint (dynaboot or HF Chameleon) for `roles`: every weight trains.
     #[cfg(feature = "fs")]
     Base(&'a crate::model::base::BaseModel, Vec<Role>),
@@ -143,7 +143,7 @@ impl Trainer {
         device: &Device,
     ) -> Result<Self> {
         let model_config = match &weights {
-            Weights::Fresh(c) => c.clone(),
+            Weights::Fresh(c) => (*c).clone(),
             #[cfg(feature = "fs")]
             Weights::Base(base, roles) | Weights::Lora(base, roles, _) => {
                 base.model_config(roles.clone())
@@ -153,7 +153,7 @@ impl Trainer {
         let varmap = VarMap::new();
         let vb = seeded_var_builder(&varmap, config.seed, DType::F32, device);
         let (backbone, lora) = match weights {
-            Weights::Fresh(c) => (Chameleon::new(c.backbone, vb)?, None),
+            Weights::Fresh(c) => (Chameleon::new(c.backbone.clone(), vb)?, None),
             #[cfg(feature = "fs")]
             Weights::Base(base, _) => {
                 let b = Chameleon::new(model_config.backbone.clone(), vb)?;
@@ -245,7 +245,7 @@ impl Trainer {
             }
         }
         let families = train.iter().map(|ex| ex.family.clone()).collect();
-        super::run_spec::check_mixture(config.repeats.keys(), &families)?;
+        check_mixture(config.repeats.keys(), &families)?;
         let format = model_config.format();
         for (i, ex) in train.iter().chain(eval).enumerate() {
             for role in &model_config.dynaboot.roles {
@@ -688,6 +688,24 @@ pub fn hold_out(mut examples: Vec<Example>, n: usize, seed: u64) -> (Vec<Example
         .filter_map(|(e, first)| first.then_some(e))
         .collect();
     (examples, eval)
+}
+
+/// Refuses a data mixture that repeats a family 0 times or names one the data does not have
+/// (checked on the rows before a run starts, and by [`Trainer::new`] on its examples).
+pub(crate) fn check_mixture<'a>(
+    mixture: impl IntoIterator<Item = &'a String>,
+    families: &BTreeSet<String>,
+) -> Result<()> {
+    for family in mixture {
+        if !families.contains(family) {
+            return Err(Error::Invalid(format!(
+                "the data mixture (`--repeat`, `repeats`) names the family {family:?}, which \
+                 no training example has; the training data's families are {}",
+                families.iter().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// How many of the `eval` rows are also training rows (their held-out loss measures memory).
