@@ -50,7 +50,7 @@ pub enum Error {
 
 /// A candle error's message, without the backtrace candle appends to it when `RUST_BACKTRACE`
 /// is set (a user's message names the file and the fix, not our call stack).
-pub fn candle_reason(e: &candle_core::Error) -> String {
+pub(crate) fn candle_reason(e: &candle_core::Error) -> String {
     match e {
         candle_core::Error::WithBacktrace { inner, .. } => candle_reason(inner),
         candle_core::Error::Context { inner, context } => {
@@ -64,7 +64,7 @@ pub fn candle_reason(e: &candle_core::Error) -> String {
 }
 
 impl Error {
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             error: source,

@@ -58,7 +58,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Removes the temp files that writes killed midway left in `dir` (`.NAME.PID.tmp`, see
 /// [`write_atomic`]); returns how many. Only a run that owns `dir` should call it.
-pub fn remove_stale_temps(dir: &Path) -> Result<usize> {
+pub(crate) fn remove_stale_temps(dir: &Path) -> Result<usize> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(0);
     };
@@ -104,7 +104,7 @@ pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
 }
 
 /// Loads a PNG or JPEG (any format the `image` crate detects) as 8-bit RGB.
-pub fn load_rgb(path: &Path) -> Result<RgbImage> {
+pub(crate) fn load_rgb(path: &Path) -> Result<RgbImage> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let img = image::load_from_memory(&bytes).map_err(|e| Error::Image {
         path: path.into(),
@@ -172,7 +172,7 @@ pub fn relative_path(from: &Path, target: &Path) -> Result<std::path::PathBuf> {
 }
 
 /// Loads an image and checks it is `size` x `size`.
-pub fn load_rgb_sized(path: &Path, size: u32) -> Result<RgbImage> {
+pub(crate) fn load_rgb_sized(path: &Path, size: u32) -> Result<RgbImage> {
     check_size(path, load_rgb(path)?, size)
 }
 

@@ -8,14 +8,14 @@ pub mod ablation;
 pub mod bootstrap;
 pub mod data;
 pub mod device;
-pub mod error;
+pub(crate) mod error;
 pub mod eval;
 #[cfg(feature = "fs")]
 pub mod files;
 #[cfg(feature = "webgpu")]
 pub mod gpu;
 pub mod model;
-pub mod nn;
+pub(crate) mod nn;
 #[cfg(feature = "notebook")]
 pub mod notebook;
 pub mod playground;

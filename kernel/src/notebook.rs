@@ -133,7 +133,7 @@ impl Grid {
     }
 
     /// The grid as HTML.
-    pub fn html(&self) -> String {
+    pub(crate) fn html(&self) -> String {
         let mut s = String::new();
         for (label, figs) in &self.rows {
             if !label.is_empty() {

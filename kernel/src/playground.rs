@@ -18,7 +18,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 /// Longest action text accepted, in characters.
-pub const MAX_ACTION_CHARS: usize = 300;
+pub(crate) const MAX_ACTION_CHARS: usize = 300;
 /// Most candidates one prediction may ask for.
 pub const MAX_CANDIDATES: usize = 8;
 
@@ -26,11 +26,11 @@ pub const MAX_CANDIDATES: usize = 8;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ActionCheck {
     /// The text as the models will read it (trimmed).
-    pub text: String,
+    pub(crate) text: String,
     /// Whether the world's parser understands it (and so whether it is valid in this scene).
-    pub understood: bool,
+    pub(crate) understood: bool,
     /// A note for the user when the models will have to guess.
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 pub struct Playground {
@@ -68,7 +68,8 @@ impl Playground {
         &self.source
     }
 
-    pub fn scene(&self) -> &Scene {
+    #[cfg(test)]
+    pub(crate) fn scene(&self) -> &Scene {
         &self.scene
     }
 

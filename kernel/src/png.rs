@@ -17,7 +17,7 @@ pub fn png_bytes(img: &RgbImage) -> Result<Vec<u8>> {
 }
 
 /// `img` as base64 PNG, what `data:` URIs and Jupyter's `image/png` outputs carry.
-pub fn png_base64(img: &RgbImage) -> Result<String> {
+pub(crate) fn png_base64(img: &RgbImage) -> Result<String> {
     Ok(base64::engine::general_purpose::STANDARD.encode(png_bytes(img)?))
 }
 

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
 /// The environment variable that names the shipped models' folder.
-pub const MODELS_ENV: &str = "DYNABOOT_MODELS";
+pub(crate) const MODELS_ENV: &str = "DYNABOOT_MODELS";
 
 /// The shipped models' folder: `DYNABOOT_MODELS` when set, else the first `models/` holding
 /// `world/config.json` and `vq/config.json` from the current folder upwards (so the CLI finds

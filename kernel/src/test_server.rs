@@ -7,13 +7,13 @@ use std::thread::JoinHandle;
 /// A router served on `127.0.0.1` at a free port; dropping it shuts the server down and waits
 /// for its thread, so whatever the router held (a study's database) is closed afterwards.
 pub(crate) struct TestServer {
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl TestServer {
-    pub fn start(app: axum::Router) -> Self {
+    pub(crate) fn start(app: axum::Router) -> Self {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {

@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 /// The paper's average GPT-4o scores on AURORA-Bench (Chameleon, v3, Table 2 and the best-of-N
 /// ablation): FT, FDM and each with best-of-8 verification. Only their ratios are used, as the
 /// reference for this experiment's relative gains.
-pub const PAPER_FT: f64 = 3.26;
-pub const PAPER_FDM: f64 = 3.67;
-pub const PAPER_FT_BEST_OF_8: f64 = 3.48;
-pub const PAPER_FDM_BEST_OF_8: f64 = 3.84;
+pub(crate) const PAPER_FT: f64 = 3.26;
+pub(crate) const PAPER_FDM: f64 = 3.67;
+pub(crate) const PAPER_FT_BEST_OF_8: f64 = 3.48;
+pub(crate) const PAPER_FDM_BEST_OF_8: f64 = 3.84;
 
 /// The N of best-of-N as a key of the results (written `"N = n"` in `results.json`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -49,7 +49,7 @@ pub struct Finding {
     pub effect: f64,
     pub ci_low: f64,
     pub ci_high: f64,
-    pub unit: String,
+    pub(crate) unit: String,
     /// What was compared.
     pub comparison: String,
     /// Whether the interval lies above zero (the paper's direction).
@@ -80,7 +80,7 @@ pub struct Findings {
 /// A relative gain (per seed `a / b - 1`, then over seeds) beside the paper's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RelativeGain {
-    pub comparison: String,
+    pub(crate) comparison: String,
     pub gain: Estimate,
     /// The paper's relative gain (Chameleon, AURORA-Bench, GPT-4o judge).
     pub paper: f64,
@@ -103,23 +103,23 @@ impl RelativeGain {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AblationResults {
-    pub config: AblationConfig,
+    pub(crate) config: AblationConfig,
     pub seeds: Vec<u64>,
     pub runs: Vec<SeedRun>,
     /// Mean judge score with its interval: world model -> N -> estimate.
     pub world: BTreeMap<Variant, BTreeMap<BestOf, Estimate>>,
     /// Per family at N = 1: world model -> family -> estimate.
-    pub world_per_task: BTreeMap<Variant, BTreeMap<String, Estimate>>,
+    pub(crate) world_per_task: BTreeMap<Variant, BTreeMap<String, Estimate>>,
     /// ROUGE-L against the reference of a random valid action of each row's source scene in
     /// random words, over the evaluation rows: the zero of the dynamics model's rescaled ROUGE-L.
-    pub guess_rouge_l: f64,
-    pub dynamics_exact: Estimate,
+    pub(crate) guess_rouge_l: f64,
+    pub(crate) dynamics_exact: Estimate,
     /// The dynamics model's executed-action judge score (0-10).
-    pub dynamics_judge: Estimate,
+    pub(crate) dynamics_judge: Estimate,
     pub findings: Findings,
     /// FDM over FT (N = 1), best-of-N over best-of-1 for FT and for FDM.
     pub relative: Vec<RelativeGain>,
-    pub seconds: f64,
+    pub(crate) seconds: f64,
 }
 
 impl AblationResults {

@@ -32,24 +32,24 @@ use std::sync::Arc;
 /// One point of a learning curve: normalised score (0-1) after `step` steps.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CurvePoint {
-    pub step: usize,
-    pub score: f64,
+    pub(crate) step: usize,
+    pub(crate) score: f64,
 }
 
 /// Everything one seed measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SeedRun {
     pub seed: u64,
-    pub dynamics: DynamicsReport,
+    pub(crate) dynamics: DynamicsReport,
     /// Learning curves at equal steps: the dynamics model's ROUGE-L rescaled by
     /// [`AblationResults::guess_rouge_l`] (and its exact-action rate beside) and the FT world
     /// model's judge / 10.
-    pub dynamics_curve: Vec<CurvePoint>,
-    pub dynamics_curve_exact: Vec<CurvePoint>,
-    pub world_curve: Vec<CurvePoint>,
-    pub annotated: usize,
-    pub synthetic: usize,
-    pub annotator_all: AnnotatorQuality,
+    pub(crate) dynamics_curve: Vec<CurvePoint>,
+    pub(crate) dynamics_curve_exact: Vec<CurvePoint>,
+    pub(crate) world_curve: Vec<CurvePoint>,
+    pub(crate) annotated: usize,
+    pub(crate) synthetic: usize,
+    pub(crate) annotator_all: AnnotatorQuality,
     pub annotator_kept: AnnotatorQuality,
     /// Each world model's evaluation.
     pub worlds: BTreeMap<Variant, WorldReport>,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 /// Indices of the kept items: `items` are `(class, likelihood)`; each round takes the most likely
 /// remaining item of every class (classes in name order), until `k` are kept or none remain.
-pub fn stratified_top_k(items: &[(String, f32)], k: usize) -> Vec<usize> {
+pub(crate) fn stratified_top_k(items: &[(String, f32)], k: usize) -> Vec<usize> {
     let mut classes: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, (class, _)) in items.iter().enumerate() {
         classes.entry(class.as_str()).or_default().push(i);

@@ -6,27 +6,32 @@
 //! [`AnnotatorQuality`] compares annotations with the videos' hidden labels — for reporting
 //! only; training never sees those labels.
 
-pub mod filter;
+pub(crate) mod filter;
 pub mod frames;
 
-pub use filter::stratified_top_k;
+pub(crate) use filter::stratified_top_k;
 pub use frames::{FramePair, FrameSelection, select_pairs};
 
 use crate::data::video::VideoLabels;
+#[cfg(feature = "fs")]
 use crate::error::Result;
 use crate::eval::text::corpus_bleu;
-use crate::model::{DynamicsModel, Sampling};
+#[cfg(feature = "fs")]
+use crate::model::DynamicsModel;
+use crate::model::Sampling;
 use crate::world::parse;
+#[cfg(feature = "fs")]
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The task name of annotated rows.
-pub const SYNTHETIC_TASK: &str = "synthetic";
+#[cfg(feature = "fs")]
+pub(crate) const SYNTHETIC_TASK: &str = "synthetic";
 
 /// Frames a pair may be off a labelled action at either end and still span it (the world's
 /// motion eases in and out, so the first and last moving frames barely differ from the stills).
-pub const PAIR_TOLERANCE: usize = 2;
+pub(crate) const PAIR_TOLERANCE: usize = 2;
 
 /// The temperature annotations are sampled at. The paper samples them; at 1 the shipped
 /// dynamics model gets 52 % of the video pairs that span one action exactly right, at 0.5
@@ -35,7 +40,7 @@ pub const PAIR_TOLERANCE: usize = 2;
 pub const ANNOTATION_TEMPERATURE: f64 = 0.5;
 
 /// Class of annotations the parser cannot read.
-pub const UNPARSED_CLASS: &str = "unparsed";
+pub(crate) const UNPARSED_CLASS: &str = "unparsed";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BootstrapConfig {
@@ -81,7 +86,8 @@ pub struct Annotation {
 
 /// Annotates the frame pairs of one video; pair `k` of the video samples from stream
 /// `(sampling.seed + video, k)`, so results do not depend on batching.
-pub fn annotate_video(
+#[cfg(feature = "fs")]
+pub(crate) fn annotate_video(
     dynamics: &DynamicsModel,
     video: usize,
     frames: &[RgbImage],
@@ -157,7 +163,7 @@ pub struct AnnotatorQuality {
     /// Corpus BLEU-4 of annotations against the label texts, over matched pairs.
     pub bleu: f64,
     /// Pairs per action class.
-    pub classes: BTreeMap<String, usize>,
+    pub(crate) classes: BTreeMap<String, usize>,
 }
 
 /// Compares annotations with hidden labels (`labels[a.video]` belongs to annotation `a`).

@@ -18,7 +18,7 @@ pub struct AuroraDataset {
 }
 
 /// The json file of a dataset: `path` itself, or in a folder `data.json`, or its only `.json`.
-pub fn find_json(path: &Path) -> Result<PathBuf> {
+pub(crate) fn find_json(path: &Path) -> Result<PathBuf> {
     if path.is_file() {
         return Ok(path.to_path_buf());
     }
@@ -67,11 +67,11 @@ impl AuroraDataset {
         Ok(AuroraDataset { json, rows })
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.json.parent().unwrap_or(Path::new("."))
     }
 
-    pub fn resolve(&self, rel: &str) -> PathBuf {
+    pub(crate) fn resolve(&self, rel: &str) -> PathBuf {
         self.root().join(rel)
     }
 
@@ -194,7 +194,7 @@ fn write_row(
 /// A folder of unlabelled videos.
 #[derive(Clone, Debug)]
 pub struct VideoDataset {
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     pub videos: Vec<VideoRow>,
 }
 
@@ -218,7 +218,7 @@ impl VideoDataset {
 
     /// The frames of video `i`, each checked to be `size` x `size` (what a model reads); an
     /// error names the frame's file.
-    pub fn frames_sized(&self, i: usize, size: u32) -> Result<Vec<RgbImage>> {
+    pub(crate) fn frames_sized(&self, i: usize, size: u32) -> Result<Vec<RgbImage>> {
         self.videos[i]
             .frames
             .iter()

@@ -5,7 +5,7 @@
 
 pub mod aurora;
 #[cfg(feature = "fs")]
-pub mod io;
+pub(crate) mod io;
 pub mod video;
 
 pub use aurora::{Row, Sidecar};

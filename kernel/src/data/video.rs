@@ -9,14 +9,14 @@ use serde::{Deserialize, Serialize};
 /// One video: its frames' paths relative to `videos.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VideoRow {
-    pub id: String,
+    pub(crate) id: String,
     pub frames: Vec<String>,
 }
 
 /// The hidden labels of one video, for evaluation only.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VideoLabels {
-    pub id: String,
+    pub(crate) id: String,
     pub segments: Vec<Segment>,
 }
 

@@ -57,16 +57,16 @@ pub struct DynamicsReport {
     pub judge: f64,
     pub judge_per_task: BTreeMap<String, f64>,
     /// Share of explanations the world's parser understands at all.
-    pub parsed: f64,
+    pub(crate) parsed: f64,
     /// Corpus BLEU-4 and mean sentence BLEU-4 (0-1).
-    pub bleu: f64,
-    pub sentence_bleu: f64,
+    pub(crate) bleu: f64,
+    pub(crate) sentence_bleu: f64,
     /// Mean ROUGE-L F1 (0-1).
-    pub rouge_l: f64,
+    pub(crate) rouge_l: f64,
     /// Absent when not asked for.
     pub preference: Option<Preference>,
     /// The first explanations, for reading: (reference, generated).
-    pub samples: Vec<(String, String)>,
+    pub(crate) samples: Vec<(String, String)>,
 }
 
 /// The true action of a row: the sidecar's, else what the parser reads in the instruction.
@@ -122,7 +122,7 @@ fn preference_test(
 
 /// The judge score (0-10) of executing `text` on the row's source state; 0 when the text does
 /// not parse, the action is refused, or the row has no scene states.
-pub fn executed_judge(item: &EvalItem, text: &str) -> f64 {
+pub(crate) fn executed_judge(item: &EvalItem, text: &str) -> f64 {
     let Some(sc) = &item.sidecar else {
         return 0.0;
     };
@@ -239,20 +239,20 @@ pub fn evaluate_dynamics(
 /// [`evaluate_dynamics`] scores its greedy ones.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckedReport {
-    pub rows: usize,
-    pub config: ExplainConfig,
+    pub(crate) rows: usize,
+    pub(crate) config: ExplainConfig,
     /// Share of top-ranked explanations equal to the true action, over families.
-    pub exact: f64,
-    pub exact_per_task: BTreeMap<String, f64>,
+    pub(crate) exact: f64,
+    pub(crate) exact_per_task: BTreeMap<String, f64>,
     /// The top-ranked action executed and judged (0-10), over families.
-    pub judge: f64,
-    pub judge_per_task: BTreeMap<String, f64>,
+    pub(crate) judge: f64,
+    pub(crate) judge_per_task: BTreeMap<String, f64>,
     /// Share of rows where some proposal is the true action (what a perfect ranking would
     /// reach), over families.
     pub any_exact: f64,
-    pub any_exact_per_task: BTreeMap<String, f64>,
+    pub(crate) any_exact_per_task: BTreeMap<String, f64>,
     /// Distinct proposals per row, on average.
-    pub distinct: f64,
+    pub(crate) distinct: f64,
     /// The first rows, for reading: (reference, top-ranked explanation).
     pub samples: Vec<(String, String)>,
 }

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Judgement {
     /// 0-10: how much of the demanded change was made.
-    pub success: f64,
+    pub(crate) success: f64,
     /// 0-10: how much of everything else was left alone.
-    pub minimal: f64,
+    pub(crate) minimal: f64,
     /// min(success, minimal), the paper's per-sample score.
     pub score: f64,
 }
@@ -71,7 +71,7 @@ fn visible(scene: &Scene, color: Color) -> Option<&Object> {
 }
 
 /// Judges a recognised state against the source and target states (no pixels involved).
-pub fn judge_states(source: &Scene, target: &Scene, seen: &Scene) -> Judgement {
+pub(crate) fn judge_states(source: &Scene, target: &Scene, seen: &Scene) -> Judgement {
     let (mut changed, mut changed_ok, mut kept, mut kept_ok) = (0usize, 0usize, 0usize, 0usize);
     for color in Color::ALL {
         let (s, t, g) = (

@@ -9,10 +9,10 @@
 //! `vlm_judge`
 //! (feature `vlm`) asks a VLM the judge's questions where the recogniser cannot look.
 
-pub mod dynamics_model_eval;
-pub mod judge;
+pub(crate) mod dynamics_model_eval;
+pub(crate) mod judge;
 pub mod report;
-pub mod text;
+pub(crate) mod text;
 pub mod tokenizer;
 #[cfg(feature = "vlm")]
 pub mod vlm_judge;
@@ -90,7 +90,8 @@ pub fn test_split_items(per_family: usize, size: u32) -> Vec<EvalItem> {
 
 /// A split of the train generator with `seed` (families in turn), `per_family` rows of each,
 /// rendered at `size` pixels: a tuning split, or a fresh one to confirm a result on.
-pub fn generated_items(seed: u64, per_family: usize, size: u32) -> Vec<EvalItem> {
+#[cfg(feature = "fs")]
+pub(crate) fn generated_items(seed: u64, per_family: usize, size: u32) -> Vec<EvalItem> {
     use crate::world::Family;
     let rows = crate::world::generate::triplets(seed, per_family * Family::ALL.len());
     triplet_items(rows, size)
@@ -124,7 +125,7 @@ fn triplet_items(
 }
 
 /// Row indices per task (family), tasks in name order.
-pub fn by_task(items: &[EvalItem]) -> BTreeMap<String, Vec<usize>> {
+pub(crate) fn by_task(items: &[EvalItem]) -> BTreeMap<String, Vec<usize>> {
     let mut m: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, it) in items.iter().enumerate() {
         m.entry(it.family.clone()).or_default().push(i);

@@ -10,9 +10,9 @@ use image::RgbImage;
 /// A table: a header row and body rows of already formatted cells.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Table {
-    pub title: String,
-    pub header: Vec<String>,
-    pub rows: Vec<Vec<String>>,
+    pub(crate) title: String,
+    pub(crate) header: Vec<String>,
+    pub(crate) rows: Vec<Vec<String>>,
 }
 
 impl Table {
@@ -172,7 +172,7 @@ pub fn checked_table(d: &DynamicsReport, c: &CheckedReport) -> Table {
 }
 
 /// HTML-escapes text.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -180,7 +180,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// An image as a `data:image/png;base64,...` URI.
-pub fn png_data_uri(img: &RgbImage) -> Result<String> {
+pub(crate) fn png_data_uri(img: &RgbImage) -> Result<String> {
     Ok(format!(
         "data:image/png;base64,{}",
         crate::png::png_base64(img)?

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 /// Lower-cased words: maximal runs of alphanumeric characters.
-pub fn words(text: &str) -> Vec<String> {
+pub(crate) fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
@@ -45,7 +45,7 @@ fn brevity_penalty(candidate_len: usize, reference_len: usize) -> f64 {
 }
 
 /// Corpus BLEU-4 over (candidate, reference) pairs, one reference each, in 0..1.
-pub fn corpus_bleu(pairs: &[(&str, &str)]) -> f64 {
+pub(crate) fn corpus_bleu(pairs: &[(&str, &str)]) -> f64 {
     let (mut hits, mut totals, mut c_len, mut r_len) = ([0usize; 4], [0usize; 4], 0, 0);
     for (c, r) in pairs {
         let (c, r) = (words(c), words(r));
@@ -67,7 +67,7 @@ pub fn corpus_bleu(pairs: &[(&str, &str)]) -> f64 {
 }
 
 /// Sentence BLEU-4 with add-one smoothing of the 2- to 4-gram precisions, in 0..1.
-pub fn sentence_bleu(candidate: &str, reference: &str) -> f64 {
+pub(crate) fn sentence_bleu(candidate: &str, reference: &str) -> f64 {
     let (c, r) = (words(candidate), words(reference));
     let m = matches(&c, &r);
     if c.is_empty() || m[0].0 == 0 {
@@ -86,7 +86,7 @@ pub fn sentence_bleu(candidate: &str, reference: &str) -> f64 {
 }
 
 /// ROUGE-L F1 (β = 1) of the longest common word subsequence, in 0..1.
-pub fn rouge_l(candidate: &str, reference: &str) -> f64 {
+pub(crate) fn rouge_l(candidate: &str, reference: &str) -> f64 {
     let (c, r) = (words(candidate), words(reference));
     if c.is_empty() || r.is_empty() {
         return 0.0;

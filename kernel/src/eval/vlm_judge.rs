@@ -47,13 +47,13 @@ pub struct VlmConfig {
 
 /// The two questions (the paper's judge), each answered with one number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Question {
+pub(crate) enum Question {
     Success,
     Minimal,
 }
 
 impl Question {
-    pub fn prompt(self, action: &str) -> String {
+    pub(crate) fn prompt(self, action: &str) -> String {
         let ask = match self {
             Question::Success => {
                 "How completely does the second image show the change the action asks for? \
@@ -74,7 +74,7 @@ impl Question {
 }
 
 /// A reply that is a score: a whole number 0-10, alone (whitespace and a final period allowed).
-pub fn parse_score(reply: &str) -> Option<u8> {
+pub(crate) fn parse_score(reply: &str) -> Option<u8> {
     let t = reply.trim();
     let t = t.strip_suffix('.').unwrap_or(t).trim();
     if t.is_empty() || t.len() > 2 || !t.bytes().all(|b| b.is_ascii_digit()) {
@@ -99,7 +99,7 @@ pub enum Verdict {
 pub struct Traffic {
     pub requests: usize,
     pub cached: usize,
-    pub retries: usize,
+    pub(crate) retries: usize,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -292,7 +292,7 @@ impl VlmJudge {
     }
 
     /// One question about one sample: the cached or asked score, or why there is none.
-    pub fn ask(
+    pub(crate) fn ask(
         &self,
         question: Question,
         action: &str,
@@ -402,25 +402,25 @@ pub struct ExactAgreement {
 
 /// One judged sample.
 #[derive(Clone, Debug, Serialize)]
-pub struct VlmSample {
-    pub task: String,
-    pub instruction: String,
-    pub vlm: Verdict,
+pub(crate) struct VlmSample {
+    pub(crate) task: String,
+    pub(crate) instruction: String,
+    pub(crate) vlm: Verdict,
     /// The exact judge's verdict where the row carries scene states.
-    pub exact: Option<Judgement>,
+    pub(crate) exact: Option<Judgement>,
 }
 
 /// What `dynaboot judge --vlm` writes: the scores in the embedded judge's format, over the
 /// samples the VLM scored.
 #[derive(Clone, Debug, Serialize)]
 pub struct VlmReport {
-    pub model: String,
+    pub(crate) model: String,
     pub scores: Scores,
     pub judged: usize,
     pub failed: usize,
     pub traffic: Traffic,
     pub exact_agreement: Option<ExactAgreement>,
-    pub samples: Vec<VlmSample>,
+    pub(crate) samples: Vec<VlmSample>,
 }
 
 /// Aggregates `verdicts` of the `predictions` for `items` (per family, families weighing the

@@ -28,7 +28,7 @@ pub struct Scores {
     /// Mean absolute pixel error to the true target (0-1).
     pub l1: f64,
     /// Mean PSNR to the true target (dB, capped at 99).
-    pub psnr: f64,
+    pub(crate) psnr: f64,
 }
 
 /// Best-of-n scores for one n.
@@ -44,8 +44,8 @@ pub struct BestOf {
 pub struct WorldReport {
     /// Candidates sampled per row (best-of-`n` when a dynamics model verified them).
     pub n: usize,
-    pub verified: bool,
-    pub rows: usize,
+    pub(crate) verified: bool,
+    pub(crate) rows: usize,
     /// The returned image's scores (best-of-`n`).
     #[serde(flatten)]
     pub scores: Scores,
@@ -55,7 +55,7 @@ pub struct WorldReport {
     /// Copying the source (must score 0 on the judge) and the true target through the image
     /// tokenizer (the best any token model can do).
     pub copy_source: Scores,
-    pub target_through_vq: Scores,
+    pub(crate) target_through_vq: Scores,
 }
 
 /// One row's candidates, for reports with images.
@@ -68,7 +68,7 @@ pub struct WorldExample {
     /// Candidates in sampling order, with verification score (when verified) and judgement.
     pub candidates: Vec<(RgbImage, Option<Score>, Judgement)>,
     /// Index of the candidate best-of-N returns.
-    pub chosen: usize,
+    pub(crate) chosen: usize,
 }
 
 /// How to evaluate.
@@ -122,7 +122,7 @@ impl RowScore {
 /// drawn at random without replacement: C(n-1-i, k-1) / C(n, k) (the pass@k estimator of Chen et
 /// al. 2021, generalised to a ranking). Weighting each candidate's score by it gives the expected
 /// score of best-of-k from all n candidates; k = 1 weighs them equally, k = n takes the first.
-pub fn best_of_k_weights(n: usize, k: usize) -> Vec<f64> {
+pub(crate) fn best_of_k_weights(n: usize, k: usize) -> Vec<f64> {
     assert!(1 <= k && k <= n, "best-of-{k} from {n} candidates");
     // C(n-1-i, k-1) / C(n, k) for i = 0 is k / n; each next i multiplies by (n-i-k) / (n-1-i).
     let mut w = Vec::with_capacity(n);
@@ -170,7 +170,7 @@ fn aggregate(items: &[EvalItem], rows: &[RowScore]) -> Scores {
 impl Scores {
     /// Per-family means of judged rows `(family, judgement, pixel L1, PSNR)`, and their means
     /// over families (each family weighs the same, however many rows it has).
-    pub fn over_families<'a>(
+    pub(crate) fn over_families<'a>(
         rows: impl IntoIterator<Item = (&'a str, Judgement, f64, f64)>,
     ) -> Scores {
         let mut per: BTreeMap<&str, Vec<(Judgement, f64, f64)>> = BTreeMap::new();
@@ -197,7 +197,7 @@ impl Scores {
 }
 
 /// The n values best-of-n is reported for: powers of two below `n`, and `n`.
-pub fn best_of_ns(n: usize) -> Vec<usize> {
+pub(crate) fn best_of_ns(n: usize) -> Vec<usize> {
     let mut ns: Vec<usize> = std::iter::successors(Some(1), |k| Some(k * 2))
         .take_while(|&k| k < n)
         .collect();

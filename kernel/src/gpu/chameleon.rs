@@ -31,7 +31,7 @@ struct Layer {
 
 /// Keys and values of the positions seen so far, per layer, `(batch, kv_heads, capacity,
 /// head_dim)`, on the GPU.
-pub struct GpuKvCache {
+pub(crate) struct GpuKvCache {
     k: Vec<wgpu::Buffer>,
     v: Vec<wgpu::Buffer>,
     batch: usize,
@@ -40,22 +40,15 @@ pub struct GpuKvCache {
 
 impl GpuKvCache {
     /// Positions cached so far.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    pub fn batch(&self) -> usize {
-        self.batch
     }
 }
 
-pub struct GpuChameleon {
+pub(crate) struct GpuChameleon {
     gpu: Rc<Gpu>,
-    pub config: ChameleonConfig,
+    pub(crate) config: ChameleonConfig,
     embed: wgpu::Buffer,
     layers: Vec<Layer>,
     norm: wgpu::Buffer,
@@ -66,7 +59,7 @@ pub struct GpuChameleon {
 
 impl GpuChameleon {
     /// Uploads the weights `get(name)` returns (HF names, any float dtype).
-    pub fn new(
+    pub(crate) fn new(
         gpu: Rc<Gpu>,
         config: ChameleonConfig,
         get: impl Fn(&str) -> Result<Tensor>,
@@ -150,7 +143,11 @@ impl GpuChameleon {
     }
 
     /// Uploads a model from safetensors bytes (the shipped `model.safetensors`).
-    pub fn from_safetensors(gpu: Rc<Gpu>, config: ChameleonConfig, bytes: &[u8]) -> Result<Self> {
+    pub(crate) fn from_safetensors(
+        gpu: Rc<Gpu>,
+        config: ChameleonConfig,
+        bytes: &[u8],
+    ) -> Result<Self> {
         let tensors = candle_core::safetensors::load_buffer(bytes, &candle_core::Device::Cpu)?;
         Self::new(gpu, config, |name| {
             tensors
@@ -160,17 +157,13 @@ impl GpuChameleon {
         })
     }
 
-    pub fn gpu(&self) -> &Rc<Gpu> {
+    pub(crate) fn gpu(&self) -> &Rc<Gpu> {
         &self.gpu
     }
 }
 
 impl Backbone for GpuChameleon {
     type Cache = GpuKvCache;
-
-    fn config(&self) -> &ChameleonConfig {
-        &self.config
-    }
 
     /// An empty cache for `batch` sequences.
     fn new_cache(&self, batch: usize) -> Result<GpuKvCache> {
@@ -246,6 +239,7 @@ impl Backbone for GpuChameleon {
                     "asked for the logits of positions {s:?} of {t}"
                 )));
             }
+            #[cfg(test)]
             Positions::All => 0..t,
         };
         let (h, v, inter) = (c.hidden_size, c.vocab_size, c.intermediate_size);
@@ -374,7 +368,7 @@ mod tests {
     use super::super::block_on;
     use super::super::tests::{gpu, relative_error, values};
     use super::*;
-    use crate::model::Backbone;
+    use crate::model::backbone::Backbone;
     use crate::model::chameleon::{Chameleon, Pass};
     use crate::nn::seeded_var_builder;
     use candle_core::Device;

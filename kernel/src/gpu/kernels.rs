@@ -147,7 +147,7 @@ impl Gpu {
     /// `y (m, n) = x (m, k) · wt (k, n) [+ bias] [+ y when accumulate]`: a linear layer with
     /// its weight transposed (see [`transposed`]).
     #[allow(clippy::too_many_arguments)]
-    pub fn matmul_t(
+    pub(crate) fn matmul_t(
         &self,
         batch: &mut Commands,
         x: &wgpu::Buffer,
@@ -170,7 +170,7 @@ impl Gpu {
 
     /// RMSNorm of `rows` rows of `h` values with weight `w (h)`.
     #[allow(clippy::too_many_arguments)]
-    pub fn rms_norm(
+    pub(crate) fn rms_norm(
         &self,
         batch: &mut Commands,
         x: &wgpu::Buffer,
@@ -197,7 +197,7 @@ impl Gpu {
     /// Layer norm of each of `heads` heads of `hd` values at column `col` of rows of `stride`
     /// values, in place, with per-head `w`, `b` `(heads, hd)`.
     #[allow(clippy::too_many_arguments)]
-    pub fn head_norm(
+    pub(crate) fn head_norm(
         &self,
         batch: &mut Commands,
         x: &wgpu::Buffer,
@@ -226,7 +226,7 @@ impl Gpu {
     /// Rotary embedding of the queries (in place) and keys of fused `q|k|v` rows; keys and values
     /// go into the caches `(batch, nkv, cap, hd)` at positions `offset + row % t`.
     #[allow(clippy::too_many_arguments)]
-    pub fn rope_kv(
+    pub(crate) fn rope_kv(
         &self,
         batch: &mut Commands,
         qkv: &wgpu::Buffer,
@@ -248,7 +248,7 @@ impl Gpu {
     /// Causal attention of the queries in fused `q|k|v` rows over the caches; `out (rows, nh·hd)`.
     /// `scores` holds `rows · nh · cap` values of scratch.
     #[allow(clippy::too_many_arguments)]
-    pub fn attention(
+    pub(crate) fn attention(
         &self,
         batch: &mut Commands,
         qkv: &wgpu::Buffer,
@@ -271,7 +271,7 @@ impl Gpu {
     }
 
     /// `y (rows, i) = silu(gate) · up` of fused `gate|up` rows `(rows, 2i)`.
-    pub fn swiglu(
+    pub(crate) fn swiglu(
         &self,
         batch: &mut Commands,
         gu: &wgpu::Buffer,
@@ -289,7 +289,7 @@ impl Gpu {
     }
 
     /// `y (rows, width)` = the rows `ids` (u32) of `table`.
-    pub fn gather(
+    pub(crate) fn gather(
         &self,
         batch: &mut Commands,
         ids: &wgpu::Buffer,
@@ -310,7 +310,7 @@ impl Gpu {
     /// Stride-1 NHWC convolution with `k x k` weights `(ky, kx, c_in, c_out)` and padding
     /// `pad`; `(h, w)` is the output size. See [`Conv`] for the fused neighbours.
     #[allow(clippy::too_many_arguments)]
-    pub fn conv2d(
+    pub(crate) fn conv2d(
         &self,
         batch: &mut Commands,
         x: &wgpu::Buffer,
@@ -346,7 +346,7 @@ impl Gpu {
 }
 
 /// A weight `(out, in)` (HF's layout) as [`Gpu::matmul_t`] reads it: `(in, out)`, row-major.
-pub fn transposed(w: &candle_core::Tensor) -> crate::Result<Vec<f32>> {
+pub(crate) fn transposed(w: &candle_core::Tensor) -> crate::Result<Vec<f32>> {
     Ok(w.to_dtype(candle_core::DType::F32)?
         .t()?
         .contiguous()?
@@ -356,13 +356,13 @@ pub fn transposed(w: &candle_core::Tensor) -> crate::Result<Vec<f32>> {
 
 /// What [`Gpu::conv2d`] fuses around the convolution.
 #[derive(Clone, Copy, Default)]
-pub struct Conv<'a> {
+pub(crate) struct Conv<'a> {
     /// silu on the input.
-    pub silu: bool,
+    pub(crate) silu: bool,
     /// Nearest 2x upsampling of the input (which is then `h/2 x w/2`).
-    pub upsample: bool,
+    pub(crate) upsample: bool,
     /// Added to the output, read at `index % len`.
-    pub residual: Option<(&'a wgpu::Buffer, usize)>,
+    pub(crate) residual: Option<(&'a wgpu::Buffer, usize)>,
 }
 
 #[cfg(test)]

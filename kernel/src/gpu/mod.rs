@@ -6,7 +6,7 @@
 //!
 //! - [`Gpu`]: the device, its queue and the compiled kernels; buffers in and out.
 //! - [`kernels`]: one launcher per WGSL kernel (`wgsl/*.wgsl`).
-//! - [`GpuChameleon`]: the decoder with a KV cache, a [`crate::model::Backbone`].
+//! - [`GpuChameleon`]: the decoder with a KV cache, a [`crate::model::backbone::Backbone`].
 //! - [`GpuVqDecoder`]: the embedded image tokenizer's decoder (codes -> pixels).
 //! - [`GpuVerifier`]: both models and the decoder on the GPU, for best-of-N (the same
 //!   sampling, scoring and ranking code as candle's).
@@ -15,14 +15,13 @@
 //! [`block_on`] runs them.
 
 mod chameleon;
-pub mod kernels;
+pub(crate) mod kernels;
 mod verifier;
 mod vq_decoder;
 
-pub use crate::model::backbone::Positions;
-pub use chameleon::{GpuChameleon, GpuKvCache};
+pub(crate) use chameleon::GpuChameleon;
 pub use verifier::GpuVerifier;
-pub use vq_decoder::GpuVqDecoder;
+pub(crate) use vq_decoder::GpuVqDecoder;
 
 use crate::error::{Error, Result};
 use kernels::{Kernel, Kernels};
@@ -49,7 +48,7 @@ pub struct Gpu {
 /// Recorded GPU work, submitted at once by [`Gpu::submit`]: kernel dispatches and buffer
 /// copies, in order.
 #[derive(Default)]
-pub struct Commands {
+pub(crate) struct Commands {
     steps: Vec<Step>,
 }
 
@@ -72,7 +71,7 @@ enum Step {
 
 impl Commands {
     /// Copies `floats` f32 values from `src[src_at..]` to `dst[dst_at..]` (offsets in values).
-    pub fn copy(
+    pub(crate) fn copy(
         &mut self,
         src: &wgpu::Buffer,
         src_at: usize,
@@ -149,17 +148,17 @@ impl Gpu {
     }
 
     /// Whether this is a CPU emulation (lavapipe, SwiftShader, WARP).
-    pub fn is_software(&self) -> bool {
+    pub(crate) fn is_software(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
     }
 
     /// A storage buffer holding `data`.
-    pub fn upload(&self, data: &[f32]) -> wgpu::Buffer {
+    pub(crate) fn upload(&self, data: &[f32]) -> wgpu::Buffer {
         self.upload_bytes(bytemuck::cast_slice(data))
     }
 
     /// A storage buffer holding u32 `data` (token ids, row indices).
-    pub fn upload_u32(&self, data: &[u32]) -> wgpu::Buffer {
+    pub(crate) fn upload_u32(&self, data: &[u32]) -> wgpu::Buffer {
         self.upload_bytes(bytemuck::cast_slice(data))
     }
 
@@ -181,7 +180,7 @@ impl Gpu {
     }
 
     /// A zeroed storage buffer of `floats` f32 values.
-    pub fn zeros(&self, floats: usize) -> wgpu::Buffer {
+    pub(crate) fn zeros(&self, floats: usize) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: None,
             size: 4 * floats.max(1) as u64,
@@ -193,7 +192,7 @@ impl Gpu {
     }
 
     /// Submits `batch`, then reads `floats` values of `out` back.
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         batch: Commands,
         out: &wgpu::Buffer,
@@ -230,7 +229,7 @@ impl Gpu {
     }
 
     /// Submits `batch` without reading anything back.
-    pub fn submit(&self, batch: Commands) {
+    pub(crate) fn submit(&self, batch: Commands) {
         let encoder = self.encode(batch);
         self.queue.submit([encoder.finish()]);
     }

@@ -1,7 +1,7 @@
 //! Best-of-N on the GPU: the world model, the dynamics model and the image decoder as wgpu
 //! models ([`GpuChameleon`], [`GpuVqDecoder`]). The sampling, scoring and ranking are the
 //! candle path's own ([`crate::model::verifier::best_of_n`] over the
-//! [`crate::model::Backbone`] interface),
+//! [`crate::model::backbone::Backbone`] interface),
 //! so both backends choose alike.
 
 use super::{Gpu, GpuChameleon, GpuVqDecoder};
@@ -53,7 +53,7 @@ impl GpuVerifier {
     }
 
     /// Best-of-N (what [`crate::model::Verifier::rank_codes`] computes with candle).
-    pub async fn rank_codes(
+    pub(crate) async fn rank_codes(
         &self,
         (world, dynamics): (&Model, &Model),
         source: &[u32],
@@ -73,7 +73,7 @@ impl GpuVerifier {
     }
 
     /// Images of codes.
-    pub async fn decode(&self, codes: &[Vec<u32>]) -> Result<Vec<RgbImage>> {
+    pub(crate) async fn decode(&self, codes: &[Vec<u32>]) -> Result<Vec<RgbImage>> {
         self.decoder.decode(codes).await
     }
 }

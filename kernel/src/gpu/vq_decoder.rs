@@ -21,9 +21,9 @@ struct ConvWeights {
     k: usize,
 }
 
-pub struct GpuVqDecoder {
+pub(crate) struct GpuVqDecoder {
     gpu: Rc<Gpu>,
-    pub config: VqConfig,
+    pub(crate) config: VqConfig,
     codebook: wgpu::Buffer,
     post_quant_conv: ConvWeights,
     position: wgpu::Buffer,
@@ -38,7 +38,7 @@ type ResBlock = (ConvWeights, ConvWeights);
 
 impl GpuVqDecoder {
     /// Uploads the decoder weights `get(name)` returns (the tokenizer's safetensors names).
-    pub fn new(
+    pub(crate) fn new(
         gpu: Rc<Gpu>,
         config: VqConfig,
         get: impl Fn(&str) -> Result<Tensor>,
@@ -90,7 +90,7 @@ impl GpuVqDecoder {
     }
 
     /// Uploads the decoder from the tokenizer's safetensors bytes.
-    pub fn from_safetensors(gpu: Rc<Gpu>, config: VqConfig, bytes: &[u8]) -> Result<Self> {
+    pub(crate) fn from_safetensors(gpu: Rc<Gpu>, config: VqConfig, bytes: &[u8]) -> Result<Self> {
         let tensors = candle_core::safetensors::load_buffer(bytes, &candle_core::Device::Cpu)?;
         Self::new(gpu, config, |name| {
             tensors.get(name).cloned().ok_or_else(|| {
@@ -100,7 +100,7 @@ impl GpuVqDecoder {
     }
 
     /// Images from codes (one `Vec` of `grid²` codes per image).
-    pub async fn decode(&self, codes: &[Vec<u32>]) -> Result<Vec<RgbImage>> {
+    pub(crate) async fn decode(&self, codes: &[Vec<u32>]) -> Result<Vec<RgbImage>> {
         let (g, cb) = (self.config.grid(), self.config.codebook_size);
         let b = codes.len();
         let mut flat = Vec::with_capacity(b * g * g);

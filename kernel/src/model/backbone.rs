@@ -7,7 +7,7 @@
 //! Calls that return logits are `async` because GPU readbacks are (the browser cannot block).
 //! candle's are ready at once: [`ready`] takes their value without an executor.
 
-use super::chameleon::{Chameleon, ChameleonConfig, Pass};
+use super::chameleon::{Chameleon, Pass};
 use super::kv_cache::KvCache;
 use crate::error::{Error, Result};
 use candle_core::Tensor;
@@ -17,26 +17,25 @@ use std::ops::Range;
 /// Most sequences an inference pass runs at once: more samples, candidates or pairs run in
 /// batches of this size, so memory does not grow with N (and results do not change: each
 /// sample keeps its own random stream).
-pub const MAX_BATCH: usize = 16;
+pub(crate) const MAX_BATCH: usize = 16;
 
 /// Which positions of each batch row a forward pass returns logits for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Positions {
+pub(crate) enum Positions {
     /// The last one (what generation needs).
     Last,
     /// These positions of the ids given (what scoring a completion needs).
     Span(Range<usize>),
-    /// Every one.
+    /// Every one (what the tests compare backbones on).
+    #[cfg(test)]
     All,
 }
 
 /// A decoder with a KV cache that hands out the logits of chosen positions.
 #[allow(async_fn_in_trait)]
-pub trait Backbone {
+pub(crate) trait Backbone {
     /// Keys and values of the positions seen so far.
     type Cache;
-
-    fn config(&self) -> &ChameleonConfig;
 
     /// An empty cache for `batch` sequences.
     fn new_cache(&self, batch: usize) -> Result<Self::Cache>;
@@ -66,10 +65,6 @@ pub trait Backbone {
 
 impl Backbone for Chameleon {
     type Cache = KvCache;
-
-    fn config(&self) -> &ChameleonConfig {
-        &self.config
-    }
 
     fn new_cache(&self, batch: usize) -> Result<KvCache> {
         Ok(KvCache::with_batch(&self.config, batch))
@@ -101,6 +96,7 @@ impl Backbone for Chameleon {
                 let span = hidden.narrow(1, span.start, span.len())?;
                 self.logits(&span.contiguous()?)?
             }
+            #[cfg(test)]
             Positions::All => self.forward(&ids, Some(cache), Pass::Infer)?,
         };
         Ok(logits.flatten_all()?.to_vec1::<f32>()?)
@@ -108,7 +104,7 @@ impl Backbone for Chameleon {
 }
 
 /// The value of a future that is ready at once (a candle backbone's), without an executor.
-pub fn ready<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
+pub(crate) fn ready<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
     use std::task::{Context, Poll, Waker};
     let mut future = std::pin::pin!(future);
     match future

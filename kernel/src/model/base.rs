@@ -19,8 +19,8 @@ use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-pub const ADAPTER_CONFIG: &str = "adapter_config.json";
-pub const ADAPTER_WEIGHTS: &str = "adapter_model.safetensors";
+pub(crate) const ADAPTER_CONFIG: &str = "adapter_config.json";
+pub(crate) const ADAPTER_WEIGHTS: &str = "adapter_model.safetensors";
 
 /// Where a base came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,15 +33,15 @@ pub enum BaseKind {
 
 /// A base model, opened: configs, tokenizers and a view of its weights.
 pub struct BaseModel {
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     pub kind: BaseKind,
     /// The checkpoint's own `dynaboot` metadata with `roles` left to the caller.
     pub meta: ModelMeta,
-    pub backbone_config: ChameleonConfig,
+    pub(crate) backbone_config: ChameleonConfig,
     pub vq: ImageCodec,
     pub text: TextTokenizer,
     /// The taming VQGAN checkpoint whose decoder `vq` carries, when one was given.
-    pub vqgan: Option<PathBuf>,
+    pub(crate) vqgan: Option<PathBuf>,
     weights: VarBuilder<'static>,
     /// All tensors of the weight files (HF checkpoints keep the VQ encoder beside the
     /// backbone; a merge copies it along).
@@ -254,7 +254,7 @@ fn chameleon_specials(ckpt: &HfCheckpoint) -> Result<Specials> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdapterConfig {
     pub peft_type: String,
-    pub base_model_name_or_path: String,
+    pub(crate) base_model_name_or_path: String,
     #[serde(flatten)]
     pub lora: LoraConfig,
     pub dynaboot: AdapterMeta,
@@ -266,13 +266,13 @@ pub struct AdapterMeta {
     /// The taming VQGAN checkpoint that decodes the base's image codes, when one was given
     /// (HF Chameleon folders hold only the encoder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vqgan: Option<String>,
+    pub(crate) vqgan: Option<String>,
     /// The base's vocabulary layout, to refuse a base it was not trained on.
-    pub vocab: Vocab,
+    pub(crate) vocab: Vocab,
 }
 
 /// Writes an adapter folder (atomically, file by file).
-pub fn save_adapter(
+pub(crate) fn save_adapter(
     dir: &Path,
     config: &AdapterConfig,
     tensors: &[(String, Tensor)],
@@ -299,7 +299,7 @@ pub fn load_adapter_config(dir: &Path) -> Result<AdapterConfig> {
 
 /// The model of an adapter folder: its base (as `adapter_config.json` names it) with the
 /// adapter merged in, decoding images with the VQGAN it recorded.
-pub fn load_adapter(dir: &Path, device: &Device) -> Result<Model> {
+pub(crate) fn load_adapter(dir: &Path, device: &Device) -> Result<Model> {
     let cfg = load_adapter_config(dir)?;
     let base = PathBuf::from(&cfg.base_model_name_or_path);
     load_model(
@@ -311,7 +311,7 @@ pub fn load_adapter(dir: &Path, device: &Device) -> Result<Model> {
 }
 
 /// Whether `dir` holds a dynaboot checkpoint (a `config.json` with a `dynaboot` object).
-pub fn is_dynaboot_checkpoint(dir: &Path) -> bool {
+pub(crate) fn is_dynaboot_checkpoint(dir: &Path) -> bool {
     std::fs::read_to_string(dir.join("config.json"))
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())

@@ -26,34 +26,34 @@ use std::sync::atomic::AtomicU64;
 
 /// The longest context a checkpoint may declare: its rotary tables are built for every position
 /// at load time.
-pub const MAX_POSITIONS: usize = 1 << 17;
+pub(crate) const MAX_POSITIONS: usize = 1 << 17;
 
 /// HF `ChameleonConfig` (the fields the architecture uses; other HF fields are ignored).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChameleonConfig {
     pub vocab_size: usize,
-    pub hidden_size: usize,
-    pub intermediate_size: usize,
-    pub num_hidden_layers: usize,
-    pub num_attention_heads: usize,
-    pub num_key_value_heads: usize,
+    pub(crate) hidden_size: usize,
+    pub(crate) intermediate_size: usize,
+    pub(crate) num_hidden_layers: usize,
+    pub(crate) num_attention_heads: usize,
+    pub(crate) num_key_value_heads: usize,
     #[serde(default = "default_rope_theta")]
-    pub rope_theta: f64,
+    pub(crate) rope_theta: f64,
     #[serde(default = "default_rms_norm_eps")]
-    pub rms_norm_eps: f64,
-    pub max_position_embeddings: usize,
+    pub(crate) rms_norm_eps: f64,
+    pub(crate) max_position_embeddings: usize,
     /// Chameleon-34B's "swin" normalisation: norms after attention and MLP instead of before.
     #[serde(default)]
-    pub swin_norm: bool,
+    pub(crate) swin_norm: bool,
     #[serde(default)]
-    pub attention_bias: bool,
+    pub(crate) attention_bias: bool,
     #[serde(default)]
-    pub mlp_bias: bool,
+    pub(crate) mlp_bias: bool,
     #[serde(default)]
-    pub tie_word_embeddings: bool,
+    pub(crate) tie_word_embeddings: bool,
     /// Standard deviation of the normal initialisation of fresh weights.
     #[serde(default = "default_initializer_range")]
-    pub initializer_range: f64,
+    pub(crate) initializer_range: f64,
 }
 
 fn default_rope_theta() -> f64 {
@@ -71,23 +71,23 @@ pub(crate) const QK_NORM_EPS: f64 = 1e-5;
 
 impl ChameleonConfig {
     /// The shipped models' size: hidden 192, intermediate 512, 4 layers, 6 heads.
-    pub fn demo(vocab_size: usize, max_position_embeddings: usize) -> Self {
+    pub(crate) fn demo(vocab_size: usize, max_position_embeddings: usize) -> Self {
         Self::sized(vocab_size, max_position_embeddings, (192, 512, 4, 6, 6))
     }
 
     /// The benchmark's size: hidden 256, intermediate 688, 6 layers, 8 heads.
-    pub fn small(vocab_size: usize, max_position_embeddings: usize) -> Self {
+    pub(crate) fn small(vocab_size: usize, max_position_embeddings: usize) -> Self {
         Self::sized(vocab_size, max_position_embeddings, (256, 688, 6, 8, 8))
     }
 
     /// The ablation's many short runs: hidden 64, intermediate 176, 2 layers, 4 heads.
-    pub fn mini(vocab_size: usize, max_position_embeddings: usize) -> Self {
+    pub(crate) fn mini(vocab_size: usize, max_position_embeddings: usize) -> Self {
         Self::sized(vocab_size, max_position_embeddings, (64, 176, 2, 4, 4))
     }
 
     /// A few thousand parameters, for tests: hidden 32, 2 layers, 4 heads over 2 key/value
     /// heads.
-    pub fn tiny(vocab_size: usize, max_position_embeddings: usize) -> Self {
+    pub(crate) fn tiny(vocab_size: usize, max_position_embeddings: usize) -> Self {
         Self::sized(vocab_size, max_position_embeddings, (32, 64, 2, 4, 2))
     }
 
@@ -121,7 +121,7 @@ impl ChameleonConfig {
         }
     }
 
-    pub fn head_dim(&self) -> usize {
+    pub(crate) fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads
     }
 
@@ -140,7 +140,7 @@ impl ChameleonConfig {
         self.vocab_size * h + self.num_hidden_layers * layer + h + head
     }
 
-    pub fn validate(&self) -> std::result::Result<(), String> {
+    pub(crate) fn validate(&self) -> std::result::Result<(), String> {
         let nh = self.num_attention_heads;
         if nh == 0 || !self.hidden_size.is_multiple_of(nh) {
             return Err(format!(
@@ -448,7 +448,7 @@ impl Chameleon {
     /// Builds the model from a var builder: fresh (seeded) parameters or stored weights, under
     /// HF's names ([`super::names`]: `model.embed_tokens.weight`, `model.layers.N...`,
     /// `lm_head.weight`).
-    pub fn new(config: ChameleonConfig, vb: VarBuilder) -> Result<Self> {
+    pub(crate) fn new(config: ChameleonConfig, vb: VarBuilder) -> Result<Self> {
         config.validate().map_err(candle_core::Error::Msg)?;
         let (h, v) = (config.hidden_size, config.vocab_size);
         let init = Init::Randn {
@@ -543,7 +543,7 @@ impl Chameleon {
     /// Fuses the q/k/v and gate/up projections into single matmuls: faster inference. The
     /// fused weights are copies, so call this on a model that is no longer being trained.
     /// LoRA adapters are merged into their weights first.
-    pub fn fuse_for_inference(&mut self) -> Result<()> {
+    pub(crate) fn fuse_for_inference(&mut self) -> Result<()> {
         self.merge_lora()?;
         for l in &mut self.layers {
             let a = &mut l.self_attn;
@@ -554,7 +554,7 @@ impl Chameleon {
         Ok(())
     }
 
-    pub fn device(&self) -> &Device {
+    pub(crate) fn device(&self) -> &Device {
         self.embed_tokens.device()
     }
 
@@ -594,7 +594,7 @@ impl Chameleon {
 
     /// Logits of hidden states `(..., hidden)` -> `(..., vocab_size)`, in f32 whatever the
     /// weights' dtype (bf16 on a GPU), so losses and sampling read them alike.
-    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+    pub(crate) fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         let dims = hidden.dims().to_vec();
         let h = *dims.last().expect("hidden states have a last dim");
         let rows = hidden.reshape(((), h))?;

@@ -50,7 +50,7 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
-    pub fn format(&self) -> Format {
+    pub(crate) fn format(&self) -> Format {
         Format {
             vocab: self.dynaboot.vocab.clone(),
             image_tokens: self.dynaboot.image_tokens,
@@ -59,12 +59,12 @@ impl ModelConfig {
         }
     }
 
-    pub fn has_role(&self, role: Role) -> bool {
+    pub(crate) fn has_role(&self, role: Role) -> bool {
         self.dynaboot.roles.contains(&role)
     }
 
     /// An error naming the roles the checkpoint has unless it was trained for `role`.
-    pub fn require_role(&self, role: Role) -> Result<()> {
+    pub(crate) fn require_role(&self, role: Role) -> Result<()> {
         if self.has_role(role) {
             return Ok(());
         }
@@ -84,13 +84,13 @@ pub struct Model {
     pub config: ModelConfig,
     pub backbone: Chameleon,
     pub vq: ImageCodec,
-    pub text: TextTokenizer,
+    pub(crate) text: TextTokenizer,
     pub format: Format,
 }
 
 impl Model {
     /// Puts a checkpoint together from its parts (what the browser does after fetching them).
-    pub fn from_parts(
+    pub(crate) fn from_parts(
         config: ModelConfig,
         weights: Vec<u8>,
         vq: impl Into<ImageCodec>,
@@ -141,7 +141,7 @@ impl Model {
     }
 
     /// Wraps a backbone (e.g. one just trained) with its tokenizers.
-    pub fn assemble(
+    pub(crate) fn assemble(
         config: ModelConfig,
         mut backbone: Chameleon,
         vq: impl Into<ImageCodec>,
@@ -207,7 +207,7 @@ impl Model {
     }
 
     /// Image codes of RGB images (each must be the tokenizer's size).
-    pub fn encode_images(&self, images: &[RgbImage]) -> Result<Vec<Vec<u32>>> {
+    pub(crate) fn encode_images(&self, images: &[RgbImage]) -> Result<Vec<Vec<u32>>> {
         Ok(self.vq.encode(images)?.codes)
     }
 
@@ -217,7 +217,7 @@ impl Model {
     }
 
     /// Text token ids of an action, checked against the context of `role`.
-    pub fn encode_action(&self, action: &str, role: Role) -> Result<Vec<u32>> {
+    pub(crate) fn encode_action(&self, action: &str, role: Role) -> Result<Vec<u32>> {
         let ids = self.text.encode(action.trim())?;
         self.format.check_action(&ids, role)?;
         Ok(ids)
@@ -309,7 +309,10 @@ pub fn vq_weights_fingerprint(weights: &[u8]) -> Result<String> {
 /// `models/vq` is used if its fingerprint is the recorded one; otherwise the error says what
 /// to copy where.
 #[cfg(feature = "fs")]
-pub fn checked_vq_dir(dir: &std::path::Path, config: &ModelConfig) -> Result<std::path::PathBuf> {
+pub(crate) fn checked_vq_dir(
+    dir: &std::path::Path,
+    config: &ModelConfig,
+) -> Result<std::path::PathBuf> {
     let meta = &config.dynaboot;
     let vq_dir = dir.join(&meta.vq_path);
     let weights = |d: &std::path::Path| d.join("model.safetensors");
@@ -347,7 +350,7 @@ pub fn checked_vq_dir(dir: &std::path::Path, config: &ModelConfig) -> Result<std
 
 /// Reads and checks `config.json` of a checkpoint folder.
 #[cfg(feature = "fs")]
-pub fn load_config(dir: &std::path::Path) -> Result<ModelConfig> {
+pub(crate) fn load_config(dir: &std::path::Path) -> Result<ModelConfig> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     parse_config(&text, &path.display().to_string())
@@ -390,7 +393,7 @@ pub fn parse_config(text: &str, file: &str) -> Result<ModelConfig> {
 }
 
 /// The FNV-1a fingerprint of bytes, as checkpoints record it of their image tokenizer.
-pub fn fingerprint(vq_weights: &[u8]) -> String {
+pub(crate) fn fingerprint(vq_weights: &[u8]) -> String {
     format!("{:016x}", crate::nn::init::fnv1a(vq_weights))
 }
 

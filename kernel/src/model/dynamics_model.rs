@@ -67,7 +67,7 @@ impl DynamicsModel {
 
     /// Explains each (source, target) pair of image codes with an action, all pairs in one
     /// batch. Greedy with `Sampling::greedy()`; pair `i` samples from stream `(seed, i)`.
-    pub fn explain_codes(
+    pub(crate) fn explain_codes(
         &self,
         pairs: &[(Vec<u32>, Vec<u32>)],
         sampling: &Sampling,
@@ -102,7 +102,7 @@ impl DynamicsModel {
 
 /// log p(action | source, candidate) of each candidate, [`MAX_BATCH`] candidates per batch on
 /// any backbone (the source image runs once per batch: see [`score_sequences`]).
-pub async fn score_actions<B: Backbone>(
+pub(crate) async fn score_actions<B: Backbone>(
     backbone: &B,
     format: &Format,
     source: &[u32],
@@ -118,7 +118,7 @@ pub async fn score_actions<B: Backbone>(
 
 /// The action tokens (without `<eos>`) and score of each (source, target) pair, generated
 /// [`MAX_BATCH`] pairs at a time on any backbone (see [`ActionSampler`]).
-pub async fn explain_pairs<B: Backbone>(
+pub(crate) async fn explain_pairs<B: Backbone>(
     backbone: &B,
     format: &Format,
     pairs: &[(Vec<u32>, Vec<u32>)],
@@ -163,7 +163,7 @@ pub struct ActionSampler {
 
 impl ActionSampler {
     /// A sampler of the rows numbered `rows` (`0..n` for `n` at once).
-    pub fn new(format: &Format, rows: Range<usize>, sampling: &Sampling) -> Self {
+    pub(crate) fn new(format: &Format, rows: Range<usize>, sampling: &Sampling) -> Self {
         let n = rows.len();
         ActionSampler {
             sampling: sampling.clone(),
@@ -181,7 +181,7 @@ impl ActionSampler {
     /// Picks the next token of every row from `logits` (`n` rows over the vocabulary; masked
     /// in place). Returns the ids to feed the model next (`<pad>` for finished rows), or
     /// `None` once every row has ended its action.
-    pub fn pick(&mut self, logits: &mut [f32]) -> Option<Vec<u32>> {
+    pub(crate) fn pick(&mut self, logits: &mut [f32]) -> Option<Vec<u32>> {
         let s = self.specials;
         let banned = [s.pad, s.bos, s.boi, s.eoi, s.wm, s.dm];
         let v = logits.len() / self.rngs.len();
@@ -222,7 +222,7 @@ impl ActionSampler {
     }
 
     /// Each row's action tokens (without `<eos>`) and score.
-    pub fn finish(self) -> Vec<(Vec<u32>, Score)> {
+    pub(crate) fn finish(self) -> Vec<(Vec<u32>, Score)> {
         self.tokens
             .into_iter()
             .zip(self.logp)

@@ -68,7 +68,7 @@ pub struct Checked {
     /// Which proposal it is (0 = the greedy reading); repeats of an earlier proposal are dropped.
     pub proposal: usize,
     /// The action's text token ids (without `<eos>`).
-    pub tokens: Vec<u32>,
+    pub(crate) tokens: Vec<u32>,
     /// log p(action | source, target) under the dynamics model.
     pub dynamics: Score,
     /// log p(target | source, action) under the world model (-inf for an empty action).
@@ -86,7 +86,7 @@ pub struct CheckedExplanation {
 }
 
 /// Best combined score first; ties go to the earlier proposal.
-pub fn rank(mut checked: Vec<Checked>) -> Vec<Checked> {
+pub(crate) fn rank(mut checked: Vec<Checked>) -> Vec<Checked> {
     checked.sort_by(|a, b| {
         b.combined
             .total_cmp(&a.combined)
@@ -97,7 +97,7 @@ pub fn rank(mut checked: Vec<Checked>) -> Vec<Checked> {
 
 /// The distinct proposals of each (source, target) pair of image codes, ranked, on any
 /// backbones: the dynamics model's proposes, the world model's checks.
-pub async fn explain_checked<D: Backbone, W: Backbone>(
+pub(crate) async fn explain_checked<D: Backbone, W: Backbone>(
     (dynamics, dynamics_format): (&D, &Format),
     (world, world_format): (&W, &Format),
     pairs: &[(Vec<u32>, Vec<u32>)],
@@ -163,8 +163,8 @@ pub async fn explain_checked<D: Backbone, W: Backbone>(
 
 /// A dynamics model whose explanations a world model checks.
 pub struct Explainer<'a> {
-    pub dynamics: &'a DynamicsModel,
-    pub world: &'a WorldModel,
+    pub(crate) dynamics: &'a DynamicsModel,
+    pub(crate) world: &'a WorldModel,
 }
 
 impl<'a> Explainer<'a> {
@@ -175,7 +175,7 @@ impl<'a> Explainer<'a> {
     }
 
     /// The ranked explanations of each pair of image codes.
-    pub fn explain_codes(
+    pub(crate) fn explain_codes(
         &self,
         pairs: &[(Vec<u32>, Vec<u32>)],
         config: &ExplainConfig,

@@ -31,7 +31,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Role::World => "world",
             Role::Dynamics => "dynamics",
@@ -54,13 +54,13 @@ pub enum WorldLayout {
 /// A training sequence: ids and, per id, the weight of predicting it (0 outside the completion).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sequence {
-    pub ids: Vec<u32>,
-    pub weights: Vec<f32>,
+    pub(crate) ids: Vec<u32>,
+    pub(crate) weights: Vec<f32>,
 }
 
 impl Sequence {
     /// Positions whose token the loss covers.
-    pub fn completion(&self) -> impl Iterator<Item = usize> + '_ {
+    pub(crate) fn completion(&self) -> impl Iterator<Item = usize> + '_ {
         self.weights
             .iter()
             .enumerate()
@@ -72,29 +72,29 @@ impl Sequence {
 /// Builds the sequences of both roles for a vocabulary and image size.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Format {
-    pub vocab: Vocab,
+    pub(crate) vocab: Vocab,
     /// Image tokens per image.
-    pub image_tokens: usize,
+    pub(crate) image_tokens: usize,
     /// Longest sequence the model takes (its `max_position_embeddings`).
-    pub max_len: usize,
-    pub world_layout: WorldLayout,
+    pub(crate) max_len: usize,
+    pub(crate) world_layout: WorldLayout,
 }
 
 impl Format {
     /// Longest action a fresh model's context holds, in text tokens (of the dynamics model,
     /// whose sequence has one fixed token more).
-    pub const ACTION_ROOM: usize = 64 - Self::DYNAMICS_OVERHEAD;
+    pub(crate) const ACTION_ROOM: usize = 64 - Self::DYNAMICS_OVERHEAD;
 
     /// The context (`max_position_embeddings`) a fresh model needs for images of
     /// `image_tokens` tokens: two images and an action of up to [`Format::ACTION_ROOM`]
     /// tokens.
-    pub fn context_for(image_tokens: usize) -> usize {
+    pub(crate) fn context_for(image_tokens: usize) -> usize {
         2 * image_tokens + Self::ACTION_ROOM + Self::DYNAMICS_OVERHEAD
     }
 
     /// The shortest context in which a model of `image_tokens` per image can work at all:
     /// two images, the fixed tokens of either role and a one-token action.
-    pub fn min_context(image_tokens: usize) -> usize {
+    pub(crate) fn min_context(image_tokens: usize) -> usize {
         2 * image_tokens + Self::DYNAMICS_OVERHEAD.max(Self::WORLD_OVERHEAD) + 1
     }
 
@@ -121,7 +121,7 @@ impl Format {
     }
 
     /// Longest action (in text tokens) that fits a sequence of `role`.
-    pub fn max_action_tokens(&self, role: Role) -> usize {
+    pub(crate) fn max_action_tokens(&self, role: Role) -> usize {
         let fixed = match role {
             Role::World => Self::WORLD_OVERHEAD,
             Role::Dynamics => Self::DYNAMICS_OVERHEAD,
@@ -130,7 +130,7 @@ impl Format {
     }
 
     /// Checks an action's token ids: not empty, text ids only, short enough for the context.
-    pub fn check_action(&self, action: &[u32], role: Role) -> Result<()> {
+    pub(crate) fn check_action(&self, action: &[u32], role: Role) -> Result<()> {
         if action.is_empty() {
             return Err(Error::Invalid(
                 "the action is empty; describe the change in words, e.g. \"push the red cube to the left\"".into(),
@@ -154,7 +154,7 @@ impl Format {
 
     /// What the world model continues: the prompt up to the target's `<boi>` (see
     /// [`WorldLayout`]).
-    pub fn world_prompt(&self, source: &[u32], action: &[u32]) -> Result<Vec<u32>> {
+    pub(crate) fn world_prompt(&self, source: &[u32], action: &[u32]) -> Result<Vec<u32>> {
         self.check_action(action, Role::World)?;
         let s = self.vocab.specials;
         let source = self.image(source, "source")?;
@@ -179,7 +179,7 @@ impl Format {
 
     /// A world-model training sequence; `image_weights` (one per target token, default 1)
     /// weight the target tokens' loss.
-    pub fn world_sequence(
+    pub(crate) fn world_sequence(
         &self,
         source: &[u32],
         action: &[u32],
@@ -206,7 +206,7 @@ impl Format {
     }
 
     /// `<bos> <dm> <boi> source <eoi> <boi> target <eoi>`: what the dynamics model continues.
-    pub fn dynamics_prompt(&self, source: &[u32], target: &[u32]) -> Result<Vec<u32>> {
+    pub(crate) fn dynamics_prompt(&self, source: &[u32], target: &[u32]) -> Result<Vec<u32>> {
         let s = self.vocab.specials;
         let mut ids = vec![s.bos, s.dm, s.boi];
         ids.extend(self.image(source, "source")?);
@@ -217,7 +217,7 @@ impl Format {
     }
 
     /// A dynamics-model sequence: the prompt, then the action and `<eos>` as the completion.
-    pub fn dynamics_sequence(
+    pub(crate) fn dynamics_sequence(
         &self,
         source: &[u32],
         target: &[u32],
@@ -268,7 +268,7 @@ impl Format {
 
     /// `<bos> <boi> image <eoi> description <eos>`: describing a scene; the completion is the
     /// description and `<eos>`.
-    pub fn caption_sequence(&self, image: &[u32], description: &[u32]) -> Result<Sequence> {
+    pub(crate) fn caption_sequence(&self, image: &[u32], description: &[u32]) -> Result<Sequence> {
         self.check_description(description)?;
         let s = self.vocab.specials;
         let mut ids = vec![s.bos, s.boi];
@@ -279,7 +279,7 @@ impl Format {
 
     /// `<bos> <boi> before <eoi> <boi> after <eoi> change <eos>`: describing what changed
     /// between two frames, naming no action; the completion is the description and `<eos>`.
-    pub fn change_sequence(
+    pub(crate) fn change_sequence(
         &self,
         before: &[u32],
         after: &[u32],
@@ -297,7 +297,7 @@ impl Format {
 
     /// `<bos> <boi> before <eoi> <boi> after <eoi>`: the next frame of an unlabelled pair; the
     /// completion is `after`'s tokens.
-    pub fn transition_sequence(&self, before: &[u32], after: &[u32]) -> Result<Sequence> {
+    pub(crate) fn transition_sequence(&self, before: &[u32], after: &[u32]) -> Result<Sequence> {
         let s = self.vocab.specials;
         let mut ids = vec![s.bos, s.boi];
         ids.extend(self.image(before, "first frame")?);
@@ -312,7 +312,7 @@ impl Format {
 
     /// `<bos> description <boi> image <eoi>`: drawing a described scene; the completion is the
     /// image tokens.
-    pub fn drawing_sequence(&self, description: &[u32], image: &[u32]) -> Result<Sequence> {
+    pub(crate) fn drawing_sequence(&self, description: &[u32], image: &[u32]) -> Result<Sequence> {
         self.check_description(description)?;
         let s = self.vocab.specials;
         let mut ids = vec![s.bos];

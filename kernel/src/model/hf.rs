@@ -19,13 +19,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Chameleon's special tokens (names in its vocabulary).
-pub const BOS: &str = "<s>";
-pub const EOS: &str = "</s>";
-pub const PAD: &str = "<pad>";
+pub(crate) const BOS: &str = "<s>";
+pub(crate) const EOS: &str = "</s>";
+pub(crate) const PAD: &str = "<pad>";
 /// Begin-of-image: Chameleon calls it `<racm3:break>`.
-pub const BOI: &str = "<racm3:break>";
+pub(crate) const BOI: &str = "<racm3:break>";
 /// End-of-image: `<eoss>`.
-pub const EOI: &str = "<eoss>";
+pub(crate) const EOI: &str = "<eoss>";
 
 /// The parts of an HF `config.json` dynaboot reads besides the backbone's fields.
 #[derive(Debug, Deserialize)]
@@ -51,14 +51,17 @@ struct RopeParameters {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageVocabulary {
     /// `token_of_code[i]`: the token id of codebook index `i`.
-    pub token_of_code: Vec<u32>,
+    pub(crate) token_of_code: Vec<u32>,
     code_of_token: HashMap<u32, u32>,
 }
 
 impl ImageVocabulary {
     /// Reads the `IMGIMG...Z` entries of a vocabulary map; every codebook index
     /// `0..codebook_size` must have exactly one token.
-    pub fn from_vocabulary_map(map: &BTreeMap<String, u32>, codebook_size: usize) -> Result<Self> {
+    pub(crate) fn from_vocabulary_map(
+        map: &BTreeMap<String, u32>,
+        codebook_size: usize,
+    ) -> Result<Self> {
         let bad = |m: String| Error::Malformed {
             file: "config.json".into(),
             row: None,
@@ -122,12 +125,12 @@ impl ImageVocabulary {
 /// An HF Chameleon checkpoint directory, read but not yet loaded.
 #[derive(Clone, Debug)]
 pub struct HfCheckpoint {
-    pub dir: PathBuf,
-    pub config: ChameleonConfig,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: ChameleonConfig,
     /// The VQ image tokenizer's config (`vq_config`), when the checkpoint has one.
     pub vq_config: Option<ChameleonVqConfig>,
     /// The vocabulary map (token name -> id), when the config carries one.
-    pub vocabulary_map: BTreeMap<String, u32>,
+    pub(crate) vocabulary_map: BTreeMap<String, u32>,
     /// The safetensors files holding the weights.
     pub weight_files: Vec<PathBuf>,
 }
@@ -259,7 +262,7 @@ impl HfCheckpoint {
     }
 
     /// The id of a named token of the vocabulary map.
-    pub fn token_id(&self, name: &str) -> Result<u32> {
+    pub(crate) fn token_id(&self, name: &str) -> Result<u32> {
         self.vocabulary_map
             .get(name)
             .copied()

@@ -7,7 +7,7 @@ use super::chameleon::ChameleonConfig;
 use candle_core::{Result, Tensor};
 
 /// Positions a cache's buffers hold at first.
-pub const INITIAL_POSITIONS: usize = 256;
+pub(crate) const INITIAL_POSITIONS: usize = 256;
 
 /// Keys and values of the positions seen so far, per layer, in preallocated buffers so that a
 /// decode step costs the same at any length.
@@ -29,7 +29,7 @@ impl KvCache {
     }
 
     /// An empty cache for `batch` sequences.
-    pub fn with_batch(config: &ChameleonConfig, batch: usize) -> Self {
+    pub(crate) fn with_batch(config: &ChameleonConfig, batch: usize) -> Self {
         KvCache {
             layers: vec![None; config.num_hidden_layers],
             len: 0,
@@ -40,21 +40,17 @@ impl KvCache {
     }
 
     /// Sequences it holds.
-    pub fn batch(&self) -> usize {
+    pub(crate) fn batch(&self) -> usize {
         self.batch
     }
 
     /// Positions cached so far.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Repeats a batch-1 cache `n` times along the batch: one prefill serves `n` samples.
-    pub fn repeat_batch(&mut self, n: usize) -> Result<()> {
+    pub(crate) fn repeat_batch(&mut self, n: usize) -> Result<()> {
         for (k, v) in self.layers.iter_mut().flatten() {
             if k.dim(0)? != 1 {
                 candle_core::bail!("repeat_batch needs a cache of batch 1, got {}", k.dim(0)?);

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The projections LoRA can adapt (HF names).
-pub const ALL_TARGETS: [&str; 7] = {
+pub(crate) const ALL_TARGETS: [&str; 7] = {
     let mut out = [""; 7];
     let mut i = 0;
     while i < out.len() {
@@ -33,7 +33,7 @@ pub const ALL_TARGETS: [&str; 7] = {
 };
 
 /// A LoRA dropout seed that turns dropout off (for held-out evaluation in training passes).
-pub const NO_DROPOUT: u64 = u64::MAX;
+pub(crate) const NO_DROPOUT: u64 = u64::MAX;
 
 /// The trainable low-rank update of a frozen [`Linear`].
 #[derive(Clone)]
@@ -153,7 +153,8 @@ impl Chameleon {
     }
 
     /// The adapters' matrices under PEFT's names (what `adapter_model.safetensors` holds).
-    pub fn lora_tensors(&mut self) -> Vec<(String, Tensor)> {
+    #[cfg(test)]
+    pub(crate) fn lora_tensors(&mut self) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
         for (module, _, lin) in self.projections() {
             if let Some(a) = &lin.lora {
@@ -166,7 +167,7 @@ impl Chameleon {
 
     /// Folds every adapter into its weight (`W + α/r·B·A`): the plain model that computes
     /// the same function.
-    pub fn merge_lora(&mut self) -> candle_core::Result<()> {
+    pub(crate) fn merge_lora(&mut self) -> candle_core::Result<()> {
         for (_, _, lin) in self.projections() {
             lin.merge()?;
         }
@@ -190,7 +191,7 @@ impl Chameleon {
 
     /// Seeds the adapters' dropout for the next training forward pass (the trainer sets it
     /// from the run's seed, step and micro-batch, so resumed runs repeat exactly).
-    pub fn set_lora_seed(&self, seed: u64) {
+    pub(crate) fn set_lora_seed(&self, seed: u64) {
         self.lora_seed.store(seed, Ordering::Relaxed);
     }
 }
@@ -218,12 +219,12 @@ impl Default for LoraConfig {
 
 impl LoraConfig {
     /// `α / r`, the factor of the low-rank update.
-    pub fn scale(&self) -> f64 {
+    pub(crate) fn scale(&self) -> f64 {
         self.lora_alpha / self.r as f64
     }
 
     /// Whether the projection named `name` (e.g. `q_proj`) carries an adapter.
-    pub fn targets(&self, name: &str) -> bool {
+    pub(crate) fn targets(&self, name: &str) -> bool {
         self.target_modules.iter().any(|t| t == name)
     }
 
@@ -258,7 +259,7 @@ impl LoraConfig {
         Ok(c)
     }
 
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.r == 0 {
             return Err(Error::Invalid("LoRA rank r must be at least 1".into()));
         }
@@ -288,7 +289,8 @@ impl LoraConfig {
 
 /// PEFT's name of an adapter matrix of the module at HF path `module`
 /// (e.g. `model.layers.0.self_attn.q_proj`), `which` = `lora_A` or `lora_B`.
-pub fn peft_name(module: &str, which: &str) -> String {
+#[cfg(test)]
+pub(crate) fn peft_name(module: &str, which: &str) -> String {
     format!("base_model.model.{module}.{which}.weight")
 }
 

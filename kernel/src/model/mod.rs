@@ -8,27 +8,26 @@
 //! dynamics model) and [`Explainer`] (the dynamics model's readings checked by the world model)
 //! are what a user calls.
 
-pub mod backbone;
+pub(crate) mod backbone;
 #[cfg(feature = "fs")]
 pub mod base;
-pub mod chameleon;
+pub(crate) mod chameleon;
 pub mod checkpoint;
-pub mod dynamics_model;
+pub(crate) mod dynamics_model;
 pub mod explainer;
-pub mod format;
+pub(crate) mod format;
 #[cfg(feature = "fs")]
 pub mod hf;
-pub mod kv_cache;
+pub(crate) mod kv_cache;
 mod linear;
 pub mod lora;
-pub mod names;
+pub(crate) mod names;
 pub mod sampling;
-pub mod scoring;
+pub(crate) mod scoring;
 pub mod verifier;
-pub mod vocab;
-pub mod world_model;
+pub(crate) mod vocab;
+pub(crate) mod world_model;
 
-pub use backbone::{Backbone, Positions};
 pub use chameleon::{Chameleon, ChameleonConfig, Pass};
 pub use checkpoint::{Model, ModelConfig, ModelMeta};
 pub use dynamics_model::{ActionSampler, DynamicsModel, Explanation};
@@ -36,7 +35,7 @@ pub use explainer::{CheckedExplanation, ExplainConfig, Explainer};
 pub use format::{Format, Role, Sequence, WorldLayout};
 pub use kv_cache::KvCache;
 pub use sampling::Sampling;
-pub use scoring::Score;
+pub(crate) use scoring::Score;
 pub use verifier::{Prediction, Ranked, Verifier};
 pub use vocab::Vocab;
 pub use world_model::{Candidate, WorldModel};

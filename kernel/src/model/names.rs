@@ -4,25 +4,25 @@
 //! so real Chameleon/Anole safetensors map onto every one of them alike.
 
 /// The token embedding table `(vocab, hidden)`.
-pub const EMBED_TOKENS: &str = "model.embed_tokens";
+pub(crate) const EMBED_TOKENS: &str = "model.embed_tokens";
 /// The final norm.
-pub const NORM: &str = "model.norm";
+pub(crate) const NORM: &str = "model.norm";
 /// The language-model head `(vocab, hidden)` (absent with tied embeddings).
-pub const LM_HEAD: &str = "lm_head";
+pub(crate) const LM_HEAD: &str = "lm_head";
 
 /// A decoder layer's attention block and MLP.
-pub const SELF_ATTN: &str = "self_attn";
-pub const MLP: &str = "mlp";
+pub(crate) const SELF_ATTN: &str = "self_attn";
+pub(crate) const MLP: &str = "mlp";
 /// A layer's norms before (or, with swin norm, after) attention and the MLP.
-pub const INPUT_LAYERNORM: &str = "input_layernorm";
-pub const POST_ATTENTION_LAYERNORM: &str = "post_attention_layernorm";
+pub(crate) const INPUT_LAYERNORM: &str = "input_layernorm";
+pub(crate) const POST_ATTENTION_LAYERNORM: &str = "post_attention_layernorm";
 /// The per-head query and key norms inside [`SELF_ATTN`] (`weight` and `bias`).
-pub const Q_NORM: &str = "q_norm";
-pub const K_NORM: &str = "k_norm";
+pub(crate) const Q_NORM: &str = "q_norm";
+pub(crate) const K_NORM: &str = "k_norm";
 
 /// The linear projections of a layer, `(block, name)`, in the order q, k, v, o, gate, up,
 /// down: what LoRA can adapt. q/k/v and gate/up read the same input (fused at inference).
-pub const PROJECTIONS: [(&str, &str); 7] = [
+pub(crate) const PROJECTIONS: [(&str, &str); 7] = [
     (SELF_ATTN, "q_proj"),
     (SELF_ATTN, "k_proj"),
     (SELF_ATTN, "v_proj"),
@@ -33,21 +33,21 @@ pub const PROJECTIONS: [(&str, &str); 7] = [
 ];
 
 /// The prefix of layer `i`'s parameters.
-pub fn layer(i: usize) -> String {
+pub(crate) fn layer(i: usize) -> String {
     format!("model.layers.{i}")
 }
 
 /// The HF module path of a projection (one of [`PROJECTIONS`]) of layer `i`.
-pub fn projection(i: usize, (block, name): (&str, &str)) -> String {
+pub(crate) fn projection(i: usize, (block, name): (&str, &str)) -> String {
     format!("{}.{block}.{name}", layer(i))
 }
 
 /// `module.weight`.
-pub fn weight(module: &str) -> String {
+pub(crate) fn weight(module: &str) -> String {
     format!("{module}.weight")
 }
 
 /// `module.bias`.
-pub fn bias(module: &str) -> String {
+pub(crate) fn bias(module: &str) -> String {
     format!("{module}.bias")
 }

@@ -47,7 +47,7 @@ impl Sampling {
 
     /// The random streams of samples `samples` drawn at once: sample `i` draws from stream
     /// `(seed, i)`, so it is the same whatever else is drawn beside it.
-    pub fn streams(&self, samples: Range<usize>) -> Vec<ChaCha8Rng> {
+    pub(crate) fn streams(&self, samples: Range<usize>) -> Vec<ChaCha8Rng> {
         samples
             .map(|i| {
                 let mut r = ChaCha8Rng::seed_from_u64(self.seed);
@@ -58,7 +58,7 @@ impl Sampling {
     }
 
     /// Picks an id in `allowed` from one row of logits over the whole vocabulary.
-    pub fn pick(&self, logits: &[f32], allowed: Range<u32>, rng: &mut impl Rng) -> u32 {
+    pub(crate) fn pick(&self, logits: &[f32], allowed: Range<u32>, rng: &mut impl Rng) -> u32 {
         let lo = allowed.start as usize;
         let row = &logits[lo..(allowed.end as usize).min(logits.len())];
         let argmax = || {

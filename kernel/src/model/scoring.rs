@@ -26,19 +26,19 @@ pub(crate) fn log_sum_exp(row: &[f32]) -> f32 {
 /// How `n` sequences of one shape are scored in one batch, whatever runs the model: the tokens
 /// all rows share before the completion run once as `prefix`, then each row's `rest`; the
 /// logits at positions `span` of each rest predict the completion's tokens.
-pub struct ScoringPlan {
-    pub n: usize,
-    pub prefix: Vec<u32>,
+pub(crate) struct ScoringPlan {
+    pub(crate) n: usize,
+    pub(crate) prefix: Vec<u32>,
     /// `n` rows of equal length, concatenated.
-    pub rest: Vec<u32>,
-    pub span: Range<usize>,
+    pub(crate) rest: Vec<u32>,
+    pub(crate) span: Range<usize>,
     /// The tokens the span predicts, per row.
     targets: Vec<Vec<u32>>,
 }
 
 impl ScoringPlan {
     /// A plan for sequences of one [`shape`]; each completion is one run of positions.
-    pub fn new(seqs: &[Sequence]) -> Result<Self> {
+    pub(crate) fn new(seqs: &[Sequence]) -> Result<Self> {
         let Some(first_seq) = seqs.first() else {
             return Err(Error::Invalid("nothing to score".into()));
         };
@@ -74,7 +74,7 @@ impl ScoringPlan {
     }
 
     /// The scores from the logits of the span (`n x span x vocab`, row-major).
-    pub fn scores(&self, logits: &[f32]) -> Vec<Score> {
+    pub(crate) fn scores(&self, logits: &[f32]) -> Vec<Score> {
         let k = self.span.len();
         let v = logits.len() / (self.n * k);
         logits
@@ -96,10 +96,10 @@ impl ScoringPlan {
 }
 
 /// A sequence's length and the positions of its completion.
-pub type Shape = (usize, Range<usize>);
+pub(crate) type Shape = (usize, Range<usize>);
 
 /// The [`Shape`] of a sequence whose completion is one run after at least one prompt token.
-pub fn shape(seq: &Sequence) -> Result<Shape> {
+pub(crate) fn shape(seq: &Sequence) -> Result<Shape> {
     let mut at = seq.completion();
     let first = at
         .next()
@@ -115,7 +115,10 @@ pub fn shape(seq: &Sequence) -> Result<Shape> {
 
 /// The score of each sequence's completion, in the order given: sequences of one shape run
 /// together, [`MAX_BATCH`] per batch, so memory does not grow with their number.
-pub async fn score_sequences<B: Backbone>(backbone: &B, seqs: &[Sequence]) -> Result<Vec<Score>> {
+pub(crate) async fn score_sequences<B: Backbone>(
+    backbone: &B,
+    seqs: &[Sequence],
+) -> Result<Vec<Score>> {
     // Rows by shape (length and completion), in order of first appearance.
     let mut groups: Vec<(Shape, Vec<usize>)> = Vec::new();
     for (i, s) in seqs.iter().enumerate() {

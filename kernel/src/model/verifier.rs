@@ -16,10 +16,10 @@ use image::RgbImage;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ranked {
     /// Which of the N samples this is (sample `i` is the same for any N with the same seed).
-    pub sample: usize,
+    pub(crate) sample: usize,
     /// Image codes (the image tokenizer's ids).
-    pub codes: Vec<u32>,
-    pub score: Score,
+    pub(crate) codes: Vec<u32>,
+    pub(crate) score: Score,
 }
 
 /// A verified candidate drawn as an image: what best-of-N hands a user.
@@ -37,7 +37,7 @@ pub struct Prediction {
 }
 
 impl Prediction {
-    pub fn new(rank: usize, ranked: Ranked, image: RgbImage) -> Self {
+    pub(crate) fn new(rank: usize, ranked: Ranked, image: RgbImage) -> Self {
         Prediction {
             rank,
             sample: ranked.sample,
@@ -54,8 +54,8 @@ impl Prediction {
 pub const MAX_N: usize = 1024;
 
 pub struct Verifier<'a> {
-    pub world: &'a WorldModel,
-    pub dynamics: &'a DynamicsModel,
+    pub(crate) world: &'a WorldModel,
+    pub(crate) dynamics: &'a DynamicsModel,
 }
 
 impl<'a> Verifier<'a> {
@@ -111,7 +111,7 @@ impl<'a> Verifier<'a> {
 
 /// The paper's verification on any backbones: the world model samples `n` candidates, the
 /// dynamics model scores each by log p(action | source, candidate); best first.
-pub async fn best_of_n<W: Backbone, D: Backbone>(
+pub(crate) async fn best_of_n<W: Backbone, D: Backbone>(
     (world, world_format): (&W, &Format),
     (dynamics, dynamics_format): (&D, &Format),
     source: &[u32],
@@ -125,7 +125,7 @@ pub async fn best_of_n<W: Backbone, D: Backbone>(
 }
 
 /// Samples with their scores, best score first (ties: the earlier sample first).
-pub fn rank(samples: Vec<Vec<u32>>, scores: Vec<Score>) -> Vec<Ranked> {
+pub(crate) fn rank(samples: Vec<Vec<u32>>, scores: Vec<Score>) -> Vec<Ranked> {
     let mut ranked: Vec<Ranked> = samples
         .into_iter()
         .zip(scores)
@@ -146,7 +146,7 @@ pub fn rank(samples: Vec<Vec<u32>>, scores: Vec<Score>) -> Vec<Ranked> {
 }
 
 /// Two checkpoints can work together only on the same tokens.
-pub fn check_compatible(a: &Model, b: &Model) -> Result<()> {
+pub(crate) fn check_compatible(a: &Model, b: &Model) -> Result<()> {
     let (ma, mb) = (&a.config.dynaboot, &b.config.dynaboot);
     if ma.vocab != mb.vocab || ma.image_tokens != mb.image_tokens {
         return Err(Error::Invalid(

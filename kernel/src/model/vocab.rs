@@ -13,16 +13,16 @@ use std::ops::Range;
 
 /// Ids of the special tokens the sequence formats use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Specials {
-    pub pad: u32,
-    pub bos: u32,
-    pub eos: u32,
-    pub boi: u32,
-    pub eoi: u32,
+pub(crate) struct Specials {
+    pub(crate) pad: u32,
+    pub(crate) bos: u32,
+    pub(crate) eos: u32,
+    pub(crate) boi: u32,
+    pub(crate) eoi: u32,
     /// Task marker of the world model.
-    pub wm: u32,
+    pub(crate) wm: u32,
     /// Task marker of the dynamics model.
-    pub dm: u32,
+    pub(crate) dm: u32,
 }
 
 /// Where text and image tokens live in the model's vocabulary.
@@ -33,8 +33,8 @@ pub struct Vocab {
     pub text_size: u32,
     /// Ids `text_size..text_size + codebook_size` are image codes `0..codebook_size`, unless
     /// `image_table` says otherwise.
-    pub codebook_size: u32,
-    pub specials: Specials,
+    pub(crate) codebook_size: u32,
+    pub(crate) specials: Specials,
     image_table: Option<ImageTable>,
 }
 
@@ -112,7 +112,8 @@ impl Vocab {
     }
 
     /// The plain layout: `text_size` text ids, then `codebook_size` image codes.
-    pub fn at_offset(text_size: u32, codebook_size: u32, specials: Specials) -> Self {
+    #[cfg(test)]
+    pub(crate) fn at_offset(text_size: u32, codebook_size: u32, specials: Specials) -> Self {
         Vocab {
             text_size,
             codebook_size,
@@ -123,7 +124,8 @@ impl Vocab {
 
     /// A layout whose image codes are text tokens: `image_token_ids[code]` is the id of
     /// `code`, and those ids must fill one contiguous block below `text_size`.
-    pub fn with_image_table(
+    #[cfg(feature = "fs")]
+    pub(crate) fn with_image_table(
         text_size: u32,
         specials: Specials,
         image_token_ids: Vec<u32>,
@@ -180,7 +182,7 @@ impl Vocab {
     }
 
     /// Model ids of image codes.
-    pub fn image_ids(&self, codes: &[u32]) -> Vec<u32> {
+    pub(crate) fn image_ids(&self, codes: &[u32]) -> Vec<u32> {
         match &self.image_table {
             Some(t) => codes.iter().map(|&c| t.ids[c as usize]).collect(),
             None => codes.iter().map(|c| c + self.text_size).collect(),
@@ -188,7 +190,7 @@ impl Vocab {
     }
 
     /// Image code of a model id, `None` for a text id.
-    pub fn image_code(&self, id: u32) -> Option<u32> {
+    pub(crate) fn image_code(&self, id: u32) -> Option<u32> {
         let range = self.image_range();
         range.contains(&id).then(|| match &self.image_table {
             Some(t) => t.codes[(id - t.start) as usize],
@@ -197,7 +199,7 @@ impl Vocab {
     }
 
     /// The ids that are image tokens.
-    pub fn image_range(&self) -> Range<u32> {
+    pub(crate) fn image_range(&self) -> Range<u32> {
         match &self.image_table {
             Some(t) => t.start..t.start + self.codebook_size,
             None => self.text_size..self.text_size + self.codebook_size,
@@ -205,7 +207,7 @@ impl Vocab {
     }
 
     /// The ids that are text tokens (special tokens included): everything but the image block.
-    pub fn text_ranges(&self) -> Vec<Range<u32>> {
+    pub(crate) fn text_ranges(&self) -> Vec<Range<u32>> {
         match &self.image_table {
             Some(t) => vec![0..t.start, t.start + self.codebook_size..self.text_size],
             None => std::iter::once(0..self.text_size).collect(),
@@ -213,12 +215,12 @@ impl Vocab {
     }
 
     /// Whether `id` is a text token of this vocabulary.
-    pub fn is_text(&self, id: u32) -> bool {
+    pub(crate) fn is_text(&self, id: u32) -> bool {
         self.text_ranges().iter().any(|r| r.contains(&id))
     }
 
     /// Checks that a text tokenizer is the one this layout was made for.
-    pub fn check_text(&self, text: &TextTokenizer) -> Result<()> {
+    pub(crate) fn check_text(&self, text: &TextTokenizer) -> Result<()> {
         if self.image_table.is_some() {
             let s = &self.specials;
             let fits = text.vocab_size() <= self.text_size as usize

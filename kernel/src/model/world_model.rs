@@ -74,7 +74,8 @@ impl WorldModel {
 
     /// log p(target | source, action) of each action (token ids) for one pair of image codes:
     /// how well the world model expects each action to lead from `source` to `target`.
-    pub fn score_codes(
+    #[cfg(test)]
+    pub(crate) fn score_codes(
         &self,
         source: &[u32],
         actions: &[Vec<u32>],
@@ -93,7 +94,7 @@ impl WorldModel {
 
 /// log p(target | source, action) of each action on any backbone; actions of one length run
 /// together, [`MAX_BATCH`] at a time.
-pub async fn score_targets<B: Backbone>(
+pub(crate) async fn score_targets<B: Backbone>(
     backbone: &B,
     format: &Format,
     source: &[u32],
@@ -110,7 +111,7 @@ pub async fn score_targets<B: Backbone>(
 /// `n` samples of target image codes for source codes and action token ids, on any backbone
 /// (see [`ImageSampler`]), [`MAX_BATCH`] at a time: each batch runs the prompt once and
 /// repeats its cache over its samples.
-pub async fn sample_images<B: Backbone>(
+pub(crate) async fn sample_images<B: Backbone>(
     backbone: &B,
     format: &Format,
     source: &[u32],
@@ -142,7 +143,7 @@ pub async fn sample_images<B: Backbone>(
 /// the logits of each sample's last position, it picks the next image token of each. Sample
 /// `i` draws from its own random stream `(seed, i)`, so it is the same whatever is drawn
 /// beside it.
-pub struct ImageSampler {
+pub(crate) struct ImageSampler {
     sampling: Sampling,
     vocab: Vocab,
     tokens: usize,
@@ -155,7 +156,7 @@ pub struct ImageSampler {
 impl ImageSampler {
     /// A sampler of the samples numbered `samples` (`0..n` for `n` at once) of a target for
     /// the `source` image codes.
-    pub fn new(
+    pub(crate) fn new(
         format: &Format,
         samples: Range<usize>,
         sampling: &Sampling,
@@ -183,7 +184,7 @@ impl ImageSampler {
 
     /// Picks the next token of every sample from `logits` (`n` rows over the vocabulary).
     /// Returns the token ids to feed the model next, or `None` once the images are complete.
-    pub fn pick(&mut self, logits: &[f32]) -> Option<Vec<u32>> {
+    pub(crate) fn pick(&mut self, logits: &[f32]) -> Option<Vec<u32>> {
         let v = logits.len() / self.rngs.len();
         let range = self.vocab.image_range();
         let bias = self.sampling.copy_bias as f32;
@@ -211,7 +212,7 @@ impl ImageSampler {
     }
 
     /// The image codes of every sample.
-    pub fn finish(self) -> Vec<Vec<u32>> {
+    pub(crate) fn finish(self) -> Vec<Vec<u32>> {
         self.codes
     }
 }

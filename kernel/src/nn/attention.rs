@@ -26,7 +26,7 @@ const BLOCK: usize = 32;
 /// `softmax(q·kᵀ·scale + causal mask)·v` with `q`: `(batch, heads, t, d)` and `k`, `v`:
 /// `(batch, kv_heads, t, d)`, every position seeing itself and the positions before it.
 /// Returns `(batch, t, heads · d)`.
-pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
+pub(crate) fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
     attention_in_blocks(q, k, v, scale, BLOCK)
 }
 

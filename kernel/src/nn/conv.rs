@@ -10,7 +10,7 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 #[derive(Clone, Debug)]
-pub struct Conv2d {
+pub(crate) struct Conv2d {
     weight: Tensor,
     bias: Tensor,
     kernel: usize,
@@ -19,7 +19,7 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    pub fn new(
+    pub(crate) fn new(
         c_in: usize,
         c_out: usize,
         kernel: usize,
@@ -43,7 +43,7 @@ impl Conv2d {
         })
     }
 
-    pub fn out_channels(&self) -> usize {
+    pub(crate) fn out_channels(&self) -> usize {
         self.weight.dims()[0]
     }
 }
@@ -82,7 +82,7 @@ impl Module for Conv2d {
 
 /// im2col with plain tensor ops (`pad`, `narrow`, `cat`): the path for devices without the
 /// custom op. `(batch, h, w, c)` -> `(batch * ho * wo, k * k * c)`.
-pub fn patches_with_tensor_ops(x: &Tensor, k: usize, s: usize, p: usize) -> Result<Tensor> {
+pub(crate) fn patches_with_tensor_ops(x: &Tensor, k: usize, s: usize, p: usize) -> Result<Tensor> {
     let (b, h, w, c) = x.dims4()?;
     let ho = (h + 2 * p - k) / s + 1;
     let wo = (w + 2 * p - k) / s + 1;
@@ -119,7 +119,7 @@ pub fn patches_with_tensor_ops(x: &Tensor, k: usize, s: usize, p: usize) -> Resu
 }
 
 /// Nearest-neighbour 2x upsampling of an NHWC tensor (differentiable: broadcast + reshape).
-pub fn upsample2x(x: &Tensor) -> Result<Tensor> {
+pub(crate) fn upsample2x(x: &Tensor) -> Result<Tensor> {
     let (b, h, w, c) = x.dims4()?;
     x.reshape((b, h, 1, w, 1, c))?
         .broadcast_as((b, h, 2, w, 2, c))?

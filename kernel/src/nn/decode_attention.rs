@@ -10,7 +10,12 @@ use rayon::prelude::*;
 /// `q`: `(batch, heads, 1, d)`; `k`, `v`: `(batch, kv_heads, t, d)` (views of the cache are
 /// fine). Returns `softmax(q·kᵀ·scale)·v`, `(batch, heads, 1, d)`; `None` when the general
 /// path should do it (not CPU f32, or more than one query).
-pub fn decode_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Option<Tensor>> {
+pub(crate) fn decode_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    scale: f64,
+) -> Result<Option<Tensor>> {
     let ok = matches!(q.device(), Device::Cpu)
         && q.dtype() == DType::F32
         && q.rank() == 4

@@ -8,7 +8,7 @@ use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, T
 
 /// `x` `(rows, in)` times the frozen `w` `(out, in)` transposed -> `(rows, out)`; gradients
 /// flow to `x` only. Off the CPU (or in another dtype) a plain matmul.
-pub fn frozen_matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+pub(crate) fn frozen_matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     if matches!(x.device(), Device::Cpu) && x.dtype() == DType::F32 && w.dtype() == DType::F32 {
         x.contiguous()?.apply_op1(FrozenMatmul(w.clone()))
     } else {

@@ -43,7 +43,7 @@ fn split(flat: Tensor, shapes: &[&Shape]) -> Result<Vec<Tensor>> {
 // RMSNorm: y = x / sqrt(mean(x²) + eps) * w over the last dim.
 
 /// RMSNorm over the last dim of `x` with weight `w`.
-pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+pub(crate) fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
     if fused_ok(x) {
         x.contiguous()?.apply_op2(w, RmsNorm(eps as f32))
     } else {
@@ -149,7 +149,7 @@ impl CustomOp3 for RmsNormGrad {
 // Chameleon's query/key norm: layer norm over each head's vector, then a per-head affine.
 
 /// `x`: `(rows, heads, head_dim)`; `w`, `b`: `(heads, head_dim)`.
-pub fn head_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
+pub(crate) fn head_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
     if fused_ok(x) {
         return x.contiguous()?.apply_op3(w, b, HeadNorm(eps as f32));
     }
@@ -285,7 +285,7 @@ impl CustomOp3 for HeadNormGrad {
 // Rotary embeddings (the rotate-half layout HF Chameleon uses).
 
 /// `x`: `(batch, heads, t, head_dim)`; `cos`, `sin`: `(t, head_dim / 2)`.
-pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+pub(crate) fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     if !fused_ok(x) {
         return candle_nn::rotary_emb::rope_slow(x, cos, sin);
     }
@@ -348,7 +348,7 @@ impl CustomOp1 for Rope {
 // SwiGLU: [gate | up] -> silu(gate) · up.
 
 /// `gu`: `(rows, 2 · i)`, the gate projection then the up projection; returns `(rows, i)`.
-pub fn swiglu(gu: &Tensor) -> Result<Tensor> {
+pub(crate) fn swiglu(gu: &Tensor) -> Result<Tensor> {
     if fused_ok(gu) {
         return gu.contiguous()?.apply_op1(SwiGlu);
     }

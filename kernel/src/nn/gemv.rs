@@ -11,11 +11,11 @@ use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Result, Shape, T
 use rayon::prelude::*;
 
 /// Most rows for which the row-streaming kernel beats the general gemm here.
-pub const MAX_ROWS: usize = 16;
+pub(crate) const MAX_ROWS: usize = 16;
 
 /// `x` `(rows, in)` times `w` `(out, in)` transposed -> `(rows, out)`, for `rows <= MAX_ROWS`
 /// on the CPU; `None` when the general matmul should do it.
-pub fn small_matmul_t(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
+pub(crate) fn small_matmul_t(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
     let ok = matches!(x.device(), Device::Cpu)
         && x.dtype() == DType::F32
         && w.dtype() == DType::F32

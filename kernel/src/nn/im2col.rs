@@ -8,18 +8,18 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 
 /// Geometry of a channels-last convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Geometry {
-    pub batch: usize,
-    pub height: usize,
-    pub width: usize,
-    pub channels: usize,
-    pub kernel: usize,
-    pub stride: usize,
-    pub padding: usize,
+pub(crate) struct Geometry {
+    pub(crate) batch: usize,
+    pub(crate) height: usize,
+    pub(crate) width: usize,
+    pub(crate) channels: usize,
+    pub(crate) kernel: usize,
+    pub(crate) stride: usize,
+    pub(crate) padding: usize,
 }
 
 impl Geometry {
-    pub fn out_hw(&self) -> (usize, usize) {
+    pub(crate) fn out_hw(&self) -> (usize, usize) {
         let f = |n: usize| (n + 2 * self.padding - self.kernel) / self.stride + 1;
         (f(self.height), f(self.width))
     }
@@ -71,10 +71,10 @@ pub(crate) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result
 }
 
 /// `(batch, h, w, c)` -> `(batch * ho * wo, k * k * c)` patches, zero outside the image.
-pub struct Im2Col(pub Geometry);
+pub(crate) struct Im2Col(pub Geometry);
 
 /// The adjoint: patches back to an image, overlapping taps summed.
-pub struct Col2Im(pub Geometry);
+pub(crate) struct Col2Im(pub Geometry);
 
 impl CustomOp1 for Im2Col {
     fn name(&self) -> &'static str {

@@ -16,7 +16,7 @@ struct Seeded {
 }
 
 /// FNV-1a: keys a parameter's random stream by its name, and fingerprints weight files.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| {
         (h ^ b as u64).wrapping_mul(0x100000001b3)
     })
@@ -102,7 +102,7 @@ impl SimpleBackend for Seeded {
 }
 
 /// A var builder whose fresh parameters are deterministic for `seed` and land in `varmap`.
-pub fn seeded_var_builder(
+pub(crate) fn seeded_var_builder(
     varmap: &VarMap,
     seed: u64,
     dtype: DType,

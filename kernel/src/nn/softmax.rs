@@ -17,7 +17,7 @@ const ROWS_PER_TASK: usize = 64;
 
 /// `softmax(scale · scores)` over the last dim, where row `i` (of the `t` new positions) sees
 /// only the first `offset + i + 1` keys. `scores`: `(..., t, offset + t)`.
-pub fn causal_softmax(scores: &Tensor, scale: f64, offset: usize) -> Result<Tensor> {
+pub(crate) fn causal_softmax(scores: &Tensor, scale: f64, offset: usize) -> Result<Tensor> {
     let dims = scores.dims();
     let (t, s) = (dims[dims.len() - 2], dims[dims.len() - 1]);
     if s != offset + t {

@@ -3,18 +3,21 @@
 //! of ratings per unit: 1 is perfect agreement, 0 what chance gives, below 0 systematic
 //! disagreement. And between two judges scoring the same samples: Spearman's rank correlation.
 
+#[cfg(feature = "study")]
 use serde::{Deserialize, Serialize};
 
 /// How far apart two values are.
+#[cfg(feature = "study")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Metric {
+pub(crate) enum Metric {
     /// Categories: equal or not.
     Nominal,
     /// Numbers: squared difference.
     Interval,
 }
 
+#[cfg(feature = "study")]
 impl Metric {
     fn delta2(self, a: f64, b: f64) -> f64 {
         match self {
@@ -28,7 +31,8 @@ impl Metric {
 /// ratings left out). Units with fewer than two values cannot be paired and are skipped.
 /// `None` when fewer than two values are pairable or every pairable value is the same (no
 /// variation to agree on).
-pub fn krippendorff_alpha(units: &[Vec<f64>], metric: Metric) -> Option<f64> {
+#[cfg(feature = "study")]
+pub(crate) fn krippendorff_alpha(units: &[Vec<f64>], metric: Metric) -> Option<f64> {
     // The distinct values, and the coincidence matrix o[c][k]: each ordered pair of values
     // within a unit, weighted 1 / (m_u - 1).
     let mut values: Vec<f64> = units.iter().flatten().copied().collect();

@@ -13,7 +13,7 @@ pub struct Estimate {
 }
 
 /// The 0.975 quantile of Student's t with `df` degrees of freedom.
-pub fn t_975(df: usize) -> f64 {
+pub(crate) fn t_975(df: usize) -> f64 {
     const TABLE: [f64; 30] = [
         12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
         2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
@@ -51,13 +51,15 @@ impl Estimate {
     }
 
     /// The paired difference `a[i] - b[i]` (the same seed under two conditions).
-    pub fn paired(a: &[f64], b: &[f64]) -> Estimate {
+    #[cfg(feature = "fs")]
+    pub(crate) fn paired(a: &[f64], b: &[f64]) -> Estimate {
         let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
         Estimate::of(&d)
     }
 
     /// Whether the interval excludes zero.
-    pub fn significant(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn significant(&self) -> bool {
         self.ci_low > 0.0 || self.ci_high < 0.0
     }
 }

@@ -3,7 +3,7 @@
 //! and agreement between raters or judges ([`agreement`]: Krippendorff's alpha, Spearman's rho).
 
 pub mod agreement;
-pub mod estimate;
+pub(crate) mod estimate;
 pub mod wilcoxon;
 
 pub use estimate::Estimate;

@@ -37,19 +37,19 @@ pub enum Method {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SignedRank {
     /// Sum of the ranks of the positive differences.
-    pub r_plus: f64,
+    pub(crate) r_plus: f64,
     /// Sum of the ranks of the negative differences.
-    pub r_minus: f64,
+    pub(crate) r_minus: f64,
     /// `min(r_plus, r_minus)`, SciPy's two-sided statistic.
     pub statistic: f64,
     /// Two-sided p-value.
     pub p_value: f64,
     /// The standardised rank sum (normal approximation only).
-    pub z: Option<f64>,
+    pub(crate) z: Option<f64>,
     pub method: Method,
     /// Differences that were not zero.
-    pub nonzero: usize,
-    pub zeros: usize,
+    pub(crate) nonzero: usize,
+    pub(crate) zeros: usize,
 }
 
 /// Largest n with an exact distribution (SciPy's switch for `method="auto"`).
@@ -196,7 +196,8 @@ pub fn signed_rank(d: &[f64], zeros: Zeros) -> Option<SignedRank> {
 
 /// Holm's step-down adjustment of `p` (same order out as in): the family-wise error rate
 /// stays at the level across all the pairs tested.
-pub fn holm(p: &[f64]) -> Vec<f64> {
+#[cfg(feature = "study")]
+pub(crate) fn holm(p: &[f64]) -> Vec<f64> {
     let m = p.len();
     let mut order: Vec<usize> = (0..m).collect();
     order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));

@@ -7,14 +7,14 @@
 //! fills a study with simulated raters (to check the analysis, never as people), and
 //! `server` (feature `serve`) serves the rating page.
 
-pub mod create;
-pub mod order;
+pub(crate) mod create;
+pub(crate) mod order;
 pub mod report;
-pub mod schema;
+pub(crate) mod schema;
 #[cfg(feature = "serve")]
 pub mod server;
-pub mod simulate;
-pub mod store;
+pub(crate) mod simulate;
+pub(crate) mod store;
 
 pub use create::{Contender, study_items};
 pub use report::{StudyReport, analyse, report_html};

@@ -6,14 +6,14 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 /// The items (ids) in the order `seed`'s rater rates them.
-pub fn item_order(items: &[i64], seed: u64) -> Vec<i64> {
+pub(crate) fn item_order(items: &[i64], seed: u64) -> Vec<i64> {
     let mut order = items.to_vec();
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
     order
 }
 
 /// The systems (ids) in the order their candidates of `item` are shown to `seed`'s rater.
-pub fn candidate_order(systems: &[i64], seed: u64, item: i64) -> Vec<i64> {
+pub(crate) fn candidate_order(systems: &[i64], seed: u64, item: i64) -> Vec<i64> {
     let mut order = systems.to_vec();
     let stream = seed ^ (item as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(stream));

@@ -16,19 +16,19 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// The significance level of the pairwise tests (after Holm's correction).
-pub const ALPHA: f64 = 0.05;
+pub(crate) const ALPHA: f64 = 0.05;
 
 /// One system's scores.
 #[derive(Clone, Debug, Serialize)]
 pub struct SystemScore {
     pub system: String,
-    pub description: String,
+    pub(crate) description: String,
     /// Mean score over the judged items, with its 95 % interval.
     pub overall: Estimate,
-    pub by_task: BTreeMap<String, Estimate>,
+    pub(crate) by_task: BTreeMap<String, Estimate>,
     /// Judgments that marked it best and worst.
-    pub best: usize,
-    pub worst: usize,
+    pub(crate) best: usize,
+    pub(crate) worst: usize,
 }
 
 /// Two systems compared on the items both were judged on.
@@ -39,9 +39,9 @@ pub struct PairTest {
     /// Mean of `a`'s item score minus `b`'s.
     pub mean_difference: f64,
     /// `None` when every item scored the two the same.
-    pub test: Option<SignedRank>,
+    pub(crate) test: Option<SignedRank>,
     /// Holm-adjusted p-value.
-    pub p_holm: Option<f64>,
+    pub(crate) p_holm: Option<f64>,
     /// `p_holm < ALPHA`.
     pub significant: bool,
 }
@@ -49,20 +49,20 @@ pub struct PairTest {
 /// Everything `study report` prints and writes.
 #[derive(Clone, Debug, Serialize)]
 pub struct StudyReport {
-    pub name: String,
-    pub items: usize,
+    pub(crate) name: String,
+    pub(crate) items: usize,
     pub items_judged: usize,
     pub raters: usize,
     pub judgments: usize,
     /// Submissions in all, changes of mind included.
-    pub submissions: usize,
-    pub median_ms: Option<i64>,
+    pub(crate) submissions: usize,
+    pub(crate) median_ms: Option<i64>,
     pub systems: Vec<SystemScore>,
     pub pairs: Vec<PairTest>,
     /// Krippendorff's alpha (nominal) over (item, system) units; `None` with fewer than two
     /// raters on any item.
     pub agreement: Option<f64>,
-    pub zero_method: Zeros,
+    pub(crate) zero_method: Zeros,
 }
 
 /// Analyses every judgment in `study`.

@@ -73,7 +73,7 @@ const MIGRATIONS: [&str; 3] = [
 ];
 
 /// The version this build writes.
-pub const VERSION: u32 = MIGRATIONS.len() as u32;
+pub(crate) const VERSION: u32 = MIGRATIONS.len() as u32;
 
 pub(crate) fn study_error(path: &Path, message: impl std::fmt::Display) -> Error {
     Error::Study {
@@ -83,7 +83,7 @@ pub(crate) fn study_error(path: &Path, message: impl std::fmt::Display) -> Error
 }
 
 /// Brings `conn` (the file at `path`) to [`VERSION`], applying the missing migrations.
-pub fn migrate(conn: &mut Connection, path: &Path) -> Result<u32> {
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<u32> {
     migrate_to(conn, path, VERSION)
 }
 

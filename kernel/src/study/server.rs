@@ -290,7 +290,7 @@ async fn home(State(state): State<AppState>) -> Html<String> {
 }
 
 /// The server's routes over `study` (secret required when `remote`).
-pub fn router(study: Study, remote: bool) -> Result<Router> {
+pub(crate) fn router(study: Study, remote: bool) -> Result<Router> {
     let secret = remote.then(|| study.secret()).transpose()?;
     let name = study.info()?.name;
     let state: AppState = Arc::new(Shared {

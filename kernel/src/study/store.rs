@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 pub struct System {
     pub id: i64,
     pub name: String,
-    pub description: String,
+    pub(crate) description: String,
 }
 
 /// One item: a source image and an action, with one candidate per system.
@@ -28,50 +28,50 @@ pub struct Item {
 /// A rater and the token in their link.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Rater {
-    pub id: i64,
+    pub(crate) id: i64,
     pub name: String,
     pub token: String,
     /// Seeds the rater's item order and candidate shuffles.
-    pub seed: u64,
+    pub(crate) seed: u64,
 }
 
 /// The judgment that counts for one rater and item (the last one submitted).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Judgment {
-    pub rater: i64,
-    pub item: i64,
+    pub(crate) rater: i64,
+    pub(crate) item: i64,
     /// System ids in the order their candidates were shown.
-    pub shown: Vec<i64>,
-    pub best: i64,
-    pub worst: i64,
+    pub(crate) shown: Vec<i64>,
+    pub(crate) best: i64,
+    pub(crate) worst: i64,
     /// Time spent on the item, milliseconds.
-    pub ms: i64,
+    pub(crate) ms: i64,
     /// How many times it was submitted (1 = never changed).
-    pub revisions: i64,
+    pub(crate) revisions: i64,
 }
 
 /// What the study file says about itself.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct StudyInfo {
-    pub name: String,
-    pub source: String,
-    pub created_ms: i64,
+    pub(crate) name: String,
+    pub(crate) source: String,
+    pub(crate) created_ms: i64,
     pub items: usize,
     pub systems: Vec<System>,
-    pub raters: usize,
+    pub(crate) raters: usize,
     pub judgments: usize,
 }
 
 /// An item to store: the candidates in the order of the systems given to [`Study::create`].
 pub struct NewItem {
-    pub task: String,
-    pub instruction: String,
-    pub source: RgbImage,
+    pub(crate) task: String,
+    pub(crate) instruction: String,
+    pub(crate) source: RgbImage,
     /// The true next image, shown only in the report.
-    pub target: Option<RgbImage>,
+    pub(crate) target: Option<RgbImage>,
     /// Scene states (the embedded world's rows), for the exact judge.
-    pub sidecar: Option<Sidecar>,
-    pub candidates: Vec<RgbImage>,
+    pub(crate) sidecar: Option<Sidecar>,
+    pub(crate) candidates: Vec<RgbImage>,
 }
 
 /// Which image of an item.
@@ -299,7 +299,7 @@ impl Study {
         })
     }
 
-    pub fn systems(&self) -> Result<Vec<System>> {
+    pub(crate) fn systems(&self) -> Result<Vec<System>> {
         let mut st = self
             .conn
             .prepare("SELECT id, name, description FROM systems ORDER BY id")
@@ -355,7 +355,7 @@ impl Study {
     }
 
     /// The scene states of an item from the embedded world (`None` for other data).
-    pub fn sidecar(&self, item: i64) -> Result<Option<Sidecar>> {
+    pub(crate) fn sidecar(&self, item: i64) -> Result<Option<Sidecar>> {
         let text: Option<String> = self
             .conn
             .query_row("SELECT sidecar FROM items WHERE id = ?1", [item], |r| {
@@ -417,7 +417,7 @@ impl Study {
         .map_err(|e| self.err(e))
     }
 
-    pub fn rater_by_token(&self, token: &str) -> Result<Option<Rater>> {
+    pub(crate) fn rater_by_token(&self, token: &str) -> Result<Option<Rater>> {
         Ok(self.raters()?.into_iter().find(|r| r.token == token))
     }
 
@@ -425,7 +425,7 @@ impl Study {
     /// the same item (a resubmission of the same judgment changes nothing but the count) and
     /// is appended to the submissions. `shown` must be the item's systems in the order shown;
     /// best and worst two different ones of them.
-    pub fn judge(
+    pub(crate) fn judge(
         &mut self,
         rater: i64,
         item: i64,
@@ -516,7 +516,7 @@ impl Study {
     }
 
     /// Every judgment that counts, by rater then item.
-    pub fn judgments(&self) -> Result<Vec<Judgment>> {
+    pub(crate) fn judgments(&self) -> Result<Vec<Judgment>> {
         let mut st = self
             .conn
             .prepare(
@@ -559,7 +559,7 @@ impl Study {
     }
 
     /// How many submissions were made in all (changes of mind included).
-    pub fn submissions(&self) -> Result<usize> {
+    pub(crate) fn submissions(&self) -> Result<usize> {
         self.conn
             .query_row("SELECT count(*) FROM submissions", [], |r| {
                 r.get::<_, i64>(0)

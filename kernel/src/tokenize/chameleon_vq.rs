@@ -20,22 +20,22 @@ use std::path::Path;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChameleonVqConfig {
     /// Width of a codebook vector.
-    pub embed_dim: usize,
+    pub(crate) embed_dim: usize,
     /// Codebook size (8,192 for Chameleon).
-    pub num_embeddings: usize,
+    pub(crate) num_embeddings: usize,
     /// Image side the encoder expects (512 for Chameleon).
-    pub resolution: usize,
+    pub(crate) resolution: usize,
     /// One entry per level; the encoder downsamples `len - 1` times.
-    pub channel_multiplier: Vec<usize>,
+    pub(crate) channel_multiplier: Vec<usize>,
 }
 
 impl ChameleonVqConfig {
     /// Side of the token grid.
-    pub fn grid(&self) -> usize {
+    pub(crate) fn grid(&self) -> usize {
         self.resolution >> (self.channel_multiplier.len().saturating_sub(1))
     }
 
-    pub fn tokens_per_image(&self) -> usize {
+    pub(crate) fn tokens_per_image(&self) -> usize {
         self.grid() * self.grid()
     }
 }
@@ -303,7 +303,7 @@ impl Tower {
 
 /// Chameleon's image tokenizer: encoder + codebook, and (when given) the decoder.
 pub struct ChameleonVq {
-    pub config: ChameleonVqConfig,
+    pub(crate) config: ChameleonVqConfig,
     encoder: Tower,
     quant_conv: Conv,
     /// `(num_embeddings, embed_dim)`.
@@ -367,12 +367,13 @@ impl ChameleonVq {
         Ok(self)
     }
 
-    pub fn device(&self) -> &Device {
+    pub(crate) fn device(&self) -> &Device {
         self.codebook.device()
     }
 
     /// The codebook's values as little-endian f32 bytes (what a fingerprint is taken of).
-    pub fn codebook_bytes(&self) -> Result<Vec<u8>> {
+    #[cfg(feature = "fs")]
+    pub(crate) fn codebook_bytes(&self) -> Result<Vec<u8>> {
         let v = self
             .codebook
             .to_dtype(DType::F32)?
@@ -382,13 +383,13 @@ impl ChameleonVq {
     }
 
     /// Pre-quantisation features `(batch, embed_dim, grid, grid)` of images in `[-1, 1]`.
-    pub fn features(&self, images: &Tensor) -> Result<Tensor> {
+    pub(crate) fn features(&self, images: &Tensor) -> Result<Tensor> {
         let images = images.to_dtype(self.codebook.dtype())?;
         Ok(self.quant_conv.forward(&self.encoder.encode(&images)?)?)
     }
 
     /// Codebook indices `(batch, grid * grid)` of pre-quantisation features (nearest code).
-    pub fn nearest(&self, features: &Tensor) -> Result<Tensor> {
+    pub(crate) fn nearest(&self, features: &Tensor) -> Result<Tensor> {
         let (b, d, h, w) = features.dims4()?;
         let z = features
             .permute((0, 2, 3, 1))?
@@ -437,7 +438,7 @@ impl ChameleonVq {
 
     /// Chameleon's preprocessing: the shorter side resized to the encoder's resolution and the
     /// centre cropped square (here: crop, then resize), scaled to `[-1, 1]`.
-    pub fn images_to_tensor(&self, images: &[RgbImage]) -> Result<Tensor> {
+    pub(crate) fn images_to_tensor(&self, images: &[RgbImage]) -> Result<Tensor> {
         let r = self.config.resolution;
         let mut data = Vec::with_capacity(images.len() * 3 * r * r);
         for img in images {
@@ -464,7 +465,7 @@ impl ChameleonVq {
 }
 
 /// Images of a `(batch, 3, h, w)` tensor in `[-1, 1]`.
-pub fn tensor_to_images(t: &Tensor) -> Result<Vec<RgbImage>> {
+pub(crate) fn tensor_to_images(t: &Tensor) -> Result<Vec<RgbImage>> {
     let (b, _, h, w) = t.dims4()?;
     let t = ((t.to_dtype(DType::F32)?.clamp(-1f32, 1f32)? + 1.0)? * 127.5)?
         .permute((0, 2, 3, 1))?

@@ -12,7 +12,7 @@ use image::RgbImage;
 
 /// Most images decoded in one pass: more are decoded in batches of this size, so memory does
 /// not grow with the number of images.
-pub const DECODE_BATCH: usize = 16;
+pub(crate) const DECODE_BATCH: usize = 16;
 
 pub enum ImageCodec {
     Embedded(Box<ImageTokenizer>),
@@ -20,13 +20,13 @@ pub enum ImageCodec {
 }
 
 /// Codes and pre-quantisation features of a batch of images.
-pub struct Encoded {
+pub(crate) struct Encoded {
     /// `codes[i]`: the image's codebook indices in raster order.
-    pub codes: Vec<Vec<u32>>,
+    pub(crate) codes: Vec<Vec<u32>>,
     /// `features[i]`: its pre-quantisation features, position-major (`tokens x code_dim`).
-    pub features: Vec<Vec<f32>>,
+    pub(crate) features: Vec<Vec<f32>>,
     /// Width of one position's feature vector.
-    pub code_dim: usize,
+    pub(crate) code_dim: usize,
 }
 
 impl ImageCodec {
@@ -44,21 +44,21 @@ impl ImageCodec {
         }
     }
 
-    pub fn codebook_size(&self) -> usize {
+    pub(crate) fn codebook_size(&self) -> usize {
         match self {
             ImageCodec::Embedded(v) => v.config.codebook_size,
             ImageCodec::Chameleon(v) => v.config.num_embeddings,
         }
     }
 
-    pub fn tokens_per_image(&self) -> usize {
+    pub(crate) fn tokens_per_image(&self) -> usize {
         match self {
             ImageCodec::Embedded(v) => v.config.tokens_per_image(),
             ImageCodec::Chameleon(v) => v.config.tokens_per_image(),
         }
     }
 
-    pub fn device(&self) -> &Device {
+    pub(crate) fn device(&self) -> &Device {
         match self {
             ImageCodec::Embedded(v) => v.device(),
             ImageCodec::Chameleon(v) => v.device(),
@@ -67,7 +67,7 @@ impl ImageCodec {
 
     /// Codes and pre-quantisation features of RGB images. dynaboot's tokenizer needs images of
     /// its size; Chameleon's resizes to its resolution as Chameleon's preprocessing does.
-    pub fn encode(&self, images: &[RgbImage]) -> Result<Encoded> {
+    pub(crate) fn encode(&self, images: &[RgbImage]) -> Result<Encoded> {
         let (codes, features) = match self {
             ImageCodec::Embedded(v) => {
                 v.encode(&images_to_tensor(images, v.config.image_size, v.device())?)?
@@ -89,7 +89,7 @@ impl ImageCodec {
     }
 
     /// RGB images of code sequences, [`DECODE_BATCH`] at a time.
-    pub fn decode(&self, codes: &[Vec<u32>]) -> Result<Vec<RgbImage>> {
+    pub(crate) fn decode(&self, codes: &[Vec<u32>]) -> Result<Vec<RgbImage>> {
         if codes.is_empty() {
             return Ok(Vec::new());
         }

@@ -1,13 +1,13 @@
 //! Tokenizers: the VQ-VAE image tokenizer and the BPE text tokenizer.
 
 pub mod chameleon_vq;
-pub mod image_codec;
-pub mod text;
+pub(crate) mod image_codec;
+pub(crate) mod text;
 pub mod vq;
 pub mod vq_train;
 
 pub use chameleon_vq::{ChameleonVq, ChameleonVqConfig};
-pub use image_codec::{Encoded, ImageCodec};
+pub(crate) use image_codec::ImageCodec;
 pub use text::TextTokenizer;
 pub use vq::{ImageTokenizer, VqConfig};
 pub use vq_train::{VqStats, VqTrainer};

@@ -9,7 +9,8 @@ use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{AddedToken, Tokenizer, TokenizerBuilder};
 
 /// Special tokens the models need, in id order (they take ids 0..7 in a trained tokenizer).
-pub const SPECIAL_TOKENS: [&str; 7] = ["<pad>", "<bos>", "<eos>", "<boi>", "<eoi>", "<wm>", "<dm>"];
+pub(crate) const SPECIAL_TOKENS: [&str; 7] =
+    ["<pad>", "<bos>", "<eos>", "<boi>", "<eoi>", "<wm>", "<dm>"];
 
 #[derive(Clone)]
 pub struct TextTokenizer {
@@ -65,7 +66,8 @@ impl TextTokenizer {
         Ok(TextTokenizer { inner })
     }
 
-    pub fn to_json(&self) -> Result<String> {
+    #[cfg(feature = "fs")]
+    pub(crate) fn to_json(&self) -> Result<String> {
         self.inner.to_string(false).map_err(tk_err)
     }
 
@@ -105,7 +107,7 @@ impl TextTokenizer {
         self.inner.get_vocab_size(true)
     }
 
-    pub fn token_id(&self, token: &str) -> Option<u32> {
+    pub(crate) fn token_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)
     }
 }

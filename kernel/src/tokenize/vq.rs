@@ -87,7 +87,7 @@ impl VqConfig {
         }
     }
     /// Side of the token grid.
-    pub fn grid(&self) -> usize {
+    pub(crate) fn grid(&self) -> usize {
         self.image_size >> self.channels.len()
     }
     pub fn tokens_per_image(&self) -> usize {
@@ -177,7 +177,7 @@ pub struct ImageTokenizer {
 
 impl ImageTokenizer {
     /// Builds the network from a var builder (fresh init from a `VarMap`, or stored weights).
-    pub fn new(config: VqConfig, vb: VarBuilder) -> Result<Self> {
+    pub(crate) fn new(config: VqConfig, vb: VarBuilder) -> Result<Self> {
         config.validate()?;
         let ch = &config.channels;
         let n = ch.len();
@@ -257,7 +257,11 @@ impl ImageTokenizer {
     }
 
     /// Loads weights from safetensors bytes; they must match `config`.
-    pub fn from_safetensors(config: VqConfig, bytes: Vec<u8>, device: &Device) -> Result<Self> {
+    pub(crate) fn from_safetensors(
+        config: VqConfig,
+        bytes: Vec<u8>,
+        device: &Device,
+    ) -> Result<Self> {
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, device)?;
         Self::new(config, vb).map_err(|e| {
             Error::Invalid(format!(
@@ -295,11 +299,11 @@ impl ImageTokenizer {
         crate::files::write_atomic(&dir.join("config.json"), json.as_bytes())
     }
 
-    pub fn device(&self) -> &Device {
+    pub(crate) fn device(&self) -> &Device {
         self.codebook.device()
     }
 
-    pub fn codebook(&self) -> &Tensor {
+    pub(crate) fn codebook(&self) -> &Tensor {
         &self.codebook
     }
 
@@ -308,7 +312,7 @@ impl ImageTokenizer {
     }
 
     /// Pre-quantisation features `(batch, grid, grid, code_dim)` of NHWC images in [-1, 1].
-    pub fn features(&self, images: &Tensor) -> Result<Tensor> {
+    pub(crate) fn features(&self, images: &Tensor) -> Result<Tensor> {
         let e = &self.encoder;
         let mut h = e.conv_in.forward(images)?;
         for down in &e.down {
@@ -319,7 +323,7 @@ impl ImageTokenizer {
     }
 
     /// Nearest codebook entry of each row of `z` `(n, code_dim)`.
-    pub fn nearest(&self, z: &Tensor) -> Result<Tensor> {
+    pub(crate) fn nearest(&self, z: &Tensor) -> Result<Tensor> {
         let cb = &self.codebook;
         let dist = z
             .sqr()?
@@ -330,7 +334,7 @@ impl ImageTokenizer {
     }
 
     /// Token ids `(batch, tokens)` (u32) and pre-quantisation features `(batch, grid, grid, dim)`.
-    pub fn encode(&self, images: &Tensor) -> Result<(Tensor, Tensor)> {
+    pub(crate) fn encode(&self, images: &Tensor) -> Result<(Tensor, Tensor)> {
         let z = self.features(images)?;
         let (b, g, _, dim) = z.dims4()?;
         let ids = self
@@ -340,7 +344,7 @@ impl ImageTokenizer {
     }
 
     /// Codebook vectors of `ids` `(batch, tokens)` as a feature map `(batch, grid, grid, dim)`.
-    pub fn lookup(&self, ids: &Tensor) -> Result<Tensor> {
+    pub(crate) fn lookup(&self, ids: &Tensor) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let g = self.config.grid();
         if t != g * g {
@@ -363,7 +367,7 @@ impl ImageTokenizer {
     }
 
     /// Images (NHWC, roughly [-1, 1]) from quantised features.
-    pub fn decode_features(&self, q: &Tensor) -> Result<Tensor> {
+    pub(crate) fn decode_features(&self, q: &Tensor) -> Result<Tensor> {
         let d = &self.decoder;
         let h = d.post_quant_conv.forward(q)?.broadcast_add(&d.position)?;
         let mut h = d.mid[1].forward(&d.mid[0].forward(&h)?)?;
@@ -377,7 +381,7 @@ impl ImageTokenizer {
     }
 
     /// Images (NHWC, roughly [-1, 1]) from token ids `(batch, tokens)`.
-    pub fn decode(&self, ids: &Tensor) -> Result<Tensor> {
+    pub(crate) fn decode(&self, ids: &Tensor) -> Result<Tensor> {
         self.decode_features(&self.lookup(ids)?)
     }
 
@@ -390,7 +394,11 @@ impl ImageTokenizer {
 }
 
 /// RGB images to an NHWC f32 tensor in [-1, 1]; every image must be `size` x `size`.
-pub fn images_to_tensor(images: &[RgbImage], size: usize, device: &Device) -> Result<Tensor> {
+pub(crate) fn images_to_tensor(
+    images: &[RgbImage],
+    size: usize,
+    device: &Device,
+) -> Result<Tensor> {
     let mut data = Vec::with_capacity(images.len() * size * size * 3);
     for (i, img) in images.iter().enumerate() {
         if img.dimensions() != (size as u32, size as u32) {
@@ -409,7 +417,7 @@ pub fn images_to_tensor(images: &[RgbImage], size: usize, device: &Device) -> Re
 }
 
 /// An NHWC tensor in [-1, 1] back to RGB images (clamped).
-pub fn tensor_to_images(t: &Tensor) -> Result<Vec<RgbImage>> {
+pub(crate) fn tensor_to_images(t: &Tensor) -> Result<Vec<RgbImage>> {
     let (b, h, w, c) = t.dims4()?;
     if c != 3 {
         return Err(Error::Invalid(format!("expected 3 channels, got {c}")));
@@ -419,7 +427,7 @@ pub fn tensor_to_images(t: &Tensor) -> Result<Vec<RgbImage>> {
 }
 
 /// `b` NHWC RGB images of `h x w` in [-1, 1] (row-major values) to RGB images (clamped).
-pub fn pixels_to_images(data: &[f32], b: usize, h: usize, w: usize) -> Vec<RgbImage> {
+pub(crate) fn pixels_to_images(data: &[f32], b: usize, h: usize, w: usize) -> Vec<RgbImage> {
     data.chunks(h * w * 3)
         .take(b)
         .map(|px| {

@@ -58,7 +58,7 @@ impl Default for VqTrainConfig {
 
 impl VqTrainConfig {
     /// Learning rate at `step`: linear warm-up, then cosine decay to 10 % of the peak.
-    pub fn lr_at(&self, step: usize) -> f64 {
+    pub(crate) fn lr_at(&self, step: usize) -> f64 {
         if step < self.warmup {
             return self.lr * (step + 1) as f64 / self.warmup as f64;
         }
@@ -70,11 +70,11 @@ impl VqTrainConfig {
 /// Numbers of one training step.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct VqStats {
-    pub loss: f32,
+    pub(crate) loss: f32,
     /// Mean squared error of the reconstruction, images in [-1, 1] (the loss itself is L1 on
     /// pixels and their differences, see [`super::vq::reconstruction_loss`]).
     pub recon: f32,
-    pub commit: f32,
+    pub(crate) commit: f32,
     /// exp(entropy) of code usage in the batch: how many codes are effectively in use.
     pub perplexity: f32,
     /// Codes restarted this step.
@@ -104,7 +104,7 @@ fn perplexity(counts: &[f32]) -> f32 {
 }
 
 pub struct VqTrainer {
-    pub model: ImageTokenizer,
+    pub(crate) model: ImageTokenizer,
     varmap: VarMap,
     opt: AdamW,
     cluster_size: Vec<f32>,
@@ -112,12 +112,12 @@ pub struct VqTrainer {
     initialised: bool,
     /// Set by [`VqTrainer::freeze_codes`]: only the decoder learns.
     decoder_only: bool,
-    pub restarts: CodeRestarts,
+    pub(crate) restarts: CodeRestarts,
     rng: ChaCha8Rng,
 }
 
 /// Whether a weight belongs to the decoder, which draws token ids but does not decide them.
-pub fn is_decoder(name: &str) -> bool {
+pub(crate) fn is_decoder(name: &str) -> bool {
     name.starts_with("decoder.") || name.starts_with("post_quant_conv.")
 }
 
@@ -130,7 +130,7 @@ fn vars_where(varmap: &VarMap, keep: impl Fn(&str) -> bool) -> Vec<candle_core::
 }
 
 impl VqTrainer {
-    pub fn new(config: VqConfig, lr: f64, seed: u64, device: &Device) -> Result<Self> {
+    pub(crate) fn new(config: VqConfig, lr: f64, seed: u64, device: &Device) -> Result<Self> {
         let varmap = VarMap::new();
         let model = ImageTokenizer::new(
             config.clone(),
@@ -155,7 +155,7 @@ impl VqTrainer {
     /// From now on only the decoder learns (after [`VqTrainer::warm_start`]): the encoder and
     /// the codebook are frozen, so the token ids of every image stay what they were. A better
     /// decoder then improves reconstructions without invalidating models trained on the ids.
-    pub fn freeze_codes(&mut self) -> Result<()> {
+    pub(crate) fn freeze_codes(&mut self) -> Result<()> {
         if !self.initialised {
             return Err(crate::Error::Invalid(
                 "only the decoder of a trained image tokenizer can be trained alone: start from \
@@ -177,7 +177,7 @@ impl VqTrainer {
     /// (`decoder_channels`, `decoder_blocks`) starts fresh on the loaded encoder and codebook;
     /// returns how many decoder tensors did.
     #[cfg(feature = "fs")]
-    pub fn warm_start(&mut self, weights: &std::path::Path) -> Result<usize> {
+    pub(crate) fn warm_start(&mut self, weights: &std::path::Path) -> Result<usize> {
         let stored = candle_core::safetensors::load(weights, &Device::Cpu).map_err(|e| {
             crate::Error::Invalid(format!(
                 "{}: cannot continue from these weights, they do not read as safetensors ({e})",
@@ -216,12 +216,12 @@ impl VqTrainer {
         Ok(fresh)
     }
 
-    pub fn set_lr(&mut self, lr: f64) {
+    pub(crate) fn set_lr(&mut self, lr: f64) {
         self.opt.set_learning_rate(lr);
     }
 
     /// One step on a batch of NHWC images in [-1, 1].
-    pub fn step(&mut self, images: &Tensor) -> Result<VqStats> {
+    pub(crate) fn step(&mut self, images: &Tensor) -> Result<VqStats> {
         if self.decoder_only {
             return self.decoder_step(images);
         }

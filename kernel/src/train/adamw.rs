@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 /// Optimizer hyper-parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdamWConfig {
-    pub beta1: f64,
-    pub beta2: f64,
-    pub eps: f64,
-    pub weight_decay: f64,
+    pub(crate) beta1: f64,
+    pub(crate) beta2: f64,
+    pub(crate) eps: f64,
+    pub(crate) weight_decay: f64,
     /// Clip the global gradient norm to this (0 = no clipping).
-    pub clip_norm: f64,
+    pub(crate) clip_norm: f64,
 }
 
 impl Default for AdamWConfig {
@@ -46,9 +46,9 @@ enum State {
 }
 
 /// One parameter with its optimizer state.
-pub struct Param {
-    pub name: String,
-    pub var: Var,
+pub(crate) struct Param {
+    pub(crate) name: String,
+    pub(crate) var: Var,
     /// Weight decay applies to matrices, not to norms and biases.
     decay: bool,
     state: State,
@@ -80,7 +80,8 @@ impl Param {
     }
 
     /// The first and second moments, shaped like the parameter, on its device.
-    pub fn moments(&self) -> Result<(Tensor, Tensor)> {
+    #[cfg(feature = "fs")]
+    pub(crate) fn moments(&self) -> Result<(Tensor, Tensor)> {
         match &self.state {
             State::Host { m, v, .. } => {
                 let (shape, dev) = (self.var.shape(), self.var.device());
@@ -94,7 +95,8 @@ impl Param {
     }
 
     /// Restores the moments (from a checkpoint): tensors of the parameter's shape.
-    pub fn set_moments(&mut self, m: &Tensor, v: &Tensor) -> Result<()> {
+    #[cfg(feature = "fs")]
+    pub(crate) fn set_moments(&mut self, m: &Tensor, v: &Tensor) -> Result<()> {
         match &mut self.state {
             State::Host { m: hm, v: hv, .. } => {
                 *hm = m.flatten_all()?.to_vec1()?;
@@ -110,11 +112,11 @@ impl Param {
     }
 }
 
-pub struct AdamW {
-    pub config: AdamWConfig,
-    pub params: Vec<Param>,
+pub(crate) struct AdamW {
+    pub(crate) config: AdamWConfig,
+    pub(crate) params: Vec<Param>,
     /// Updates applied so far (for bias correction).
-    pub t: u64,
+    pub(crate) t: u64,
     accumulated: usize,
 }
 
@@ -133,7 +135,7 @@ struct Update {
 
 impl AdamW {
     /// `vars` in a fixed order (sorted by name), so every run updates them identically.
-    pub fn new(vars: Vec<(String, Var)>, config: AdamWConfig) -> Result<Self> {
+    pub(crate) fn new(vars: Vec<(String, Var)>, config: AdamWConfig) -> Result<Self> {
         Self::build(vars, config, |var| !var.device().is_cpu())
     }
 
@@ -160,7 +162,7 @@ impl AdamW {
     }
 
     /// Adds one micro-batch's gradients. A parameter without a gradient gets zero.
-    pub fn accumulate(&mut self, grads: &GradStore) -> Result<()> {
+    pub(crate) fn accumulate(&mut self, grads: &GradStore) -> Result<()> {
         for p in &mut self.params {
             if let Some(g) = grads.get(p.var.as_tensor()) {
                 match &mut p.state {
@@ -177,7 +179,7 @@ impl AdamW {
     }
 
     /// Global L2 norm of the accumulated (averaged) gradient.
-    pub fn grad_norm(&self) -> Result<f64> {
+    pub(crate) fn grad_norm(&self) -> Result<f64> {
         let scale = 1.0 / self.accumulated.max(1) as f64;
         let mut sum = 0.0;
         let mut on_device = Vec::new();
@@ -205,7 +207,7 @@ impl AdamW {
 
     /// Applies one update with learning rate `lr` from the averaged accumulated gradients,
     /// clipped to `clip_norm`; returns the gradient norm before clipping.
-    pub fn step(&mut self, lr: f64) -> Result<f64> {
+    pub(crate) fn step(&mut self, lr: f64) -> Result<f64> {
         let norm = self.grad_norm()?;
         let c = &self.config;
         let mut scale = 1.0 / self.accumulated.max(1) as f64;

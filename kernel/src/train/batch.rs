@@ -5,20 +5,20 @@
 use crate::model::Sequence;
 use candle_core::{Device, Result, Tensor};
 
-pub struct Batch {
+pub(crate) struct Batch {
     /// `(batch, len)` token ids.
-    pub ids: Tensor,
+    pub(crate) ids: Tensor,
     /// For each completion token, the flat row `b * len + p - 1` of the hidden state that
     /// predicts it.
-    pub predict_from: Tensor,
+    pub(crate) predict_from: Tensor,
     /// The completion tokens.
-    pub targets: Tensor,
+    pub(crate) targets: Tensor,
     /// Their loss weights.
-    pub weights: Tensor,
+    pub(crate) weights: Tensor,
 }
 
 impl Batch {
-    pub fn new(seqs: &[Sequence], pad: u32, device: &Device) -> Result<Self> {
+    pub(crate) fn new(seqs: &[Sequence], pad: u32, device: &Device) -> Result<Self> {
         let len = seqs.iter().map(|s| s.ids.len()).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(seqs.len() * len);
         let (mut from, mut targets, mut weights) = (Vec::new(), Vec::new(), Vec::new());
@@ -44,7 +44,7 @@ impl Batch {
     }
 
     /// Number of token positions in the batch, padding included (what tokens/s counts).
-    pub fn tokens(&self) -> usize {
+    pub(crate) fn tokens(&self) -> usize {
         self.ids.elem_count()
     }
 }

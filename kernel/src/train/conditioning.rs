@@ -25,11 +25,11 @@ pub struct WorldConditioning {
     /// The same tokens with another row's source.
     pub unchanged_shuffled: f64,
     /// The other target tokens, with the row's own source.
-    pub changed_true: f64,
+    pub(crate) changed_true: f64,
     /// The other target tokens with another row's source.
-    pub changed_shuffled: f64,
+    pub(crate) changed_shuffled: f64,
     /// Share of target tokens that are unchanged.
-    pub unchanged_share: f64,
+    pub(crate) unchanged_share: f64,
 }
 
 /// A dynamics model's conditioning test: mean NLL per action token (with `<eos>`, nats).

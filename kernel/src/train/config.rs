@@ -5,8 +5,12 @@
 
 use super::adamw::AdamWConfig;
 use super::loss::Weighting;
+#[cfg(feature = "fs")]
 use crate::error::Result;
-use crate::model::{ChameleonConfig, Format, ModelConfig, ModelMeta, Role, Vocab, WorldLayout};
+use crate::model::{ChameleonConfig, Format};
+#[cfg(feature = "fs")]
+use crate::model::{ModelConfig, ModelMeta, Role, Vocab, WorldLayout};
+#[cfg(feature = "fs")]
 use crate::tokenize::{ImageCodec, TextTokenizer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -59,7 +63,7 @@ pub struct TrainConfig {
 
 impl TrainConfig {
     /// Learning rate at `step` (0-based).
-    pub fn lr_at(&self, step: usize) -> f64 {
+    pub(crate) fn lr_at(&self, step: usize) -> f64 {
         if step < self.warmup {
             return self.lr * (step + 1) as f64 / self.warmup as f64;
         }
@@ -70,7 +74,8 @@ impl TrainConfig {
     }
 
     /// The recipe with `o`'s changes; what `o` leaves `None` keeps the recipe's value.
-    pub fn with(mut self, o: &Overrides) -> Self {
+    #[cfg(feature = "fs")]
+    pub(crate) fn with(mut self, o: &Overrides) -> Self {
         let set = |field: &mut usize, v: Option<usize>| *field = v.unwrap_or(*field);
         set(&mut self.steps, o.steps);
         set(&mut self.batch_size, o.batch_size);
@@ -143,7 +148,8 @@ impl Preset {
 
     /// The checkpoint configuration of a fresh model of this size for `roles` over the given
     /// tokenizers; `vq_path` is where the image tokenizer is, relative to the checkpoint.
-    pub fn model_config(
+    #[cfg(feature = "fs")]
+    pub(crate) fn model_config(
         self,
         roles: Vec<Role>,
         text: &TextTokenizer,

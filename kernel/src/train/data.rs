@@ -29,8 +29,8 @@ pub struct Example {
 /// A (source, target) image pair as codes, with the recognition weights of the target.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CodedPair {
-    pub source: Vec<u32>,
-    pub target: Vec<u32>,
+    pub(crate) source: Vec<u32>,
+    pub(crate) target: Vec<u32>,
     pub recognition_weights: Vec<f32>,
 }
 

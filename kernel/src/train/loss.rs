@@ -45,7 +45,7 @@ pub enum Weighting {
 
 /// Normalised recognition weights (mean 1) from the pre-quantisation features of source and
 /// target, each `positions x dim` row-major.
-pub fn recognition_weights(source: &[f32], target: &[f32], dim: usize) -> Vec<f32> {
+pub(crate) fn recognition_weights(source: &[f32], target: &[f32], dim: usize) -> Vec<f32> {
     let w: Vec<f32> = source
         .chunks(dim)
         .zip(target.chunks(dim))
@@ -99,7 +99,8 @@ pub fn loss_weights(lambda: f64, weighting: Weighting, recognition_weights: &[f3
 /// with its odds divided by about that ratio; [`crate::model::Sampling::copy_bias`] multiplies
 /// them back. 0 for the plain loss, or when no pair both keeps and changes a token. Only
 /// [`Weighting::Target`] tilts ([`Weighting::Causal`] has nothing to undo).
-pub fn copy_tilt<'a>(
+#[cfg(feature = "fs")]
+pub(crate) fn copy_tilt<'a>(
     lambda: f64,
     pairs: impl IntoIterator<Item = (&'a [u32], &'a [u32], &'a [f32])>,
 ) -> f64 {
@@ -120,14 +121,14 @@ pub fn copy_tilt<'a>(
 
 /// Weighted mean negative log-likelihood of the batch's completion tokens:
 /// `Σ weight_i · nll_i / (number of completion tokens)`. Differentiable.
-pub fn completion_loss(model: &Chameleon, batch: &Batch) -> Result<Tensor> {
+pub(crate) fn completion_loss(model: &Chameleon, batch: &Batch) -> Result<Tensor> {
     let nll = completion_nll(model, batch, Pass::Train)?;
     (nll * &batch.weights)?.sum_all()? / batch.weights.dim(0)? as f64
 }
 
 /// The negative log-likelihood of each completion token of the batch, in the batch's order
 /// (sequence by sequence, position by position).
-pub fn completion_nll(model: &Chameleon, batch: &Batch, pass: Pass) -> Result<Tensor> {
+pub(crate) fn completion_nll(model: &Chameleon, batch: &Batch, pass: Pass) -> Result<Tensor> {
     let hidden = model.hidden(&batch.ids, None, pass)?;
     let (b, t, h) = hidden.dims3()?;
     // The logits at position p - 1 predict the token at p: only those rows need the head.

@@ -4,17 +4,17 @@
 //! recipe and presets ([`config`]), the [`Trainer`] and its loop ([`trainer`]) and the
 //! run on disk ([`run_dir`]) and the one door every run is set up through ([`run_spec`]).
 
-pub mod adamw;
-pub mod batch;
+pub(crate) mod adamw;
+pub(crate) mod batch;
 pub mod conditioning;
-pub mod config;
+pub(crate) mod config;
 pub mod data;
 pub mod loss;
 #[cfg(feature = "fs")]
-pub mod run_dir;
+pub(crate) mod run_dir;
 #[cfg(feature = "fs")]
-pub mod run_spec;
-pub mod trainer;
+pub(crate) mod run_spec;
+pub(crate) mod trainer;
 
 pub use adamw::AdamWConfig;
 pub use config::{Overrides, Preset, TrainConfig};

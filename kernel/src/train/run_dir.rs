@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
-pub const STATE_FILE: &str = "train_state.safetensors";
-pub const METRICS_FILE: &str = "metrics.jsonl";
+pub(crate) const STATE_FILE: &str = "train_state.safetensors";
+pub(crate) const METRICS_FILE: &str = "metrics.jsonl";
 
 impl Trainer {
     /// Writes the checkpoint: `train_state.safetensors` (weights, moments, step, configs)

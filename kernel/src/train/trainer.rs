@@ -33,8 +33,8 @@ pub struct StepStats {
     /// 1-based number of the step just taken.
     pub step: usize,
     pub loss: f64,
-    pub grad_norm: f64,
-    pub lr: f64,
+    pub(crate) grad_norm: f64,
+    pub(crate) lr: f64,
     /// Token positions processed (padding included).
     pub tokens: usize,
 }
@@ -71,7 +71,7 @@ pub enum Weights<'a> {
 pub struct Trainer {
     pub config: TrainConfig,
     pub model_config: ModelConfig,
-    pub backbone: Chameleon,
+    pub(crate) backbone: Chameleon,
     varmap: VarMap,
     pub(super) opt: AdamW,
     format: Format,
@@ -95,12 +95,12 @@ pub struct Trainer {
 /// A LoRA fine-tune: the adapter's config and the base it adapts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoraRun {
-    pub lora: crate::model::lora::LoraConfig,
+    pub(crate) lora: crate::model::lora::LoraConfig,
     /// The base checkpoint folder (dynaboot or HF Chameleon).
-    pub base: String,
+    pub(crate) base: String,
     /// The taming VQGAN checkpoint that decodes the base's codes, recorded in the adapter.
     #[serde(default)]
-    pub vqgan: Option<String>,
+    pub(crate) vqgan: Option<String>,
 }
 
 /// What one training sequence teaches: a role, or a task of the foundation material
@@ -307,7 +307,7 @@ impl Trainer {
     }
 
     /// The step this run's [`Trainer::fit`] ends at: `config.steps`, or `stop_after` if sooner.
-    pub fn end(&self) -> usize {
+    pub(crate) fn end(&self) -> usize {
         self.stop_after
             .map_or(self.config.steps, |s| s.min(self.config.steps))
     }
@@ -456,7 +456,7 @@ impl Trainer {
     /// Trains to `config.steps` from where the trainer stands. After every step `after_step`
     /// sees the trainer and the step's [`Progress`], with the held-out losses every
     /// `eval_every` steps and at the end.
-    pub fn fit(
+    pub(crate) fn fit(
         &mut self,
         mut after_step: impl FnMut(&Trainer, &Progress) -> Result<()>,
     ) -> Result<()> {
@@ -517,7 +517,7 @@ impl Trainer {
 
     /// Mean completion loss (unweighted) per task on the held-out examples (captions of their
     /// sources, drawings of their targets and their changes where they have descriptions).
-    pub fn eval_loss(&self) -> Result<Vec<(Task, f64)>> {
+    pub(crate) fn eval_loss(&self) -> Result<Vec<(Task, f64)>> {
         self.backbone.set_lora_seed(crate::model::lora::NO_DROPOUT);
         let described = self.eval.iter().all(|ex| !ex.descriptions.is_empty());
         let mut out = Vec::new();
@@ -550,7 +550,7 @@ impl Trainer {
 
     /// The conditioning test on the held-out examples for the roles trained (`None` with
     /// fewer than two held out).
-    pub fn conditioning(&self) -> Result<Option<Conditioning>> {
+    pub(crate) fn conditioning(&self) -> Result<Option<Conditioning>> {
         if self.eval.len() < 2 {
             return Ok(None);
         }
@@ -569,7 +569,7 @@ impl Trainer {
     }
 
     /// The trained weights under HF names, as `model.safetensors` stores them.
-    pub fn tensors(&self) -> Vec<(String, Tensor)> {
+    pub(crate) fn tensors(&self) -> Vec<(String, Tensor)> {
         self.opt
             .params
             .iter()

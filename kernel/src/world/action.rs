@@ -38,9 +38,6 @@ impl Family {
             Family::Magicbrush => "magicbrush",
         }
     }
-    pub fn from_name(name: &str) -> Option<Family> {
-        Family::ALL.into_iter().find(|f| f.name() == name)
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -61,7 +58,7 @@ pub enum Relation {
 }
 
 impl Relation {
-    pub const ALL: [Relation; 5] = [
+    pub(crate) const ALL: [Relation; 5] = [
         Relation::LeftOf,
         Relation::RightOf,
         Relation::InFrontOf,
@@ -171,7 +168,8 @@ impl Action {
     }
 
     /// The verb class used for stratified sampling ("push", "put_into", ...).
-    pub fn verb(&self) -> &'static str {
+    #[cfg(feature = "fs")]
+    pub(crate) fn verb(&self) -> &'static str {
         use Action::*;
         match self {
             MoveTo { .. } => "move",
@@ -193,7 +191,7 @@ impl Action {
     }
 
     /// The object the action is about (the new object for `Add`).
-    pub fn subject(&self) -> Color {
+    pub(crate) fn subject(&self) -> Color {
         use Action::*;
         match *self {
             MoveTo { object, .. }

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
 /// Seed of the fixed test split (50 examples per family, like AURORA-Bench's 50 per subset).
-pub const TEST_SEED: u64 = 0x7e57_5eed;
+pub(crate) const TEST_SEED: u64 = 0x7e57_5eed;
 pub const TEST_PER_FAMILY: usize = 50;
 
 /// A deterministic random generator for a seed.
@@ -79,7 +79,7 @@ impl Triplet {
 }
 
 /// A random triplet of `family`.
-pub fn random_triplet(rng: &mut impl Rng, family: Family) -> Triplet {
+pub(crate) fn random_triplet(rng: &mut impl Rng, family: Family) -> Triplet {
     loop {
         let source = random_scene(rng, 2..=5);
         let acts = Action::valid_in(&source, family);
@@ -120,13 +120,13 @@ pub fn test_split() -> Vec<Triplet> {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VideoConfig {
     /// Actions performed one after another.
-    pub actions: usize,
+    pub(crate) actions: usize,
     /// Still frames before each action (and at the end).
-    pub hold: usize,
+    pub(crate) hold: usize,
     /// Frames of continuous motion per action.
-    pub motion: usize,
+    pub(crate) motion: usize,
     /// Camera shake (world units) and light flicker (relative), per frame.
-    pub jitter: f32,
+    pub(crate) jitter: f32,
 }
 
 impl Default for VideoConfig {
@@ -147,10 +147,10 @@ pub struct Segment {
     pub start: usize,
     /// First still frame after the motion.
     pub end: usize,
-    pub action: Action,
-    pub text: String,
-    pub source: Scene,
-    pub target: Scene,
+    pub(crate) action: Action,
+    pub(crate) text: String,
+    pub(crate) source: Scene,
+    pub(crate) target: Scene,
 }
 
 /// An unlabelled video and its (separately stored) labels.
@@ -164,7 +164,7 @@ pub struct Video {
 /// Every random draw happens while the frames are planned (the scene and the view of each);
 /// the planned frames are then rendered in parallel, so the video is the same on any number
 /// of threads.
-pub fn random_video(rng: &mut impl Rng, cfg: VideoConfig, render: RenderConfig) -> Video {
+pub(crate) fn random_video(rng: &mut impl Rng, cfg: VideoConfig, render: RenderConfig) -> Video {
     let mut scene = random_scene(rng, 3..=5);
     let mut plan: Vec<(Vec<Instance>, View)> = Vec::new();
     let mut segments = Vec::new();
@@ -246,7 +246,7 @@ fn smooth(t: f32) -> f32 {
 }
 
 /// The world part way (`t` in 0..1) through `action` from `from` to `to`.
-pub fn interpolate(from: &Scene, to: &Scene, action: &Action, t: f32) -> Vec<Instance> {
+pub(crate) fn interpolate(from: &Scene, to: &Scene, action: &Action, t: f32) -> Vec<Instance> {
     let s = smooth(t.clamp(0.0, 1.0));
     let rename: HashMap<Color, Color> = match *action {
         Action::Recolor { object, color } => [(object, color)].into(),

@@ -14,8 +14,8 @@ use std::sync::LazyLock;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("cannot parse action text {text:?}: {reason}")]
 pub struct ParseError {
-    pub text: String,
-    pub reason: String,
+    pub(crate) text: String,
+    pub(crate) reason: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -238,7 +238,7 @@ fn templates(kind: Kind) -> &'static [&'static str] {
 }
 
 /// How many paraphrases exist for this action.
-pub fn template_count(action: &Action) -> usize {
+pub(crate) fn template_count(action: &Action) -> usize {
     templates(kind_of(action)).len()
 }
 
@@ -361,7 +361,7 @@ pub fn describe(action: &Action, scene: &Scene, k: usize) -> Option<String> {
 }
 
 /// Every paraphrase of `action` in `scene`, including the variants of relation and size words.
-pub fn paraphrases(action: &Action, scene: &Scene) -> Vec<String> {
+pub(crate) fn paraphrases(action: &Action, scene: &Scene) -> Vec<String> {
     let n = template_count(action);
     let mut out: Vec<String> = (0..n * 2 * 7)
         .filter_map(|k| describe(action, scene, k))
@@ -541,7 +541,7 @@ fn word_size(text: &str) -> Option<Size> {
 }
 
 /// Lower-cases, trims, drops trailing punctuation and squeezes whitespace.
-pub fn normalise(text: &str) -> String {
+pub(crate) fn normalise(text: &str) -> String {
     let lower = text.to_lowercase();
     let words: Vec<&str> = lower.split_whitespace().collect();
     words

@@ -4,12 +4,12 @@
 //! scene (state) -> action (structured change) -> language (text) -> render (pixels);
 //! generate (random data) and recognise (pixels back to state) sit on top.
 
-pub mod action;
+pub(crate) mod action;
 pub mod generate;
 pub mod language;
-pub mod recognise;
+pub(crate) mod recognise;
 pub mod render;
-pub mod scene;
+pub(crate) mod scene;
 
 pub use action::{Action, ActionError, Family, Relation, Side};
 pub use generate::{Triplet, Video, VideoConfig};

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Hue in degrees (0..360) of an RGB triple in 0..1.
-pub fn hue_of(r: f32, g: f32, b: f32) -> f32 {
+pub(crate) fn hue_of(r: f32, g: f32, b: f32) -> f32 {
     let max = r.max(g).max(b);
     let min = r.min(g).min(b);
     let d = max - min;
@@ -42,9 +42,9 @@ pub struct RecogniseError(pub String);
 
 /// A recognised object with the match score of its best hypothesis (0..1).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Recognised {
-    pub object: Object,
-    pub score: f32,
+pub(crate) struct Recognised {
+    pub(crate) object: Object,
+    pub(crate) score: f32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -242,7 +242,10 @@ impl Recogniser {
     }
 
     /// Every object the image shows, with the match score of each.
-    pub fn recognise_objects(&self, img: &RgbImage) -> Result<Vec<Recognised>, RecogniseError> {
+    pub(crate) fn recognise_objects(
+        &self,
+        img: &RgbImage,
+    ) -> Result<Vec<Recognised>, RecogniseError> {
         let n = self.cfg.size as usize;
         if img.dimensions() != (n as u32, n as u32) {
             let (w, h) = img.dimensions();
@@ -317,7 +320,7 @@ impl Recogniser {
     }
 
     /// The visible scene state the image shows.
-    pub fn recognise(&self, img: &RgbImage) -> Result<Scene, RecogniseError> {
+    pub(crate) fn recognise(&self, img: &RgbImage) -> Result<Scene, RecogniseError> {
         Ok(Scene {
             objects: self
                 .recognise_objects(img)?
@@ -330,7 +333,7 @@ impl Recogniser {
 
 /// Per-object comparison of a recognised scene with the truth: (correct, total), where
 /// total counts every visible true object and every spurious detection.
-pub fn object_agreement(truth: &Scene, seen: &Scene) -> (usize, usize) {
+pub(crate) fn object_agreement(truth: &Scene, seen: &Scene) -> (usize, usize) {
     let mut correct = 0;
     let mut total = 0;
     for t in truth.visible() {

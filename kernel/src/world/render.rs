@@ -31,29 +31,29 @@ impl Default for RenderConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct View {
     /// Offset of the camera position, world units.
-    pub camera: [f32; 3],
+    pub(crate) camera: [f32; 3],
     /// Relative change of the light's intensity (0.1 = 10 % brighter).
-    pub light: f32,
+    pub(crate) light: f32,
 }
 
 /// One object placed in the world, ready to render.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Instance {
-    pub shape: Shape,
-    pub albedo: [f32; 3],
-    pub radius: f32,
+pub(crate) struct Instance {
+    pub(crate) shape: Shape,
+    pub(crate) albedo: [f32; 3],
+    pub(crate) radius: f32,
     /// Centre of the object's base, world units.
-    pub pos: [f32; 3],
+    pub(crate) pos: [f32; 3],
     /// 0 = upright, 1 = upside down; in between while turning.
-    pub flip: f32,
+    pub(crate) flip: f32,
     /// Box lid: 0 = closed, 1 = open.
-    pub lid: f32,
+    pub(crate) lid: f32,
     /// Overall scale (1; shrinks to 0 when an object appears or vanishes in a video).
-    pub scale: f32,
+    pub(crate) scale: f32,
 }
 
 /// The visible objects of a scene, placed, with their colours.
-pub fn instances(scene: &Scene) -> Vec<(Color, Instance)> {
+pub(crate) fn instances(scene: &Scene) -> Vec<(Color, Instance)> {
     let mut out = Vec::new();
     for obj in scene.objects.iter() {
         if matches!(obj.place, Place::Under(_)) {
@@ -66,7 +66,7 @@ pub fn instances(scene: &Scene) -> Vec<(Color, Instance)> {
     out
 }
 
-pub fn instance_of(obj: &Object, pos: [f32; 3]) -> Instance {
+pub(crate) fn instance_of(obj: &Object, pos: [f32; 3]) -> Instance {
     Instance {
         shape: obj.shape,
         albedo: obj.color.albedo(),
@@ -79,7 +79,7 @@ pub fn instance_of(obj: &Object, pos: [f32; 3]) -> Instance {
 }
 
 /// Where the base of `obj` is, following what it stands on or in.
-pub fn base_position(scene: &Scene, obj: &Object) -> Option<[f32; 3]> {
+pub(crate) fn base_position(scene: &Scene, obj: &Object) -> Option<[f32; 3]> {
     match obj.place {
         Place::Table(slot) => {
             let (x, z) = slot.center();
@@ -169,7 +169,7 @@ fn sd_capped_cone(p: V3, h: f32, r1: f32, r2: f32) -> f32 {
 
 /// Part of an object a ray hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Part {
+pub(crate) enum Part {
     Body,
     Lid,
 }
@@ -267,7 +267,7 @@ impl Instance {
 }
 
 /// A scene ready to trace: instances, camera and light.
-pub struct Renderer<'a> {
+pub(crate) struct Renderer<'a> {
     instances: &'a [Instance],
     bounds: Vec<(V3, f32)>,
     eye: V3,
@@ -282,19 +282,19 @@ pub struct Renderer<'a> {
 
 /// What one pixel saw.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct PixelHit {
+pub(crate) struct PixelHit {
     /// Fraction of the pixel's samples that hit the body of the tracked instance (the first
     /// one; the others only hide it).
-    pub coverage: f32,
+    pub(crate) coverage: f32,
     /// Mean brightness (max channel, gamma encoded) of those samples.
-    pub value: f32,
+    pub(crate) value: f32,
 }
 
 const EYE: V3 = V3(0.0, 3.9, 2.7);
 const TARGET: V3 = V3(0.0, 0.0, 0.12);
 
 impl<'a> Renderer<'a> {
-    pub fn new(instances: &'a [Instance], cfg: RenderConfig, view: View) -> Self {
+    pub(crate) fn new(instances: &'a [Instance], cfg: RenderConfig, view: View) -> Self {
         let eye = EYE + V3(view.camera[0], view.camera[1], view.camera[2]);
         let fwd = (TARGET - eye).norm();
         let right = fwd.cross(V3(0.0, 1.0, 0.0)).norm();
@@ -314,7 +314,7 @@ impl<'a> Renderer<'a> {
     }
 
     /// Projects a world point to pixel coordinates (x right, y down).
-    pub fn project(&self, p: [f32; 3]) -> (f32, f32) {
+    pub(crate) fn project(&self, p: [f32; 3]) -> (f32, f32) {
         let d = V3(p[0], p[1], p[2]) - self.eye;
         let z = d.dot(self.fwd);
         let u = d.dot(self.right) / z / self.tan_half_fov;
@@ -465,7 +465,7 @@ impl<'a> Renderer<'a> {
     }
 
     /// Renders the full image.
-    pub fn render(&self) -> RgbImage {
+    pub(crate) fn render(&self) -> RgbImage {
         let n = self.cfg.size;
         let mut img = RgbImage::new(n, n);
         let (mut b1, mut b2) = (Vec::new(), Vec::new());
@@ -489,7 +489,7 @@ impl<'a> Renderer<'a> {
 
     /// Per-pixel coverage and brightness of instance 0's body, over the pixels inside
     /// `(x0, y0, x1, y1)`; row-major over that box.
-    pub fn coverage(&self, x0: u32, y0: u32, x1: u32, y1: u32) -> Vec<PixelHit> {
+    pub(crate) fn coverage(&self, x0: u32, y0: u32, x1: u32, y1: u32) -> Vec<PixelHit> {
         let (mut b1, mut b2) = (Vec::new(), Vec::new());
         let count = (self.cfg.samples.max(1) * self.cfg.samples.max(1)) as f32;
         let mut out = Vec::with_capacity(((x1 - x0) * (y1 - y0)) as usize);
@@ -520,7 +520,7 @@ impl<'a> Renderer<'a> {
     }
 
     /// Pixel box `(x0, y0, x1, y1)` that contains instance `i` (clamped to the image).
-    pub fn screen_box(&self, i: usize) -> (u32, u32, u32, u32) {
+    pub(crate) fn screen_box(&self, i: usize) -> (u32, u32, u32, u32) {
         let (c, r) = self.bounds[i];
         let mut lo = (f32::INFINITY, f32::INFINITY);
         let mut hi = (f32::NEG_INFINITY, f32::NEG_INFINITY);
@@ -556,7 +556,7 @@ pub fn render_scene(scene: &Scene, cfg: RenderConfig) -> RgbImage {
     )
 }
 
-pub fn render_instances(instances: &[Instance], cfg: RenderConfig, view: View) -> RgbImage {
+pub(crate) fn render_instances(instances: &[Instance], cfg: RenderConfig, view: View) -> RgbImage {
     Renderer::new(instances, cfg, view).render()
 }
 

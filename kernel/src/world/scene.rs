@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Number of slot columns (left, center, right) and rows (back, middle, front).
-pub const COLS: u8 = 3;
-pub const ROWS: u8 = 3;
+pub(crate) const COLS: u8 = 3;
+pub(crate) const ROWS: u8 = 3;
 /// Distance between neighbouring slot centres, world units.
-pub const SLOT_SPACING: f32 = 0.9;
+pub(crate) const SLOT_SPACING: f32 = 0.9;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -27,7 +27,7 @@ pub enum Shape {
 }
 
 impl Shape {
-    pub const ALL: [Shape; 6] = [
+    pub(crate) const ALL: [Shape; 6] = [
         Shape::Cube,
         Shape::Sphere,
         Shape::Cylinder,
@@ -35,7 +35,7 @@ impl Shape {
         Shape::Bowl,
         Shape::Box,
     ];
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Shape::Cube => "cube",
             Shape::Sphere => "sphere",
@@ -45,15 +45,15 @@ impl Shape {
             Shape::Box => "box",
         }
     }
-    pub fn is_container(self) -> bool {
+    pub(crate) fn is_container(self) -> bool {
         matches!(self, Shape::Bowl | Shape::Box)
     }
     /// Shapes that look different upside down.
-    pub fn can_flip(self) -> bool {
+    pub(crate) fn can_flip(self) -> bool {
         matches!(self, Shape::Cone | Shape::Bowl)
     }
     /// Height of the shape's top above its base for characteristic radius `r`.
-    pub fn height(self, r: f32) -> f32 {
+    pub(crate) fn height(self, r: f32) -> f32 {
         match self {
             Shape::Cube => 1.5 * r,
             Shape::Sphere => 2.0 * r,
@@ -63,7 +63,7 @@ impl Shape {
         }
     }
     /// Shapes with a flat top something can stand on.
-    pub fn can_support(self) -> bool {
+    pub(crate) fn can_support(self) -> bool {
         matches!(self, Shape::Cube | Shape::Cylinder | Shape::Box)
     }
 }
@@ -81,7 +81,7 @@ pub enum Color {
 }
 
 impl Color {
-    pub const ALL: [Color; 7] = [
+    pub(crate) const ALL: [Color; 7] = [
         Color::Red,
         Color::Yellow,
         Color::Green,
@@ -90,7 +90,7 @@ impl Color {
         Color::Purple,
         Color::Pink,
     ];
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Color::Red => "red",
             Color::Yellow => "yellow",
@@ -103,7 +103,7 @@ impl Color {
     }
     /// Linear RGB albedo. Hues are at least 45 degrees apart so shading and a lossy image
     /// tokenizer cannot turn one colour into another.
-    pub fn albedo(self) -> [f32; 3] {
+    pub(crate) fn albedo(self) -> [f32; 3] {
         match self {
             Color::Red => [0.80, 0.06, 0.05],
             Color::Yellow => [0.85, 0.70, 0.04],
@@ -115,7 +115,7 @@ impl Color {
         }
     }
     /// Hue in degrees of the rendered colour, used by the recogniser.
-    pub fn hue(self) -> f32 {
+    pub(crate) fn hue(self) -> f32 {
         let [r, g, b] = self.albedo().map(f32::sqrt);
         super::recognise::hue_of(r, g, b)
     }
@@ -129,14 +129,14 @@ pub enum Size {
 }
 
 impl Size {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Size::Small => "small",
             Size::Large => "large",
         }
     }
     /// Characteristic radius in world units (slots are [`SLOT_SPACING`] apart).
-    pub fn radius(self) -> f32 {
+    pub(crate) fn radius(self) -> f32 {
         match self {
             Size::Small => 0.22,
             Size::Large => 0.34,
@@ -147,26 +147,26 @@ impl Size {
 /// A cell of the table grid. Row 0 is the back, column 0 the left (as the camera sees it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Slot {
-    pub row: u8,
-    pub col: u8,
+    pub(crate) row: u8,
+    pub(crate) col: u8,
 }
 
 impl Slot {
-    pub fn new(row: u8, col: u8) -> Self {
+    pub(crate) fn new(row: u8, col: u8) -> Self {
         Slot { row, col }
     }
-    pub fn all() -> impl Iterator<Item = Slot> {
+    pub(crate) fn all() -> impl Iterator<Item = Slot> {
         (0..ROWS).flat_map(|row| (0..COLS).map(move |col| Slot { row, col }))
     }
     /// The neighbouring slot `(drow, dcol)` away, if it is on the table.
-    pub fn offset(self, drow: i8, dcol: i8) -> Option<Slot> {
+    pub(crate) fn offset(self, drow: i8, dcol: i8) -> Option<Slot> {
         let row = self.row as i8 + drow;
         let col = self.col as i8 + dcol;
         ((0..ROWS as i8).contains(&row) && (0..COLS as i8).contains(&col))
             .then(|| Slot::new(row as u8, col as u8))
     }
     /// Centre of the slot on the table plane, in world units (x right, z toward the camera).
-    pub fn center(self) -> (f32, f32) {
+    pub(crate) fn center(self) -> (f32, f32) {
         (
             SLOT_SPACING * (self.col as f32 - 1.0),
             SLOT_SPACING * (self.row as f32 - 1.0),
@@ -189,19 +189,19 @@ pub enum Place {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Object {
-    pub shape: Shape,
-    pub color: Color,
-    pub size: Size,
-    pub place: Place,
+    pub(crate) shape: Shape,
+    pub(crate) color: Color,
+    pub(crate) size: Size,
+    pub(crate) place: Place,
     #[serde(default)]
-    pub upside_down: bool,
+    pub(crate) upside_down: bool,
     /// Only meaningful for boxes.
     #[serde(default)]
-    pub lid_open: bool,
+    pub(crate) lid_open: bool,
 }
 
 impl Object {
-    pub fn new(shape: Shape, color: Color, size: Size, place: Place) -> Self {
+    pub(crate) fn new(shape: Shape, color: Color, size: Size, place: Place) -> Self {
         Object {
             shape,
             color,
@@ -212,7 +212,7 @@ impl Object {
         }
     }
     /// Whether something else can be put inside it right now.
-    pub fn is_open_container(&self) -> bool {
+    pub(crate) fn is_open_container(&self) -> bool {
         match self.shape {
             Shape::Bowl => !self.upside_down,
             Shape::Box => self.lid_open,
@@ -220,7 +220,7 @@ impl Object {
         }
     }
     /// Height of the object's top above its base, in world units.
-    pub fn height(&self) -> f32 {
+    pub(crate) fn height(&self) -> f32 {
         self.shape.height(self.size.radius())
     }
     /// "the red cube"
@@ -238,27 +238,27 @@ pub struct Scene {
 /// Why a scene is not physically consistent.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid scene: {0}")]
-pub struct SceneError(pub String);
+pub(crate) struct SceneError(pub String);
 
 impl Scene {
-    pub fn get(&self, color: Color) -> Option<&Object> {
+    pub(crate) fn get(&self, color: Color) -> Option<&Object> {
         self.objects.iter().find(|o| o.color == color)
     }
-    pub fn get_mut(&mut self, color: Color) -> Option<&mut Object> {
+    pub(crate) fn get_mut(&mut self, color: Color) -> Option<&mut Object> {
         self.objects.iter_mut().find(|o| o.color == color)
     }
     /// The object standing directly on the table in `slot`, if any.
-    pub fn at(&self, slot: Slot) -> Option<&Object> {
+    pub(crate) fn at(&self, slot: Slot) -> Option<&Object> {
         self.objects.iter().find(|o| o.place == Place::Table(slot))
     }
     /// Objects whose place refers to `color` (on top, inside or under it).
-    pub fn dependents(&self, color: Color) -> impl Iterator<Item = &Object> {
+    pub(crate) fn dependents(&self, color: Color) -> impl Iterator<Item = &Object> {
         self.objects.iter().filter(move |o| {
             matches!(o.place, Place::OnTop(c) | Place::Inside(c) | Place::Under(c) if c == color)
         })
     }
     /// The table slot an object ultimately stands over.
-    pub fn slot_of(&self, color: Color) -> Option<Slot> {
+    pub(crate) fn slot_of(&self, color: Color) -> Option<Slot> {
         let mut obj = self.get(color)?;
         for _ in 0..self.objects.len() {
             match obj.place {
@@ -268,18 +268,15 @@ impl Scene {
         }
         None
     }
-    pub fn free_slots(&self) -> impl Iterator<Item = Slot> + '_ {
-        Slot::all().filter(|s| self.at(*s).is_none())
-    }
     /// Objects a camera can see (everything but what hides under a bowl).
-    pub fn visible(&self) -> impl Iterator<Item = &Object> {
+    pub(crate) fn visible(&self) -> impl Iterator<Item = &Object> {
         self.objects
             .iter()
             .filter(|o| !matches!(o.place, Place::Under(_)))
     }
 
     /// Checks every physical rule of the world; actions keep scenes valid.
-    pub fn validate(&self) -> Result<(), SceneError> {
+    pub(crate) fn validate(&self) -> Result<(), SceneError> {
         let err = |m: String| Err(SceneError(m));
         for (i, o) in self.objects.iter().enumerate() {
             if self.objects[..i].iter().any(|p| p.color == o.color) {
