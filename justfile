@@ -114,6 +114,7 @@ ablate:
 lint:
     cargo fmt --all
     cargo clippy --workspace --all-targets --features dynaboot/notebook -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc -p dynaboot --no-deps --features notebook
 
 # Build the browser demo into web/dist (wasm32 release, wasm-bindgen, the page, the models).
 web-build:

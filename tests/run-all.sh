@@ -23,6 +23,8 @@ export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --features dynaboot/notebook -q -- -D warnings
+# The API's documentation: every pub item documented (lib.rs warns), no link to a private item.
+RUSTDOCFLAGS="-D warnings" cargo doc -p dynaboot --no-deps --features notebook -q
 
 step "unit and end-to-end tests"
 # tests/support.rs builds the CLI with these same flags so it reuses this build; change both together.

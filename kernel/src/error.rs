@@ -3,27 +3,41 @@
 
 use std::path::PathBuf;
 
+/// The library's result: [`Error`] unless said otherwise.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
+/// Every way the library can fail; each message names the file or value and what to do.
 pub enum Error {
     /// A dataset file that does not follow the AURORA layout.
     #[error("{file}{}{}: {message}", row.map(|r| format!(", row {r}")).unwrap_or_default(), field.as_ref().map(|f| format!(", field `{f}`")).unwrap_or_default())]
     Malformed {
+        /// The file (or folder) read.
         file: String,
+        /// The 0-based row of a json array, where one row is at fault.
         row: Option<usize>,
+        /// The field at fault, where one is.
         field: Option<String>,
+        /// What is wrong and how to fix it.
         message: String,
     },
     /// A file that could not be read or written. The OS error is part of the message, not a
     /// separate cause, so that `{:#}` chains print it once.
     #[error("{}: {error}", path.display())]
     Io {
+        /// The file or folder.
         path: PathBuf,
+        /// What the operating system said.
         error: std::io::Error,
     },
+    /// An image that cannot be decoded or does not have the size a model needs.
     #[error("image {}: {message}", path.display())]
-    Image { path: PathBuf, message: String },
+    Image {
+        /// The image file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A value that does not fit what a component expects (shapes, sizes, configs).
     #[error("{0}")]
     Invalid(String),
@@ -33,17 +47,27 @@ pub enum Error {
     /// The WebGPU path (adapter, device, readback).
     #[error("GPU: {0}")]
     Gpu(String),
+    /// A text tokenizer that cannot be read or built.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
     /// A study's SQLite file: not a study, made by a newer version, or a failed statement.
     #[error("study {}: {message}", path.display())]
-    Study { path: PathBuf, message: String },
+    Study {
+        /// The study file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A tensor operation or a safetensors file that candle refused.
     #[error("{}", candle_reason(.0))]
     Candle(#[from] candle_core::Error),
+    /// An action the embedded world refuses in a scene.
     #[error(transparent)]
     Action(#[from] crate::world::ActionError),
+    /// Words the embedded world's parser cannot read as an action.
     #[error(transparent)]
     Parse(#[from] crate::world::ParseError),
+    /// An image the embedded world's recogniser cannot read back into a scene.
     #[error(transparent)]
     Recognise(#[from] crate::world::recognise::RecogniseError),
 }

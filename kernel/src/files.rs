@@ -99,6 +99,7 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, candle_core::Tensor)])
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
+/// Writes `img` as a PNG at `path`, atomically.
 pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
     write_atomic(path, &crate::png::png_bytes(img)?)
 }

@@ -3,6 +3,8 @@
 //! Data flows one way: [`world`] -> [`data`] -> [`tokenize`] -> model -> training /
 //! bootstrap / verification -> evaluation -> reports. See `docs/ARCHITECTURE.md`.
 
+#![warn(missing_docs)]
+
 #[cfg(feature = "fs")]
 pub mod ablation;
 pub mod bootstrap;

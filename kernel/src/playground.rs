@@ -33,6 +33,7 @@ pub struct ActionCheck {
     pub(crate) note: Option<String>,
 }
 
+/// The demo's session: a scene of the embedded world and the two models that act on it.
 pub struct Playground {
     world: WorldModel,
     dynamics: DynamicsModel,

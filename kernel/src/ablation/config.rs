@@ -17,12 +17,14 @@ pub enum AblationPreset {
     Paper,
 }
 
+/// Everything the ablation's runs share: data sizes, starts, recipe, bootstrap, evaluation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AblationConfig {
     /// Labelled training triplets (generated once, shared by the seeds).
     pub train_rows: usize,
     /// Unlabelled videos for weak supervision, and how they are paced.
     pub videos: usize,
+    /// How the videos are paced (actions per video, frames per motion and hold).
     pub video: VideoConfig,
     /// Rows per family the models are evaluated on.
     pub test_per_family: usize,
@@ -35,15 +37,20 @@ pub struct AblationConfig {
     /// to caption what changed between two frames as well (`just foundation-changes`; from the
     /// shipped pair's starts (b) and (d) were smaller, models/README.md).
     pub dynamics_base: String,
+    /// The world models' start, as `dynamics_base`.
     pub world_base: String,
     /// Optimizer steps of every model (equal, so learning curves compare at equal steps).
     pub steps: usize,
+    /// Sequences per step.
     pub batch_size: usize,
+    /// Peak learning rate of the world models (and of the dynamics model unless
+    /// `dynamics_lr` says otherwise).
     pub lr: f64,
     /// Peak learning rate of the dynamics model, `None` for `lr` (the paper trains its
     /// dynamics model at 2/5 of the world model's: 2e-4 against 5e-4).
     #[serde(default)]
     pub dynamics_lr: Option<f64>,
+    /// Warm-up steps of every model.
     pub warmup: usize,
     /// λ of the recognition-weighted loss in FDM.
     pub weighted: f64,
@@ -51,7 +58,7 @@ pub struct AblationConfig {
     #[serde(default)]
     pub weighting: Weighting,
     /// Sample the world models trained with the weighted loss with the logit bias on the
-    /// source's token that undoes the loss's tilt ([`crate::train::loss::copy_tilt`] of each
+    /// source's token that undoes the loss's tilt (`crate::train::loss::copy_tilt` of each
     /// model's own training data); models trained with the plain loss get none.
     #[serde(default)]
     pub undo_tilt: bool,
@@ -75,6 +82,7 @@ pub struct AblationConfig {
 }
 
 impl AblationPreset {
+    /// The preset's configuration.
     pub fn config(self) -> AblationConfig {
         match self {
             AblationPreset::Smoke => AblationConfig {

@@ -46,8 +46,11 @@ impl<'de> Deserialize<'de> for BestOf {
 /// A finding: the measured effect with its 95 % interval over seeds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
+    /// The mean difference over seeds.
     pub effect: f64,
+    /// The interval's lower end.
     pub ci_low: f64,
+    /// The interval's upper end.
     pub ci_high: f64,
     pub(crate) unit: String,
     /// What was compared.
@@ -69,11 +72,17 @@ impl Finding {
     }
 }
 
+/// The paper's four claims as the ablation measures them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Findings {
+    /// (a) The dynamics model is easier to learn: its rescaled score minus the FT world
+    /// model's, after the same fine-tuning.
     pub dynamics_easier: Finding,
+    /// (b) Synthetic data labelled by the dynamics model helps: FDM minus FDM without it.
     pub synthetic_data: Finding,
+    /// (c) The recognition-weighted loss helps: FDM minus FDM without it.
     pub weighted_loss: Finding,
+    /// (d) Verification helps: FDM best-of-N minus FDM N = 1.
     pub best_of_n: Finding,
 }
 
@@ -81,6 +90,7 @@ pub struct Findings {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RelativeGain {
     pub(crate) comparison: String,
+    /// The mean relative gain over seeds, with its interval.
     pub gain: Estimate,
     /// The paper's relative gain (Chameleon, AURORA-Bench, GPT-4o judge).
     pub paper: f64,
@@ -101,21 +111,26 @@ impl RelativeGain {
     }
 }
 
+/// The ablation's record (`results.json`): every seed's runs and what they add up to.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AblationResults {
     pub(crate) config: AblationConfig,
+    /// The seeds run, in order.
     pub seeds: Vec<u64>,
+    /// Each seed's models and their evaluations.
     pub runs: Vec<SeedRun>,
     /// Mean judge score with its interval: world model -> N -> estimate.
     pub world: BTreeMap<Variant, BTreeMap<BestOf, Estimate>>,
     /// Per family at N = 1: world model -> family -> estimate.
-    pub(crate) world_per_task: BTreeMap<Variant, BTreeMap<String, Estimate>>,
+    #[serde(rename = "world_per_task")] // AURORA calls a family a task
+    pub(crate) world_per_family: BTreeMap<Variant, BTreeMap<String, Estimate>>,
     /// ROUGE-L against the reference of a random valid action of each row's source scene in
     /// random words, over the evaluation rows: the zero of the dynamics model's rescaled ROUGE-L.
     pub(crate) guess_rouge_l: f64,
     pub(crate) dynamics_exact: Estimate,
     /// The dynamics model's executed-action judge score (0-10).
     pub(crate) dynamics_judge: Estimate,
+    /// The four findings.
     pub findings: Findings,
     /// FDM over FT (N = 1), best-of-N over best-of-1 for FT and for FDM.
     pub relative: Vec<RelativeGain>,
@@ -153,7 +168,7 @@ pub(super) fn summarise(
             .collect()
     };
     let mut world = BTreeMap::new();
-    let mut world_per_task = BTreeMap::new();
+    let mut world_per_family = BTreeMap::new();
     for model in Variant::ALL {
         let ns = runs[0].worlds[&model].best_of.iter().map(|b| b.n);
         world.insert(
@@ -161,14 +176,14 @@ pub(super) fn summarise(
             ns.map(|n| (BestOf(n), Estimate::of(&per_seed(model, n))))
                 .collect(),
         );
-        let tasks = at_n(&runs[0].worlds[&model], 1).per_task.keys().cloned();
-        world_per_task.insert(
+        let families = at_n(&runs[0].worlds[&model], 1).per_family.keys().cloned();
+        world_per_family.insert(
             model,
-            tasks
+            families
                 .map(|t| {
                     let v: Vec<f64> = runs
                         .iter()
-                        .map(|r| at_n(&r.worlds[&model], 1).per_task[&t])
+                        .map(|r| at_n(&r.worlds[&model], 1).per_family[&t])
                         .collect();
                     (t, Estimate::of(&v))
                 })
@@ -241,7 +256,7 @@ pub(super) fn summarise(
         dynamics_judge: Estimate::of(&runs.iter().map(|r| r.dynamics.judge).collect::<Vec<_>>()),
         runs,
         world,
-        world_per_task,
+        world_per_family,
         findings,
         relative,
         seconds,

@@ -17,9 +17,9 @@
 //! the sampling variance of judging one sample) and best-of-n the expected verified pick.
 //! Beside them the relative gains the paper reports: FDM over FT, best-of-N over best-of-1.
 //!
-//! The files are its concepts: [`config`] (presets and settings), [`variant`] (the world
-//! models), [`run`] (training and evaluating the variants per seed), [`findings`] (the
-//! statistics over seeds) and [`report`] (tables, `results.json`, `report.md`, `report.html`).
+//! The files are its concepts: `config` (presets and settings), `variant` (the world
+//! models), `run` (training and evaluating the variants per seed), `findings` (the
+//! statistics over seeds) and `report` (tables, `results.json`, `report.md`, `report.html`).
 
 mod config;
 mod findings;

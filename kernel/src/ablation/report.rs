@@ -60,9 +60,13 @@ pub fn tables(r: &AblationResults) -> Vec<Table> {
             Variant::ALL[3].name(),
         ],
     );
-    for task in r.world_per_task[&Variant::Ft].keys() {
-        let mut row = vec![task.clone()];
-        row.extend(Variant::ALL.iter().map(|m| est(&r.world_per_task[m][task])));
+    for family in r.world_per_family[&Variant::Ft].keys() {
+        let mut row = vec![family.clone()];
+        row.extend(
+            Variant::ALL
+                .iter()
+                .map(|m| est(&r.world_per_family[m][family])),
+        );
         t2.push(row);
     }
     let mut avg = vec!["average".to_string()];

@@ -39,6 +39,7 @@ pub struct CurvePoint {
 /// Everything one seed measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SeedRun {
+    /// The seed of this run's models and sampling.
     pub seed: u64,
     pub(crate) dynamics: DynamicsReport,
     /// Learning curves at equal steps: the dynamics model's ROUGE-L rescaled by
@@ -50,6 +51,7 @@ pub struct SeedRun {
     pub(crate) annotated: usize,
     pub(crate) synthetic: usize,
     pub(crate) annotator_all: AnnotatorQuality,
+    /// The annotations kept by the stratified top-K, against the hidden labels.
     pub annotator_kept: AnnotatorQuality,
     /// Each world model's evaluation.
     pub worlds: BTreeMap<Variant, WorldReport>,
@@ -164,7 +166,7 @@ pub fn run_ablation(
             copy_bias,
             ..Default::default()
         },
-        examples_per_task: 1,
+        examples_per_family: 1,
     };
 
     let mut runs = Vec::new();

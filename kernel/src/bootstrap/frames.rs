@@ -14,6 +14,7 @@
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
+/// How frame pairs are chosen from a video (the paper's K_f and I_f, and what counts as motion).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FrameSelection {
     /// K_f: motion events (pairs) kept per video (paper: 6).
@@ -51,7 +52,9 @@ impl Default for FrameSelection {
 /// A (frame, later frame) pair of one video.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FramePair {
+    /// Index of the earlier frame.
     pub before: usize,
+    /// Index of the later frame.
     pub after: usize,
 }
 

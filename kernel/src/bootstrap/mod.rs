@@ -1,7 +1,7 @@
 //! Weak supervision (the paper's strategy 1): the dynamics model labels unlabelled videos.
 //!
-//! [`frames`] picks (frame, later frame) pairs where something moved; [`annotate`] has the
-//! dynamics model sample an action for each pair with its likelihood; [`filter`] keeps the
+//! [`frames`] picks (frame, later frame) pairs where something moved; `annotate` has the
+//! dynamics model sample an action for each pair with its likelihood; `filter` keeps the
 //! stratified top-K. The kept pairs become world-model training rows (task `synthetic`).
 //! [`AnnotatorQuality`] compares annotations with the videos' hidden labels — for reporting
 //! only; training never sees those labels.
@@ -42,8 +42,10 @@ pub const ANNOTATION_TEMPERATURE: f64 = 0.5;
 /// Class of annotations the parser cannot read.
 pub(crate) const UNPARSED_CLASS: &str = "unparsed";
 
+/// How unlabelled videos become synthetic triplets: frame selection, annotation, filtering.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BootstrapConfig {
+    /// Which frame pairs of each video are annotated.
     pub frames: FrameSelection,
     /// K of the stratified top-K: annotated pairs kept in all.
     pub keep: usize,
@@ -74,11 +76,13 @@ impl Default for BootstrapConfig {
 /// One annotated frame pair.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Annotation {
-    /// Index of the video in its dataset, and the pair of frames.
+    /// Index of the video in its dataset.
     pub video: usize,
+    /// The pair of frames.
     pub pair: FramePair,
+    /// The action the dynamics model wrote for it.
     pub text: String,
-    /// The action class (verb of the parsed action, or [`UNPARSED_CLASS`]).
+    /// The action class (verb of the parsed action, or `UNPARSED_CLASS`).
     pub class: String,
     /// log p(text | before, after) per token, the filter's likelihood.
     pub likelihood: f32,
@@ -148,8 +152,9 @@ pub fn filter_annotations(annotations: &[Annotation], config: &BootstrapConfig) 
 /// How good the annotations are, against the videos' hidden labels.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AnnotatorQuality {
+    /// Annotated pairs measured.
     pub pairs: usize,
-    /// Share of pairs that span exactly one labelled action ([`PAIR_TOLERANCE`] frames at either end).
+    /// Share of pairs that span exactly one labelled action (`PAIR_TOLERANCE` frames at either end).
     pub pair_precision: f64,
     /// Share of labelled actions some pair spans.
     pub pair_recall: f64,
@@ -225,7 +230,7 @@ pub fn annotate_videos(
     Ok(out)
 }
 
-/// Writes annotations as an AURORA folder of task [`SYNTHETIC_TASK`] (frames copied as PNGs).
+/// Writes annotations as an AURORA folder of task `SYNTHETIC_TASK` (frames copied as PNGs).
 #[cfg(feature = "fs")]
 pub fn write_synthetic(
     dir: &std::path::Path,

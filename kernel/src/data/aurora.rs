@@ -14,20 +14,28 @@ use serde_json::{Map, Value};
 /// Ground truth the embedded world knows about a row (absent in real AURORA data).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Sidecar {
+    /// The action, structured.
     pub action: Action,
+    /// The scene the source image shows.
     pub source_state: Scene,
+    /// The scene the target image shows (the action applied).
     pub target_state: Scene,
 }
 
 /// One example: source image, instruction, optional target image.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
+    /// The source image's path, relative to the data folder.
     pub input: String,
+    /// The target image's path (absent in unlabelled or evaluation-only rows).
     pub output: Option<String>,
+    /// The action in words.
     pub instruction: String,
     /// The family (AURORA's `task` field: kubric, something, whatsup, magicbrush, ...).
     pub family: String,
+    /// The row's id in its source dataset, where it has one.
     pub id: Option<String>,
+    /// Scene states of the embedded world's rows.
     pub sidecar: Option<Sidecar>,
 }
 
@@ -77,6 +85,7 @@ fn stays_inside(path: &str) -> bool {
         .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
+/// The rows of an AURORA json file's text (`file` names it in errors), each checked.
 pub fn parse_rows(text: &str, file: &str) -> Result<Vec<Row>> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
         malformed(

@@ -13,7 +13,9 @@ pub const DATA_FILE: &str = "data.json";
 /// An AURORA-format dataset: a json file and the images its rows point to.
 #[derive(Clone, Debug)]
 pub struct AuroraDataset {
+    /// The json file (image paths are relative to its folder).
     pub json: PathBuf,
+    /// Its rows, checked.
     pub rows: Vec<Row>,
 }
 
@@ -107,6 +109,7 @@ pub struct AuroraWriter {
 }
 
 impl AuroraWriter {
+    /// A writer into `dir` (created, with `images/`).
     pub fn new(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir.join("images")).map_err(|e| Error::io(dir, e))?;
         Ok(AuroraWriter {
@@ -135,6 +138,7 @@ impl AuroraWriter {
         Ok(())
     }
 
+    /// Writes `data.json` and gives its path.
     pub fn finish(self) -> Result<PathBuf> {
         let path = self.dir.join(DATA_FILE);
         write_atomic(&path, rows_to_json(&self.rows).as_bytes())?;
@@ -195,10 +199,12 @@ fn write_row(
 #[derive(Clone, Debug)]
 pub struct VideoDataset {
     pub(crate) dir: PathBuf,
+    /// The videos, in file order.
     pub videos: Vec<VideoRow>,
 }
 
 impl VideoDataset {
+    /// The videos listed in `dir/videos.json` (their labels are not read).
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join(VIDEOS_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
@@ -208,6 +214,7 @@ impl VideoDataset {
         })
     }
 
+    /// The frames of video `i`, decoded.
     pub fn frames(&self, i: usize) -> Result<Vec<RgbImage>> {
         self.videos[i]
             .frames

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VideoRow {
     pub(crate) id: String,
+    /// Frame paths, in order.
     pub frames: Vec<String>,
 }
 
@@ -17,10 +18,13 @@ pub struct VideoRow {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VideoLabels {
     pub(crate) id: String,
+    /// The actions that happen in it, in order.
     pub segments: Vec<Segment>,
 }
 
+/// The list of videos in a video folder.
 pub const VIDEOS_FILE: &str = "videos.json";
+/// The videos' hidden labels, beside [`VIDEOS_FILE`].
 pub const LABELS_FILE: &str = "videos.labels.json";
 
 /// Parses a json list of `T`; `shape` describes one entry for the error message.
@@ -37,10 +41,12 @@ fn parse_list<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// The videos of a `videos.json` text (`file` names it in errors).
 pub fn parse_videos(text: &str, file: &str) -> Result<Vec<VideoRow>> {
     parse_list(text, file, "{\"id\", \"frames\": [paths]}")
 }
 
+/// The labels of a `videos.labels.json` text (`file` names it in errors).
 pub fn parse_labels(text: &str, file: &str) -> Result<Vec<VideoLabels>> {
     parse_list(text, file, "{\"id\", \"segments\"}")
 }

@@ -9,7 +9,7 @@
 
 use super::judge::judge_states;
 use super::text::{corpus_bleu, rouge_l, sentence_bleu};
-use super::{EvalItem, by_task};
+use super::{EvalItem, by_family};
 use crate::error::{Error, Result};
 use crate::model::{DynamicsModel, ExplainConfig, Explainer, Model, Role, Sampling};
 use crate::world::{Action, parse};
@@ -46,16 +46,22 @@ impl Default for DynamicsEvalConfig {
     }
 }
 
+/// The evaluation of a dynamics model on a labelled set.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DynamicsReport {
+    /// Rows explained.
     pub rows: usize,
     /// Share of explanations whose parsed action equals the true action, over families.
     pub exact: f64,
-    pub exact_per_task: BTreeMap<String, f64>,
+    /// `exact` per family.
+    #[serde(rename = "exact_per_task")] // AURORA calls a family a task
+    pub exact_per_family: BTreeMap<String, f64>,
     /// The explained action executed on the source state and judged against the true target
     /// (0-10, the world model's judge; unreadable or refused actions score 0), over families.
     pub judge: f64,
-    pub judge_per_task: BTreeMap<String, f64>,
+    /// `judge` per family.
+    #[serde(rename = "judge_per_task")] // AURORA calls a family a task
+    pub judge_per_family: BTreeMap<String, f64>,
     /// Share of explanations the world's parser understands at all.
     pub(crate) parsed: f64,
     /// Corpus BLEU-4 and mean sentence BLEU-4 (0-1).
@@ -143,16 +149,16 @@ fn exact(item: &EvalItem, text: &str) -> f64 {
 /// The mean of per-row values in each family, and the mean over families (each family
 /// weighs the same, as in AURORA-Bench).
 fn over_families(items: &[EvalItem], values: &[f64]) -> (f64, BTreeMap<String, f64>) {
-    let per_task: BTreeMap<String, f64> = by_task(items)
+    let per_family: BTreeMap<String, f64> = by_family(items)
         .into_iter()
-        .map(|(task, idx)| {
+        .map(|(family, idx)| {
             let mean = idx.iter().map(|&i| values[i]).sum::<f64>() / idx.len() as f64;
-            (task, mean)
+            (family, mean)
         })
         .collect();
     (
-        per_task.values().sum::<f64>() / per_task.len() as f64,
-        per_task,
+        per_family.values().sum::<f64>() / per_family.len() as f64,
+        per_family,
     )
 }
 
@@ -201,8 +207,8 @@ pub fn evaluate_dynamics(
         .zip(&texts)
         .map(|(it, t)| executed_judge(it, t))
         .collect();
-    let (exact, exact_per_task) = over_families(items, &exact_of);
-    let (judge, judge_per_task) = over_families(items, &judge_of);
+    let (exact, exact_per_family) = over_families(items, &exact_of);
+    let (judge, judge_per_family) = over_families(items, &judge_of);
     let pairs: Vec<(&str, &str)> = texts
         .iter()
         .zip(items)
@@ -218,9 +224,9 @@ pub fn evaluate_dynamics(
     Ok(DynamicsReport {
         rows: items.len(),
         exact,
-        exact_per_task,
+        exact_per_family,
         judge,
-        judge_per_task,
+        judge_per_family,
         parsed: texts.iter().filter(|t| parse(t).is_ok()).count() as f64 / n,
         bleu: corpus_bleu(&pairs),
         sentence_bleu: pairs.iter().map(|(c, r)| sentence_bleu(c, r)).sum::<f64>() / n,
@@ -243,14 +249,17 @@ pub struct CheckedReport {
     pub(crate) config: ExplainConfig,
     /// Share of top-ranked explanations equal to the true action, over families.
     pub(crate) exact: f64,
-    pub(crate) exact_per_task: BTreeMap<String, f64>,
+    #[serde(rename = "exact_per_task")] // AURORA calls a family a task
+    pub(crate) exact_per_family: BTreeMap<String, f64>,
     /// The top-ranked action executed and judged (0-10), over families.
     pub(crate) judge: f64,
-    pub(crate) judge_per_task: BTreeMap<String, f64>,
+    #[serde(rename = "judge_per_task")] // AURORA calls a family a task
+    pub(crate) judge_per_family: BTreeMap<String, f64>,
     /// Share of rows where some proposal is the true action (what a perfect ranking would
     /// reach), over families.
     pub any_exact: f64,
-    pub(crate) any_exact_per_task: BTreeMap<String, f64>,
+    #[serde(rename = "any_exact_per_task")] // AURORA calls a family a task
+    pub(crate) any_exact_per_family: BTreeMap<String, f64>,
     /// Distinct proposals per row, on average.
     pub(crate) distinct: f64,
     /// The first rows, for reading: (reference, top-ranked explanation).
@@ -286,18 +295,18 @@ pub fn evaluate_checked_explanations(
         .zip(&ranked)
         .map(|(it, r)| r.iter().map(|e| exact(it, &e.text)).fold(0.0, f64::max))
         .collect();
-    let (exact, exact_per_task) = over_families(items, &exact_of);
-    let (judge, judge_per_task) = over_families(items, &judge_of);
-    let (any_exact, any_exact_per_task) = over_families(items, &any_of);
+    let (exact, exact_per_family) = over_families(items, &exact_of);
+    let (judge, judge_per_family) = over_families(items, &judge_of);
+    let (any_exact, any_exact_per_family) = over_families(items, &any_of);
     Ok(CheckedReport {
         rows: items.len(),
         config: config.clone(),
         exact,
-        exact_per_task,
+        exact_per_family,
         judge,
-        judge_per_task,
+        judge_per_family,
         any_exact,
-        any_exact_per_task,
+        any_exact_per_family,
         distinct: ranked.iter().map(Vec::len).sum::<usize>() as f64 / items.len() as f64,
         samples: items
             .iter()

@@ -115,17 +115,20 @@ pub(crate) fn judge_states(source: &Scene, target: &Scene, seen: &Scene) -> Judg
     }
 }
 
-/// The judge over images: recognises the generated image, then [`judge_states`]. An image the
+/// The judge over images: recognises the generated image, then `judge_states`. An image the
 /// recogniser cannot read scores 0 on both counts.
 pub struct Judge {
     recogniser: Recogniser,
 }
 
 impl Judge {
+    /// A judge that reads images with `recogniser`.
     pub fn new(recogniser: Recogniser) -> Self {
         Judge { recogniser }
     }
 
+    /// How well `generated` shows `target` as the change from `source` (the scenes before and
+    /// after the action).
     pub fn judge(&self, source: &Scene, target: &Scene, generated: &RgbImage) -> Judgement {
         match self.recogniser.recognise(generated) {
             Ok(seen) => judge_states(source, target, &seen),

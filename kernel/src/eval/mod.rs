@@ -1,9 +1,9 @@
 //! Evaluation: measuring tokenizers and models against the world's ground truth.
 //!
-//! [`judge`] scores generated images like the paper's GPT-4o judge, exactly; [`world_model_eval`]
-//! runs best-of-N over a labelled set; [`dynamics_model_eval`] measures the dynamics model (exact
+//! `judge` scores generated images like the paper's GPT-4o judge, exactly; [`world_model_eval`]
+//! runs best-of-N over a labelled set; `dynamics_model_eval` measures the dynamics model (exact
 //! action, BLEU-4, ROUGE-L, the preference test) and its explanations checked by a world model;
-//! [`text`] holds the text metrics (intervals and tests are [`crate::stats`]); [`report`]
+//! `text` holds the text metrics (intervals and tests are [`crate::stats`]); [`report`]
 //! writes the tables and example pages;
 //! [`conditioning_test`] runs the teacher-forced conditioning test on labelled rows;
 //! `vlm_judge`
@@ -37,11 +37,15 @@ use std::collections::BTreeMap;
 /// scene states the judge compares against.
 #[derive(Clone, Debug)]
 pub struct EvalItem {
+    /// The source image.
     pub source: RgbImage,
+    /// The true next image.
     pub target: RgbImage,
+    /// The action in words.
     pub instruction: String,
     /// The family name (AURORA's `task` field).
     pub family: String,
+    /// The scene states and structured action (the embedded world's rows).
     pub sidecar: Option<Sidecar>,
 }
 
@@ -124,8 +128,8 @@ fn triplet_items(
         .collect()
 }
 
-/// Row indices per task (family), tasks in name order.
-pub(crate) fn by_task(items: &[EvalItem]) -> BTreeMap<String, Vec<usize>> {
+/// Row indices per family, families in name order.
+pub(crate) fn by_family(items: &[EvalItem]) -> BTreeMap<String, Vec<usize>> {
     let mut m: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, it) in items.iter().enumerate() {
         m.entry(it.family.clone()).or_default().push(i);
@@ -195,11 +199,11 @@ mod tests {
 
     #[test]
     fn the_first_rows_of_each_family_in_order() {
-        let item = |task: &str, i: usize| EvalItem {
+        let item = |family: &str, i: usize| EvalItem {
             source: RgbImage::new(1, 1),
             target: RgbImage::new(1, 1),
-            instruction: format!("{task} {i}"),
-            family: task.into(),
+            instruction: format!("{family} {i}"),
+            family: family.into(),
             sidecar: None,
         };
         let items = vec![

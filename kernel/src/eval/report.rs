@@ -16,6 +16,7 @@ pub struct Table {
 }
 
 impl Table {
+    /// An empty table with a title and column names.
     pub fn new(title: &str, header: &[&str]) -> Self {
         Table {
             title: title.into(),
@@ -24,11 +25,13 @@ impl Table {
         }
     }
 
+    /// Adds a row (as many cells as the header).
     pub fn push(&mut self, row: Vec<String>) {
         debug_assert_eq!(row.len(), self.header.len(), "a row of \"{}\"", self.title);
         self.rows.push(row);
     }
 
+    /// The table as Markdown, its title as a heading.
     pub fn markdown(&self) -> String {
         let line = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
         let mut s = format!("### {}\n\n", self.title);
@@ -40,6 +43,7 @@ impl Table {
         s + "\n"
     }
 
+    /// The table as HTML, its title as a heading.
     pub fn html(&self) -> String {
         // Markdown bold (`**average**`) becomes bold in HTML too.
         let cell = |c: &str| match c.strip_prefix("**").and_then(|c| c.strip_suffix("**")) {
@@ -84,11 +88,11 @@ pub fn world_table(r: &WorldReport) -> Table {
         rows: Vec::new(),
     };
     let f2 = |v: f64| format!("{v:.2}");
-    for task in r.scores.per_task.keys() {
-        let mut row = vec![task.clone()];
-        row.extend(r.best_of.iter().map(|b| f2(b.scores.per_task[task])));
-        row.push(f2(r.copy_source.per_task[task]));
-        row.push(f2(r.target_through_vq.per_task[task]));
+    for family in r.scores.per_family.keys() {
+        let mut row = vec![family.clone()];
+        row.extend(r.best_of.iter().map(|b| f2(b.scores.per_family[family])));
+        row.push(f2(r.copy_source.per_family[family]));
+        row.push(f2(r.target_through_vq.per_family[family]));
         t.push(row);
     }
     let line = |name: &str, f: &dyn Fn(&super::world_model_eval::Scores) -> f64, d: usize| {
@@ -113,8 +117,8 @@ pub fn dynamics_table(d: &DynamicsReport) -> Table {
         &["metric", "value"],
     );
     let pct = |v: f64| format!("{:.1} %", 100.0 * v);
-    for (task, v) in &d.exact_per_task {
-        t.push(vec![format!("exact action, {task}"), pct(*v)]);
+    for (family, v) in &d.exact_per_family {
+        t.push(vec![format!("exact action, {family}"), pct(*v)]);
     }
     t.push(vec!["exact action, average".into(), pct(d.exact)]);
     t.push(vec![
@@ -148,12 +152,12 @@ pub fn checked_table(d: &DynamicsReport, c: &CheckedReport) -> Table {
         &["exact action", "greedy", "checked", "any proposal"],
     );
     let pct = |v: Option<&f64>| v.map_or("-".into(), |v| format!("{:.1} %", 100.0 * v));
-    for (task, v) in &c.exact_per_task {
+    for (family, v) in &c.exact_per_family {
         t.push(vec![
-            task.clone(),
-            pct(d.exact_per_task.get(task)),
+            family.clone(),
+            pct(d.exact_per_family.get(family)),
             pct(Some(v)),
-            pct(c.any_exact_per_task.get(task)),
+            pct(c.any_exact_per_family.get(family)),
         ]);
     }
     t.push(vec![

@@ -10,8 +10,10 @@ use crate::world::recognise::{Recogniser, object_agreement};
 use image::RgbImage;
 use serde::Serialize;
 
+/// How well an image tokenizer keeps what the judge reads.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TokenizerReport {
+    /// Images encoded and decoded.
     pub images: usize,
     /// Mean PSNR (dB) of reconstructions.
     pub psnr: f64,

@@ -2,7 +2,7 @@
 //! AURORA-Bench rows): any OpenAI-compatible chat-completions endpoint with image input (vLLM,
 //! the llama.cpp server, a hosted API) is asked the paper's two questions about the source, the
 //! action and the prediction (editing success and minimal editing, 0-10); a sample's score is
-//! the minimum of the two, as with the exact [`Judge`](crate::eval::Judge).
+//! the minimum of the two, as with the exact [`Judge`].
 //!
 //! Replies are parsed strictly: a reply that is not a whole number from 0 to 10 is asked again,
 //! then recorded as failed, never guessed. Requests run `concurrency` at a time, at most
@@ -32,14 +32,17 @@ use std::time::{Duration, Instant};
 pub struct VlmConfig {
     /// The API's base (`http://127.0.0.1:8000/v1`) or its chat-completions endpoint.
     pub url: String,
+    /// The model name sent in each request.
     pub model: String,
     /// Sent as a bearer token; read from the environment by the caller, never from a file.
     pub api_key: Option<String>,
+    /// Requests in flight at once.
     pub concurrency: usize,
     /// `None`: no limit.
     pub requests_per_minute: Option<f64>,
     /// Extra tries after a reply that is not a score, or after a 429 / 5xx / network error.
     pub retries: usize,
+    /// Time allowed for one request.
     pub timeout: Duration,
     /// JSON-lines cache of parsed replies (`None`: no cache).
     pub cache: Option<PathBuf>,
@@ -87,9 +90,11 @@ pub(crate) fn parse_score(reply: &str) -> Option<u8> {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum Verdict {
+    /// The judge's scores for the sample.
     Scored(Judgement),
     /// No score after every try: why (the last reply or error).
     Failed {
+        /// The last reply or error.
         reason: String,
     },
 }
@@ -97,7 +102,9 @@ pub enum Verdict {
 /// How many requests were sent and answered from the cache.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Traffic {
+    /// Requests sent to the API (retries included).
     pub requests: usize,
+    /// Answers taken from the cache instead.
     pub cached: usize,
     pub(crate) retries: usize,
 }
@@ -177,6 +184,7 @@ impl VlmJudge {
         })
     }
 
+    /// The requests sent so far.
     pub fn traffic(&self) -> Traffic {
         Traffic {
             requests: self.requests.load(Ordering::Relaxed),
@@ -403,7 +411,8 @@ pub struct ExactAgreement {
 /// One judged sample.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct VlmSample {
-    pub(crate) task: String,
+    #[serde(rename = "task")] // AURORA calls a family a task
+    pub(crate) family: String,
     pub(crate) instruction: String,
     pub(crate) vlm: Verdict,
     /// The exact judge's verdict where the row carries scene states.
@@ -415,10 +424,15 @@ pub(crate) struct VlmSample {
 #[derive(Clone, Debug, Serialize)]
 pub struct VlmReport {
     pub(crate) model: String,
+    /// The scores, in the embedded judge's format.
     pub scores: Scores,
+    /// Samples the VLM scored.
     pub judged: usize,
+    /// Samples it gave no score for after every try.
     pub failed: usize,
+    /// What was sent and cached.
     pub traffic: Traffic,
+    /// How often the VLM agrees with the exact judge (rows with scene states).
     pub exact_agreement: Option<ExactAgreement>,
     pub(crate) samples: Vec<VlmSample>,
 }
@@ -455,7 +469,7 @@ pub fn vlm_report(
             }
         }
         samples.push(VlmSample {
-            task: item.family.clone(),
+            family: item.family.clone(),
             instruction: item.instruction.clone(),
             vlm: verdict,
             exact,

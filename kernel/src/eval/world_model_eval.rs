@@ -2,7 +2,7 @@
 //! best by the dynamics model's log p(action | source, candidate) (best-of-N; the plain sample
 //! without a dynamics model), and judge it. Every one of the N candidates is judged, so best-of-n
 //! for n < N is the expected score of the verifier's pick among n of them drawn at random
-//! ([`best_of_k_weights`]: an unbiased estimate from all N samples, where judging only the first
+//! (`best_of_k_weights`: an unbiased estimate from all N samples, where judging only the first
 //! n would use n of them): best-of-1 is the mean over the N samples. Per family and on average,
 //! with pixel metrics and the two baselines (copy the source; the true target through the VQ).
 
@@ -21,9 +21,12 @@ use std::collections::BTreeMap;
 pub struct Scores {
     /// Mean judge score (0-10) over families (each family's mean weighs the same).
     pub average: f64,
-    pub per_task: BTreeMap<String, f64>,
-    /// Mean editing success and minimal editing (0-10), over families.
+    /// Mean judge score per family.
+    #[serde(rename = "per_task")] // AURORA calls a family a task
+    pub per_family: BTreeMap<String, f64>,
+    /// Mean editing success (0-10), over families.
     pub success: f64,
+    /// Mean minimal editing (0-10), over families.
     pub minimal: f64,
     /// Mean absolute pixel error to the true target (0-1).
     pub l1: f64,
@@ -33,8 +36,10 @@ pub struct Scores {
 
 /// Best-of-n scores for one n.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct BestOf {
+pub struct BestOfScores {
+    /// Candidates the verifier chose among.
     pub n: usize,
+    /// The chosen candidates' scores.
     #[serde(flatten)]
     pub scores: Scores,
 }
@@ -51,7 +56,7 @@ pub struct WorldReport {
     pub scores: Scores,
     /// Best-of-n for n = 1, 2, 4, ... up to `n`: for n below `n`, the expected score of the
     /// verifier's pick among n of the `n` candidates drawn at random.
-    pub best_of: Vec<BestOf>,
+    pub best_of: Vec<BestOfScores>,
     /// Copying the source (must score 0 on the judge) and the true target through the image
     /// tokenizer (the best any token model can do).
     pub copy_source: Scores,
@@ -61,9 +66,13 @@ pub struct WorldReport {
 /// One row's candidates, for reports with images.
 #[derive(Clone, Debug)]
 pub struct WorldExample {
+    /// The row's family.
     pub family: String,
+    /// The action in words.
     pub instruction: String,
+    /// The source image.
     pub source: RgbImage,
+    /// The true next image.
     pub target: RgbImage,
     /// Candidates in sampling order, with verification score (when verified) and judgement.
     pub candidates: Vec<(RgbImage, Option<Score>, Judgement)>,
@@ -79,7 +88,8 @@ pub struct WorldEvalConfig {
     /// Sampling of the world model; row `r` uses seed `sampling.seed + r`.
     pub sampling: Sampling,
     /// Rows per family kept with all their images for reports.
-    pub examples_per_task: usize,
+    #[serde(rename = "examples_per_task")] // AURORA calls a family a task
+    pub examples_per_family: usize,
 }
 
 impl Default for WorldEvalConfig {
@@ -87,7 +97,7 @@ impl Default for WorldEvalConfig {
         WorldEvalConfig {
             n: 8,
             sampling: Sampling::default(),
-            examples_per_task: 2,
+            examples_per_family: 2,
         }
     }
 }
@@ -174,8 +184,8 @@ impl Scores {
         rows: impl IntoIterator<Item = (&'a str, Judgement, f64, f64)>,
     ) -> Scores {
         let mut per: BTreeMap<&str, Vec<(Judgement, f64, f64)>> = BTreeMap::new();
-        for (task, judgement, l1, psnr) in rows {
-            per.entry(task).or_default().push((judgement, l1, psnr));
+        for (family, judgement, l1, psnr) in rows {
+            per.entry(family).or_default().push((judgement, l1, psnr));
         }
         let mean_of = |f: fn(&(Judgement, f64, f64)) -> f64| -> BTreeMap<String, f64> {
             per.iter()
@@ -184,14 +194,14 @@ impl Scores {
         };
         let macro_mean =
             |m: &BTreeMap<String, f64>| m.values().sum::<f64>() / m.len().max(1) as f64;
-        let per_task = mean_of(|r| r.0.score);
+        let per_family = mean_of(|r| r.0.score);
         Scores {
-            average: macro_mean(&per_task),
+            average: macro_mean(&per_family),
             success: macro_mean(&mean_of(|r| r.0.success)),
             minimal: macro_mean(&mean_of(|r| r.0.minimal)),
             l1: macro_mean(&mean_of(|r| r.1)),
             psnr: macro_mean(&mean_of(|r| r.2)),
-            per_task,
+            per_family,
         }
     }
 }
@@ -265,7 +275,8 @@ pub fn evaluate_world(
         copy.push(row_score(judge, item, &item.source)?);
         let through_vq = m.decode_images(&codes[1..])?.remove(0);
         upper.push(row_score(judge, item, &through_vq)?);
-        let keep = kept.get(item.family.as_str()).copied().unwrap_or(0) < config.examples_per_task;
+        let keep =
+            kept.get(item.family.as_str()).copied().unwrap_or(0) < config.examples_per_family;
         if keep {
             *kept.entry(item.family.as_str()).or_insert(0) += 1;
             examples.push(WorldExample {
@@ -284,10 +295,10 @@ pub fn evaluate_world(
         }
         progress(r + 1);
     }
-    let best_of: Vec<BestOf> = ns
+    let best_of: Vec<BestOfScores> = ns
         .iter()
         .zip(&per_n)
-        .map(|(&k, rows)| BestOf {
+        .map(|(&k, rows)| BestOfScores {
             n: k,
             scores: aggregate(items, rows),
         })
@@ -376,8 +387,8 @@ mod tests {
             ("a", j(6.0), 0.2, 40.0),
             ("b", j(10.0), 0.0, 99.0),
         ]);
-        assert_eq!(s.per_task["a"], 4.0);
-        assert_eq!(s.per_task["b"], 10.0);
+        assert_eq!(s.per_family["a"], 4.0);
+        assert_eq!(s.per_family["b"], 10.0);
         // Families, not rows: (4 + 10) / 2, where the row mean would be 5.5.
         assert_eq!(s.average, 7.0);
         assert_eq!(s.success, 7.0);

@@ -5,9 +5,9 @@
 //! the candle models; the candle CPU forward pass is the reference it is tested against.
 //!
 //! - [`Gpu`]: the device, its queue and the compiled kernels; buffers in and out.
-//! - [`kernels`]: one launcher per WGSL kernel (`wgsl/*.wgsl`).
-//! - [`GpuChameleon`]: the decoder with a KV cache, a [`crate::model::backbone::Backbone`].
-//! - [`GpuVqDecoder`]: the embedded image tokenizer's decoder (codes -> pixels).
+//! - `kernels`: one launcher per WGSL kernel (`wgsl/*.wgsl`).
+//! - `GpuChameleon`: the decoder with a KV cache, a `crate::model::backbone::Backbone`.
+//! - `GpuVqDecoder`: the embedded image tokenizer's decoder (codes -> pixels).
 //! - [`GpuVerifier`]: both models and the decoder on the GPU, for best-of-N (the same
 //!   sampling, scoring and ranking code as candle's).
 //!

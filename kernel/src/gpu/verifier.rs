@@ -12,6 +12,7 @@ use crate::tokenize::ImageCodec;
 use image::RgbImage;
 use std::rc::Rc;
 
+/// A world model, a dynamics model and the image decoder on the GPU, for best-of-N.
 pub struct GpuVerifier {
     world: GpuChameleon,
     dynamics: GpuChameleon,
@@ -48,6 +49,7 @@ impl GpuVerifier {
         })
     }
 
+    /// The GPU the models live on.
     pub fn gpu(&self) -> &Rc<Gpu> {
         self.world.gpu()
     }

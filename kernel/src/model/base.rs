@@ -34,11 +34,14 @@ pub enum BaseKind {
 /// A base model, opened: configs, tokenizers and a view of its weights.
 pub struct BaseModel {
     pub(crate) dir: PathBuf,
+    /// A dynaboot checkpoint or an HF Chameleon folder.
     pub kind: BaseKind,
     /// The checkpoint's own `dynaboot` metadata with `roles` left to the caller.
     pub meta: ModelMeta,
     pub(crate) backbone_config: ChameleonConfig,
+    /// The image tokenizer the base was trained with.
     pub vq: ImageCodec,
+    /// The text tokenizer the base was trained with.
     pub text: TextTokenizer,
     /// The taming VQGAN checkpoint whose decoder `vq` carries, when one was given.
     pub(crate) vqgan: Option<PathBuf>,
@@ -253,15 +256,20 @@ fn chameleon_specials(ckpt: &HfCheckpoint) -> Result<Specials> {
 /// `adapter_config.json`: PEFT's fields plus what dynaboot needs to use the adapter.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdapterConfig {
+    /// PEFT's adapter type: `"LORA"`.
     pub peft_type: String,
     pub(crate) base_model_name_or_path: String,
+    /// Rank, alpha, dropout and target modules, in PEFT's field names.
     #[serde(flatten)]
     pub lora: LoraConfig,
+    /// What dynaboot adds.
     pub dynaboot: AdapterMeta,
 }
 
+/// An adapter's dynaboot metadata: what it was trained for and on which base.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdapterMeta {
+    /// The roles the adapter was trained for.
     pub roles: Vec<Role>,
     /// The taming VQGAN checkpoint that decodes the base's image codes, when one was given
     /// (HF Chameleon folders hold only the encoder).

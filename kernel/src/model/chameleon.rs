@@ -31,6 +31,7 @@ pub(crate) const MAX_POSITIONS: usize = 1 << 17;
 /// HF `ChameleonConfig` (the fields the architecture uses; other HF fields are ignored).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChameleonConfig {
+    /// Token ids the embedding and the head cover.
     pub vocab_size: usize,
     pub(crate) hidden_size: usize,
     pub(crate) intermediate_size: usize,
@@ -430,6 +431,7 @@ impl DecoderLayer {
 
 /// The Chameleon decoder with its language-model head.
 pub struct Chameleon {
+    /// The shape it was built with.
     pub config: ChameleonConfig,
     pub(super) embed_tokens: Tensor,
     layers: Vec<DecoderLayer>,

@@ -27,6 +27,7 @@ pub struct ModelMeta {
     /// The roles these weights were trained for; both means one set of weights serves the
     /// world and the dynamics model (told apart by the task tokens).
     pub roles: Vec<Role>,
+    /// The token ranges of text, image codes and markers.
     pub vocab: Vocab,
     /// Image tokens per image (the image tokenizer's grid squared).
     pub image_tokens: usize,
@@ -44,8 +45,10 @@ pub struct ModelMeta {
 /// `config.json` of a checkpoint.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
+    /// The transformer's shape, in HF Chameleon's field names.
     #[serde(flatten)]
     pub backbone: ChameleonConfig,
+    /// What dynaboot adds: roles, vocabulary layout, image tokenizer.
     pub dynaboot: ModelMeta,
 }
 
@@ -81,10 +84,14 @@ impl ModelConfig {
 
 /// A loaded checkpoint: backbone, tokenizers and the sequence format, ready for inference.
 pub struct Model {
+    /// The checkpoint's `config.json`.
     pub config: ModelConfig,
+    /// The transformer.
     pub backbone: Chameleon,
+    /// The image tokenizer the checkpoint was trained with.
     pub vq: ImageCodec,
     pub(crate) text: TextTokenizer,
+    /// How prompts and completions are laid out as tokens.
     pub format: Format,
 }
 
@@ -202,6 +209,7 @@ impl Model {
             .map_err(|e| Error::Invalid(format!("{}: {e}", dir.display())))
     }
 
+    /// The device the weights live on.
     pub fn device(&self) -> &Device {
         self.backbone.device()
     }

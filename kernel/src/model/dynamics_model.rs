@@ -19,16 +19,22 @@ use std::sync::Arc;
 /// A generated action.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Explanation {
+    /// The action in words.
     pub text: String,
+    /// Its text token ids (without `<eos>`).
     pub tokens: Vec<u32>,
+    /// log p(text | source, target) under the model.
     pub score: Score,
 }
 
+/// A checkpoint trained as a dynamics model: (source, target) -> the action in words.
 pub struct DynamicsModel {
+    /// The checkpoint.
     pub model: Arc<Model>,
 }
 
 impl DynamicsModel {
+    /// The checkpoint as a dynamics model; an error unless it was trained as one.
     pub fn new(model: Arc<Model>) -> Result<Self> {
         model.config.require_role(Role::Dynamics)?;
         Ok(DynamicsModel { model })

@@ -2,9 +2,9 @@
 //! model proposes `K` actions for a (source, target) pair (its greedy reading and `K - 1`
 //! samples), the world model scores each distinct one by log p(target | source, action), and
 //! they come back ranked by log p(action | source, target) + λ · log p(target | source, action)
-//! ([`rank`]). Where the dynamics model hesitates between readings (which object, which side),
+//! (`rank`). Where the dynamics model hesitates between readings (which object, which side),
 //! the world model settles it by whether it would draw the target from that action. Runs on
-//! any [`Backbone`] ([`explain_checked`]); [`Explainer`] is the call on checkpoints.
+//! any `Backbone` (`explain_checked`); [`Explainer`] is the call on checkpoints.
 
 use super::backbone::{Backbone, ready};
 use super::dynamics_model::{DynamicsModel, explain_pairs};
@@ -80,7 +80,9 @@ pub struct Checked {
 /// A checked explanation in words.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CheckedExplanation {
+    /// The action in words.
     pub text: String,
+    /// Its scores under both models.
     #[serde(flatten)]
     pub checked: Checked,
 }

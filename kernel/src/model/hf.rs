@@ -113,10 +113,12 @@ impl ImageVocabulary {
         })
     }
 
+    /// The model's token id of codebook index `code` (below the codebook size).
     pub fn token(&self, code: u32) -> u32 {
         self.token_of_code[code as usize]
     }
 
+    /// The codebook index of token id `token`, if it is an image token.
     pub fn code(&self, token: u32) -> Option<u32> {
         self.code_of_token.get(&token).copied()
     }

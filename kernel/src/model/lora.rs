@@ -4,7 +4,7 @@
 //! fresh adapter leaves the model unchanged. This module is the adapter (its seeded dropout
 //! masks, its merge into the weight), how a backbone gets, lists and merges its adapters, the
 //! adapter's config and its file layout; the backbone's linear layers only call
-//! [`Adapter::delta`].
+//! `Adapter::delta`.
 //!
 //! On disk an adapter is PEFT's layout: `adapter_config.json` (`r`, `lora_alpha`,
 //! `lora_dropout`, `target_modules`, `base_model_name_or_path`, plus a `dynaboot` object) and
@@ -199,9 +199,13 @@ impl Chameleon {
 /// Rank, scale, dropout and which projections carry an adapter.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoraConfig {
+    /// The adapters' rank.
     pub r: usize,
+    /// The scale is `lora_alpha / r`.
     pub lora_alpha: f64,
+    /// Dropout on an adapter's input, in training only.
     pub lora_dropout: f64,
+    /// The projections that carry an adapter (`q_proj`, ..., `down_proj`).
     pub target_modules: Vec<String>,
 }
 

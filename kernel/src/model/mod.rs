@@ -1,8 +1,8 @@
 //! The Chameleon-style model: one token transformer over text and image tokens, fine-tuned
 //! into a world model and a dynamics model.
 //!
-//! [`chameleon`] is the backbone, [`backbone`] the interface sampling and scoring run on
-//! (candle's or the GPU's), [`vocab`] the id layout, [`format`] the sequences of both
+//! `chameleon` is the backbone, `backbone` the interface sampling and scoring run on
+//! (candle's or the GPU's), `vocab` the id layout, [`format`] the sequences of both
 //! roles, [`sampling`] the token choice, [`checkpoint`] the folder a model lives in;
 //! [`WorldModel`], [`DynamicsModel`], [`Verifier`] (the world model's samples checked by the
 //! dynamics model) and [`Explainer`] (the dynamics model's readings checked by the world model)

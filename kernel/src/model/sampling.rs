@@ -10,15 +10,17 @@ use std::ops::Range;
 /// How to sample. `temperature == 0` is greedy decoding.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Sampling {
+    /// Softmax temperature (0 = greedy).
     pub temperature: f64,
     /// Keep only the `k` most likely ids (0 = all).
     pub top_k: usize,
     /// Keep the smallest set of ids whose probability reaches `top_p` (1 = all).
     pub top_p: f64,
+    /// Seed of the draws; candidate `i` of a best-of-N draws from its own stream.
     pub seed: u64,
     /// Added to the logit of the source image's token at the same position while a world model
     /// draws a target image (0 = none). It undoes the tilt of a model trained with the
-    /// recognition-weighted loss ([`crate::train::loss::copy_tilt`]), which keeps the source's
+    /// recognition-weighted loss (`crate::train::loss::copy_tilt`), which keeps the source's
     /// tokens less often than the data does.
     #[serde(default)]
     pub copy_bias: f64,
@@ -38,6 +40,7 @@ impl Default for Sampling {
 }
 
 impl Sampling {
+    /// Greedy decoding: the most likely id at every step.
     pub fn greedy() -> Self {
         Sampling {
             temperature: 0.0,

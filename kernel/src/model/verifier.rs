@@ -1,6 +1,6 @@
 //! Inference-time verification (the paper's strategy 2): the world model samples N candidate
 //! next images, the dynamics model scores each by log p(action | source, candidate), and the
-//! candidates come back best first ([`best_of_n`], on any [`Backbone`]; [`rank`] is the rule).
+//! candidates come back best first (`best_of_n`, on any `Backbone`; `rank` is the rule).
 
 use super::backbone::{Backbone, ready};
 use super::checkpoint::Model;
@@ -33,6 +33,7 @@ pub struct Prediction {
     pub codes: Vec<u32>,
     /// log p(action | source, candidate) under the dynamics model.
     pub score: Score,
+    /// The codes decoded.
     pub image: RgbImage,
 }
 
@@ -49,10 +50,11 @@ impl Prediction {
 }
 
 /// Most candidates one best-of-N draws. Memory does not grow with N (sampling, scoring and
-/// decoding run [`super::backbone::MAX_BATCH`] at a time); this bounds the time and what is
+/// decoding run `super::backbone::MAX_BATCH` at a time); this bounds the time and what is
 /// handed back (every candidate's image).
 pub const MAX_N: usize = 1024;
 
+/// Best-of-N with a world model and a dynamics model that share an image tokenizer.
 pub struct Verifier<'a> {
     pub(crate) world: &'a WorldModel,
     pub(crate) dynamics: &'a DynamicsModel,

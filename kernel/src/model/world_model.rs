@@ -19,14 +19,18 @@ use std::sync::Arc;
 pub struct Candidate {
     /// Image codes (the image tokenizer's ids, not the model's).
     pub codes: Vec<u32>,
+    /// The codes decoded.
     pub image: RgbImage,
 }
 
+/// A checkpoint trained as a world model: (source, action) -> the next image.
 pub struct WorldModel {
+    /// The checkpoint.
     pub model: Arc<Model>,
 }
 
 impl WorldModel {
+    /// The checkpoint as a world model; an error unless it was trained as one.
     pub fn new(model: Arc<Model>) -> Result<Self> {
         model.config.require_role(Role::World)?;
         Ok(WorldModel { model })

@@ -5,8 +5,11 @@ use serde::{Deserialize, Serialize};
 /// A mean over runs and its two-sided 95 % confidence interval.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
+    /// The mean.
     pub mean: f64,
+    /// The interval's lower end.
     pub ci_low: f64,
+    /// The interval's upper end.
     pub ci_high: f64,
     /// Runs behind it.
     pub n: usize,

@@ -46,6 +46,7 @@ pub struct SignedRank {
     pub p_value: f64,
     /// The standardised rank sum (normal approximation only).
     pub(crate) z: Option<f64>,
+    /// How the p-value was computed (exact or normal approximation).
     pub method: Method,
     /// Differences that were not zero.
     pub(crate) nonzero: usize,

@@ -13,8 +13,11 @@ pub enum Contender<'a> {
     CopySource,
     /// The world model's candidate: one sample, or with a verifier the best of `n`.
     World {
+        /// The world model.
         world: &'a WorldModel,
+        /// The dynamics model that ranks the candidates, if any.
         verifier: Option<&'a DynamicsModel>,
+        /// Candidates drawn (1 without a verifier).
         n: usize,
     },
 }
@@ -68,7 +71,7 @@ pub fn study_items<'a>(
             .map(|c| c.candidate(item, &sampling))
             .collect::<Result<Vec<_>>>()?;
         Ok(NewItem {
-            task: item.family.clone(),
+            family: item.family.clone(),
             instruction: item.instruction.clone(),
             source: item.source.clone(),
             target: Some(item.target.clone()),

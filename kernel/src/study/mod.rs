@@ -2,8 +2,8 @@
 //! candidate from each of K systems, raters who mark the best (+1) and the worst (-1) candidate
 //! of each item, blind and in an order of their own; everything in one SQLite file.
 //!
-//! [`schema`] versions the file, [`store`] reads and writes it, [`create`] generates the
-//! candidates, [`order`] shuffles per rater, [`report`] analyses the judgments, [`simulate`]
+//! `schema` versions the file, `store` reads and writes it, `create` generates the
+//! candidates, `order` shuffles per rater, [`report`] analyses the judgments, `simulate`
 //! fills a study with simulated raters (to check the analysis, never as people), and
 //! `server` (feature `serve`) serves the rating page.
 

@@ -6,6 +6,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 /// The items (ids) in the order `seed`'s rater rates them.
+#[cfg(any(feature = "serve", test))]
 pub(crate) fn item_order(items: &[i64], seed: u64) -> Vec<i64> {
     let mut order = items.to_vec();
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));

@@ -21,11 +21,13 @@ pub(crate) const ALPHA: f64 = 0.05;
 /// One system's scores.
 #[derive(Clone, Debug, Serialize)]
 pub struct SystemScore {
+    /// The system's name.
     pub system: String,
     pub(crate) description: String,
     /// Mean score over the judged items, with its 95 % interval.
     pub overall: Estimate,
-    pub(crate) by_task: BTreeMap<String, Estimate>,
+    #[serde(rename = "by_task")] // AURORA calls a family a task
+    pub(crate) by_family: BTreeMap<String, Estimate>,
     /// Judgments that marked it best and worst.
     pub(crate) best: usize,
     pub(crate) worst: usize,
@@ -34,7 +36,9 @@ pub struct SystemScore {
 /// Two systems compared on the items both were judged on.
 #[derive(Clone, Debug, Serialize)]
 pub struct PairTest {
+    /// The first system's name.
     pub a: String,
+    /// The second system's name.
     pub b: String,
     /// Mean of `a`'s item score minus `b`'s.
     pub mean_difference: f64,
@@ -51,13 +55,18 @@ pub struct PairTest {
 pub struct StudyReport {
     pub(crate) name: String,
     pub(crate) items: usize,
+    /// Items judged by at least one rater.
     pub items_judged: usize,
+    /// Raters who judged at least one item.
     pub raters: usize,
+    /// Judgments that count (one per rater and item).
     pub judgments: usize,
     /// Submissions in all, changes of mind included.
     pub(crate) submissions: usize,
     pub(crate) median_ms: Option<i64>,
+    /// Each system's scores.
     pub systems: Vec<SystemScore>,
+    /// Every pair of systems compared (signed-rank test, Holm-adjusted).
     pub pairs: Vec<PairTest>,
     /// Krippendorff's alpha (nominal) over (item, system) units; `None` with fewer than two
     /// raters on any item.
@@ -69,7 +78,7 @@ pub struct StudyReport {
 pub fn analyse(study: &Study) -> Result<StudyReport> {
     let info = study.info()?;
     let items = study.items()?;
-    let task_of: BTreeMap<i64, &str> = items.iter().map(|i| (i.id, i.task.as_str())).collect();
+    let family_of: BTreeMap<i64, &str> = items.iter().map(|i| (i.id, i.family.as_str())).collect();
     let judgments = study.judgments()?;
     let systems = &info.systems;
 
@@ -109,22 +118,22 @@ pub fn analyse(study: &Study) -> Result<StudyReport> {
                     .filter_map(|&i| score(i, s.id))
                     .collect()
             };
-            let mut by_task = BTreeMap::new();
-            for task in task_of
+            let mut by_family = BTreeMap::new();
+            for family in family_of
                 .values()
                 .copied()
                 .collect::<std::collections::BTreeSet<_>>()
             {
-                let v = on(&|i| task_of.get(&i) == Some(&task));
+                let v = on(&|i| family_of.get(&i) == Some(&family));
                 if !v.is_empty() {
-                    by_task.insert(task.to_string(), Estimate::of(&v));
+                    by_family.insert(family.to_string(), Estimate::of(&v));
                 }
             }
             SystemScore {
                 system: s.name.clone(),
                 description: s.description.clone(),
                 overall: Estimate::of(&on(&|_| true)),
-                by_task,
+                by_family,
                 best: judgments.iter().filter(|j| j.best == s.id).count(),
                 worst: judgments.iter().filter(|j| j.worst == s.id).count(),
             }
@@ -195,10 +204,10 @@ fn interval(e: &Estimate) -> String {
 
 /// The per-system table (overall and per family).
 pub fn systems_table(r: &StudyReport) -> Table {
-    let tasks: std::collections::BTreeSet<&String> =
-        r.systems.iter().flat_map(|s| s.by_task.keys()).collect();
+    let families: std::collections::BTreeSet<&String> =
+        r.systems.iter().flat_map(|s| s.by_family.keys()).collect();
     let mut header = vec!["system", "score (95 % interval)", "best", "worst"];
-    header.extend(tasks.iter().map(|t| t.as_str()));
+    header.extend(families.iter().map(|t| t.as_str()));
     let mut t = Table::new(
         "Mean score per item (+1 best, -1 worst, 0 otherwise; mean over raters)",
         &header,
@@ -211,9 +220,9 @@ pub fn systems_table(r: &StudyReport) -> Table {
             s.worst.to_string(),
         ];
         row.extend(
-            tasks
+            families
                 .iter()
-                .map(|k| s.by_task.get(*k).map(interval).unwrap_or("—".into())),
+                .map(|k| s.by_family.get(*k).map(interval).unwrap_or("—".into())),
         );
         t.push(row);
     }
@@ -303,7 +312,7 @@ pub fn report_html(study: &Study, r: &StudyReport, examples: usize) -> Result<St
         body.push_str(&format!(
             "<div class=\"example\"><p><b>{}</b> ({})</p><div class=\"row\">",
             escape(&item.instruction),
-            escape(&item.task)
+            escape(&item.family)
         ));
         let mut figure = |png: Option<Vec<u8>>, caption: String| {
             if let Some(png) = png {
@@ -366,7 +375,7 @@ mod tests {
         assert!((sys_a.overall.mean - 0.625).abs() < 1e-12, "{sys_a:?}");
         assert_eq!((sys_a.best, sys_a.worst), (4, 0));
         assert_eq!(r.systems[2].worst, 5);
-        assert_eq!(sys_a.by_task["even"].n + sys_a.by_task["odd"].n, 4);
+        assert_eq!(sys_a.by_family["even"].n + sys_a.by_family["odd"].n, 4);
         assert_eq!(r.pairs.len(), 3);
         for p in &r.pairs {
             let t = p.test.as_ref().unwrap();

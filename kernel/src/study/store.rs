@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 /// One compared system (a checkpoint with or without a verifier, or "copy the source").
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct System {
+    /// Its row id.
     pub id: i64,
+    /// Its short name (shown in reports).
     pub name: String,
     pub(crate) description: String,
 }
@@ -20,8 +22,12 @@ pub struct System {
 /// One item: a source image and an action, with one candidate per system.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Item {
+    /// Its row id.
     pub id: i64,
-    pub task: String,
+    /// The action's family (`kubric`, ...).
+    #[serde(rename = "task")] // AURORA calls a family a task
+    pub family: String,
+    /// The action in words.
     pub instruction: String,
 }
 
@@ -29,7 +35,9 @@ pub struct Item {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Rater {
     pub(crate) id: i64,
+    /// The rater's name.
     pub name: String,
+    /// The secret in the rater's link.
     pub token: String,
     /// Seeds the rater's item order and candidate shuffles.
     pub(crate) seed: u64,
@@ -56,15 +64,18 @@ pub struct StudyInfo {
     pub(crate) name: String,
     pub(crate) source: String,
     pub(crate) created_ms: i64,
+    /// Items stored.
     pub items: usize,
+    /// The compared systems, in the order candidates were stored.
     pub systems: Vec<System>,
     pub(crate) raters: usize,
+    /// Judgments that count (one per rater and item).
     pub judgments: usize,
 }
 
 /// An item to store: the candidates in the order of the systems given to [`Study::create`].
 pub struct NewItem {
-    pub(crate) task: String,
+    pub(crate) family: String,
     pub(crate) instruction: String,
     pub(crate) source: RgbImage,
     /// The true next image, shown only in the report.
@@ -77,8 +88,11 @@ pub struct NewItem {
 /// Which image of an item.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Image {
+    /// The item's source image.
     Source,
+    /// The true next image (where the data had one).
     Target,
+    /// The candidate of the system with this id.
     Candidate(i64),
 }
 
@@ -233,7 +247,7 @@ impl Study {
                 "INSERT INTO items (task, instruction, source_png, target_png, sidecar)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
-                    item.task,
+                    item.family,
                     item.instruction,
                     png_bytes(&item.source)?,
                     target,
@@ -261,6 +275,7 @@ impl Study {
         Ok(())
     }
 
+    /// The study file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -273,6 +288,7 @@ impl Study {
             .map_err(|e| self.err(e))
     }
 
+    /// The study's name, source, size and progress.
     pub fn info(&self) -> Result<StudyInfo> {
         let (name, source, created_ms) = self
             .conn
@@ -315,6 +331,7 @@ impl Study {
         .map_err(|e| self.err(e))
     }
 
+    /// Every item, in id order.
     pub fn items(&self) -> Result<Vec<Item>> {
         let mut st = self
             .conn
@@ -323,7 +340,7 @@ impl Study {
         st.query_map([], |r| {
             Ok(Item {
                 id: r.get(0)?,
-                task: r.get(1)?,
+                family: r.get(1)?,
                 instruction: r.get(2)?,
             })
         })
@@ -400,6 +417,7 @@ impl Study {
         })
     }
 
+    /// Every rater, in id order.
     pub fn raters(&self) -> Result<Vec<Rater>> {
         let mut st = self
             .conn
@@ -417,6 +435,7 @@ impl Study {
         .map_err(|e| self.err(e))
     }
 
+    #[cfg(any(feature = "serve", test))]
     pub(crate) fn rater_by_token(&self, token: &str) -> Result<Option<Rater>> {
         Ok(self.raters()?.into_iter().find(|r| r.token == token))
     }
@@ -585,7 +604,7 @@ pub(crate) mod tests {
             .collect();
         let items = (0..items).map(|i| {
             Ok(NewItem {
-                task: if i % 2 == 0 { "even" } else { "odd" }.into(),
+                family: if i % 2 == 0 { "even" } else { "odd" }.into(),
                 instruction: format!("action {i}"),
                 source: pixel(i as u8),
                 target: Some(pixel(100)),
@@ -623,7 +642,7 @@ pub(crate) mod tests {
         let systems = vec![("A".into(), "".into()), ("B".into(), "".into())];
         let bad = (0..3).map(|i| {
             Ok(NewItem {
-                task: "t".into(),
+                family: "t".into(),
                 instruction: format!("{i}"),
                 source: pixel(0),
                 target: None,

@@ -12,6 +12,7 @@ use tokenizers::{AddedToken, Tokenizer, TokenizerBuilder};
 pub(crate) const SPECIAL_TOKENS: [&str; 7] =
     ["<pad>", "<bos>", "<eos>", "<boi>", "<eoi>", "<wm>", "<dm>"];
 
+/// The text tokenizer: byte-level BPE (the `tokenizers` crate), its special tokens first.
 #[derive(Clone)]
 pub struct TextTokenizer {
     inner: Tokenizer,
@@ -71,12 +72,14 @@ impl TextTokenizer {
         self.inner.to_string(false).map_err(tk_err)
     }
 
+    /// Reads a `tokenizer.json`.
     #[cfg(feature = "fs")]
     pub fn load(path: &std::path::Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Self::from_json(&text).map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))
     }
 
+    /// Writes a `tokenizer.json`, atomically.
     #[cfg(feature = "fs")]
     pub fn save(&self, path: &std::path::Path) -> Result<()> {
         crate::files::write_atomic(path, self.to_json()?.as_bytes())

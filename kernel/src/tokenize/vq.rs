@@ -26,7 +26,9 @@ pub struct VqConfig {
     /// Conv widths at each resolution, full size first; there are `channels.len()` 2x
     /// downsamplings, so three entries give 8x.
     pub channels: Vec<usize>,
+    /// Codes in the codebook (image token ids are `0..codebook_size`).
     pub codebook_size: usize,
+    /// Width of a code vector.
     pub code_dim: usize,
     /// Weight of the commitment loss (beta in VQ-VAE).
     pub commitment: f64,
@@ -90,6 +92,7 @@ impl VqConfig {
     pub(crate) fn grid(&self) -> usize {
         self.image_size >> self.channels.len()
     }
+    /// Tokens one image becomes (the grid's side squared).
     pub fn tokens_per_image(&self) -> usize {
         self.grid() * self.grid()
     }
@@ -97,6 +100,7 @@ impl VqConfig {
     pub fn decoder_widths(&self) -> &[usize] {
         self.decoder_channels.as_deref().unwrap_or(&self.channels)
     }
+    /// An error naming the field unless the configuration builds a working tokenizer.
     pub fn validate(&self) -> Result<()> {
         let levels = self.channels.len();
         if levels == 0 || !self.image_size.is_multiple_of(1 << levels) || self.grid() == 0 {
@@ -168,6 +172,7 @@ struct Decoder {
 
 /// The VQ-VAE: encode images to token ids, decode ids to images.
 pub struct ImageTokenizer {
+    /// Its shape.
     pub config: VqConfig,
     encoder: Encoder,
     decoder: Decoder,

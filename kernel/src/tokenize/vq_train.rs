@@ -13,11 +13,15 @@ use rand_chacha::ChaCha8Rng;
 /// How long and how fast to train.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VqTrainConfig {
+    /// Optimizer steps.
     pub steps: usize,
+    /// Images per step.
     pub batch_size: usize,
     /// Peak learning rate, reached after `warmup` steps, then cosine decay to 10 %.
     pub lr: f64,
+    /// Steps of linear warm-up.
     pub warmup: usize,
+    /// Seed of the initialisation and the batches.
     pub seed: u64,
     /// Train only the decoder of a warm-started VQ: the encoder and the codebook stay fixed,
     /// so every image keeps its token ids and models trained on those ids stay valid.
@@ -72,7 +76,7 @@ impl VqTrainConfig {
 pub struct VqStats {
     pub(crate) loss: f32,
     /// Mean squared error of the reconstruction, images in [-1, 1] (the loss itself is L1 on
-    /// pixels and their differences, see [`super::vq::reconstruction_loss`]).
+    /// pixels and their differences, see `super::vq::reconstruction_loss`).
     pub recon: f32,
     pub(crate) commit: f32,
     /// exp(entropy) of code usage in the batch: how many codes are effectively in use.
@@ -103,6 +107,7 @@ fn perplexity(counts: &[f32]) -> f32 {
     entropy.exp()
 }
 
+/// Trains an image tokenizer: AdamW for the convolutions, moving averages for the codebook.
 pub struct VqTrainer {
     pub(crate) model: ImageTokenizer,
     varmap: VarMap,

@@ -44,7 +44,9 @@ pub struct DynamicsConditioning {
 /// Both tests on a run's held-out rows, for the roles it trains.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Conditioning {
+    /// The world model's test, when the run trains one.
     pub world: Option<WorldConditioning>,
+    /// The dynamics model's test, when the run trains one.
     pub dynamics: Option<DynamicsConditioning>,
 }
 

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 /// How to train. Saved in the checkpoint's training state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
+    /// Optimizer steps of the whole run.
     pub steps: usize,
     /// Sequences per micro-batch.
     pub batch_size: usize,
@@ -25,8 +26,11 @@ pub struct TrainConfig {
     pub grad_accum: usize,
     /// Peak learning rate, reached after `warmup` steps; cosine decay to `lr * min_lr_ratio`.
     pub lr: f64,
+    /// Steps of linear warm-up from 0 to `lr`.
     pub warmup: usize,
+    /// The learning rate at the end of the cosine decay, as a fraction of `lr`.
     pub min_lr_ratio: f64,
+    /// AdamW's betas, epsilon, weight decay and gradient clipping.
     pub optimizer: AdamWConfig,
     /// λ of the recognition-weighted loss (0 = plain cross-entropy), see [`super::loss`].
     pub weighted: f64,
@@ -34,6 +38,7 @@ pub struct TrainConfig {
     /// after it ([`Weighting::Causal`], no tilt).
     #[serde(default)]
     pub weighting: Weighting,
+    /// Seed of the data order (and LoRA dropout); a resumed run replays it exactly.
     pub seed: u64,
     /// Evaluate on the held-out examples every this many steps (0 = never).
     pub eval_every: usize,
@@ -98,23 +103,38 @@ impl TrainConfig {
     }
 }
 
-/// Changes to a training recipe, each optional (see [`TrainConfig::with`]).
+/// Changes to a training recipe, each optional (see `TrainConfig::with`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Overrides {
+    /// See [`TrainConfig::steps`].
     pub steps: Option<usize>,
+    /// See [`TrainConfig::batch_size`].
     pub batch_size: Option<usize>,
+    /// See [`TrainConfig::grad_accum`].
     pub grad_accum: Option<usize>,
+    /// See [`TrainConfig::lr`].
     pub lr: Option<f64>,
+    /// See [`TrainConfig::warmup`].
     pub warmup: Option<usize>,
+    /// See [`TrainConfig::weighted`].
     pub weighted: Option<f64>,
+    /// See [`TrainConfig::weighting`].
     pub weighting: Option<Weighting>,
+    /// See [`TrainConfig::seed`].
     pub seed: Option<u64>,
+    /// See [`TrainConfig::eval_every`].
     pub eval_every: Option<usize>,
+    /// See [`TrainConfig::checkpoint_every`].
     pub checkpoint_every: Option<usize>,
+    /// See [`TrainConfig::captions`].
     pub captions: Option<bool>,
+    /// See [`TrainConfig::drawings`].
     pub drawings: Option<bool>,
+    /// See [`TrainConfig::transitions`].
     pub transitions: Option<bool>,
+    /// See [`TrainConfig::changes`].
     pub changes: Option<bool>,
+    /// See [`TrainConfig::repeats`] (replaces the whole mixture).
     pub repeats: Option<BTreeMap<String, usize>>,
 }
 
@@ -123,19 +143,19 @@ pub struct Overrides {
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Preset {
-    /// [`ChameleonConfig::tiny`]: a few thousand parameters, for tests.
+    /// `ChameleonConfig::tiny`: a few thousand parameters, for tests.
     Tiny,
-    /// [`ChameleonConfig::mini`]: the ablation's many short runs.
+    /// `ChameleonConfig::mini`: the ablation's many short runs.
     Mini,
-    /// [`ChameleonConfig::small`]: the benchmark configuration.
+    /// `ChameleonConfig::small`: the benchmark configuration.
     Small,
-    /// [`ChameleonConfig::demo`]: the shipped models.
+    /// `ChameleonConfig::demo`: the shipped models.
     Demo,
 }
 
 impl Preset {
     /// The backbone for a vocabulary and image size, with the context a fresh model's
-    /// sequences need ([`Format::context_for`]).
+    /// sequences need (`Format::context_for`).
     pub fn backbone(self, vocab_size: usize, image_tokens: usize) -> ChameleonConfig {
         let context = Format::context_for(image_tokens);
         match self {

@@ -10,8 +10,11 @@ use image::RgbImage;
 /// One labelled triplet, tokenised.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Example {
+    /// The source image's codes.
     pub source: Vec<u32>,
+    /// The target image's codes.
     pub target: Vec<u32>,
+    /// The action's text token ids.
     pub action: Vec<u32>,
     /// Recognition weights of the target positions, mean 1 (see [`super::loss`]).
     pub recognition_weights: Vec<f32>,
@@ -31,6 +34,7 @@ pub struct Example {
 pub struct CodedPair {
     pub(crate) source: Vec<u32>,
     pub(crate) target: Vec<u32>,
+    /// Recognition weights of the target positions, mean 1.
     pub recognition_weights: Vec<f32>,
 }
 

@@ -1,8 +1,8 @@
 //! Training: the completion loss with recognition weights ([`loss`]), padded batches
-//! ([`batch`]), AdamW with savable state ([`adamw`]), tokenised examples ([`data`]), the
+//! (`batch`), AdamW with savable state (`adamw`), tokenised examples ([`data`]), the
 //! conditioning test ([`conditioning`]), the
-//! recipe and presets ([`config`]), the [`Trainer`] and its loop ([`trainer`]) and the
-//! run on disk ([`run_dir`]) and the one door every run is set up through ([`run_spec`]).
+//! recipe and presets (`config`), what a sequence teaches (`task`), the [`Trainer`] and its
+//! loop (`trainer`) and the run on disk (`run_dir`) and the one door every run is set up through (`run_spec`).
 
 pub(crate) mod adamw;
 pub(crate) mod batch;
@@ -14,6 +14,7 @@ pub mod loss;
 pub(crate) mod run_dir;
 #[cfg(feature = "fs")]
 pub(crate) mod run_spec;
+pub(crate) mod task;
 pub(crate) mod trainer;
 
 pub use adamw::AdamWConfig;
@@ -22,7 +23,8 @@ pub use data::Example;
 pub use loss::Weighting;
 #[cfg(feature = "fs")]
 pub use run_spec::{Data, HeldOut, OpenedRun, RunSpec, Start};
-pub use trainer::{Progress, StepStats, Task, Trainer, Weights, hold_out, rows_also_trained_on};
+pub use task::Task;
+pub use trainer::{Progress, StepStats, Trainer, Weights, hold_out, rows_also_trained_on};
 
 #[cfg(test)]
 mod tests;

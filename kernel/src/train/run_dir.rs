@@ -147,7 +147,7 @@ impl Trainer {
         Ok(trainer)
     }
 
-    /// [`Trainer::fit`] writing `metrics.jsonl` (a line per step, with the held-out losses
+    /// `Trainer::fit` writing `metrics.jsonl` (a line per step, with the held-out losses
     /// and the conditioning test when evaluated) and a checkpoint every `checkpoint_every` steps and at the end (or at
     /// `stop_after`) into `dir`. `on_step` sees each step's [`Progress`].
     pub fn fit_to(

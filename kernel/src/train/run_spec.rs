@@ -28,16 +28,20 @@ pub enum Start {
     /// Fresh parameters of this configuration (its own vocabulary and size).
     Config(ModelConfig),
     /// A base checkpoint (a dynaboot checkpoint folder or an HF Chameleon/Anole folder),
-    /// fine-tuned in full on its own tokenizers. `vqgan`: the taming VQGAN that decodes an HF
-    /// base's images.
+    /// fine-tuned in full on its own tokenizers.
     Base {
+        /// The base's folder.
         dir: PathBuf,
+        /// The taming VQGAN that decodes an HF base's images (`None` for a dynaboot base).
         vqgan: Option<PathBuf>,
     },
     /// The base frozen, with fresh LoRA adapters: only they train.
     Lora {
+        /// The base's folder, as for [`Start::Base`].
         dir: PathBuf,
+        /// The taming VQGAN of an HF base, as for [`Start::Base`].
         vqgan: Option<PathBuf>,
+        /// The adapters' rank, scale, dropout and target projections.
         lora: LoraConfig,
     },
     /// The run saved in the spec's `out`, continued where it stopped.
@@ -50,7 +54,9 @@ pub enum Data {
     /// AURORA-format folders (or json files) of labelled triplets, concatenated in order, and
     /// triplets a dynamics model labelled after them; tokenised with the run's tokenizers.
     Folders {
+        /// The labelled folders.
         labelled: Vec<PathBuf>,
+        /// A folder of dynamics-labelled pairs (`dynaboot bootstrap`'s output), if any.
         synthetic: Option<PathBuf>,
     },
     /// Examples already tokenised with the run's tokenizers.
@@ -73,11 +79,15 @@ pub enum HeldOut {
 pub struct RunSpec {
     /// The roles trained; none for a foundation (its tasks are set in `overrides`).
     pub roles: Vec<Role>,
+    /// Where the weights start.
     pub start: Start,
+    /// What it trains on.
     pub data: Data,
+    /// What it is evaluated on.
     pub eval: HeldOut,
     /// The size of a fresh model and the recipe `overrides` change.
     pub preset: Preset,
+    /// Changes to the preset's recipe (a resumed run takes only `steps` from them).
     pub overrides: Overrides,
     /// The folder with `vq/` and `tokenizer.json` that a fresh or resumed run uses (a base
     /// brings its own); `None`: the shipped ones ([`crate::shipped::shipped_models`]).
@@ -90,11 +100,13 @@ pub struct RunSpec {
 
 /// A run ready to train, with what opening it found.
 pub struct OpenedRun {
+    /// The run, at step 0 (or where a resumed run stopped).
     pub trainer: Trainer,
     /// The text tokenizer the run's examples were tokenised with (saved beside its weights).
     pub text: TextTokenizer,
-    /// Training examples from the labelled data and from the synthetic data.
+    /// Training examples from the labelled data.
     pub labelled: usize,
+    /// Training examples from the synthetic data.
     pub synthetic: usize,
     /// Held-out rows that are also training rows (their held-out loss measures memory).
     pub held_out_also_trained: usize,

@@ -14,6 +14,7 @@ use super::conditioning::{Conditioning, dynamics_conditioning, world_conditionin
 use super::config::TrainConfig;
 use super::data::Example;
 use super::loss::{completion_loss, loss_weights};
+use super::task::Task;
 use crate::error::{Error, Result};
 use crate::model::{Chameleon, Format, Model, ModelConfig, Role, Sequence};
 use crate::nn::seeded_var_builder;
@@ -32,6 +33,7 @@ use std::sync::Arc;
 pub struct StepStats {
     /// 1-based number of the step just taken.
     pub step: usize,
+    /// Mean training loss of the step's micro-batches.
     pub loss: f64,
     pub(crate) grad_norm: f64,
     pub(crate) lr: f64,
@@ -42,6 +44,7 @@ pub struct StepStats {
 /// What the loop hands its callback after each step.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Progress {
+    /// The step's numbers.
     pub stats: StepStats,
     /// Token positions per second of the step (0 where there is no clock: the browser).
     pub tokens_per_s: f64,
@@ -68,8 +71,11 @@ pub enum Weights<'a> {
     ),
 }
 
+/// A training run in memory: the model, the optimizer, the data and where the loop stands.
 pub struct Trainer {
+    /// The recipe.
     pub config: TrainConfig,
+    /// The model's `config.json`.
     pub model_config: ModelConfig,
     pub(crate) backbone: Chameleon,
     varmap: VarMap,
@@ -86,7 +92,7 @@ pub struct Trainer {
     order: (usize, Vec<usize>),
     /// Set when fine-tuning a base with LoRA: only the adapters train.
     pub lora: Option<LoraRun>,
-    /// Where [`Trainer::fit`] stops short of `config.steps` (with the held-out evaluation and,
+    /// Where `Trainer::fit` stops short of `config.steps` (with the held-out evaluation and,
     /// in [`Trainer::fit_to`], a checkpoint), keeping the learning-rate schedule of the whole
     /// run: a long run in parts, each resumed from the last.
     pub stop_after: Option<usize>,
@@ -101,31 +107,6 @@ pub struct LoraRun {
     /// The taming VQGAN checkpoint that decodes the base's codes, recorded in the adapter.
     #[serde(default)]
     pub(crate) vqgan: Option<String>,
-}
-
-/// What one training sequence teaches: a role, or a task of the foundation material
-/// (describing or drawing a scene, the next frame of an unlabelled pair, describing what
-/// changed between the frames of a pair).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Task {
-    Role(Role),
-    Caption,
-    Drawing,
-    Transition,
-    Change,
-}
-
-impl Task {
-    /// Its name in `metrics.jsonl` (`eval_loss_<name>`) and the logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Task::Role(r) => r.name(),
-            Task::Caption => "captions",
-            Task::Drawing => "drawings",
-            Task::Transition => "transitions",
-            Task::Change => "changes",
-        }
-    }
 }
 
 /// Dropout seed of micro-batch `micro` of step `step` (0-based).
@@ -222,9 +203,8 @@ impl Trainer {
         if train.is_empty() {
             return Err(Error::Invalid("no training examples".into()));
         }
-        if model_config.dynaboot.roles.is_empty()
-            && !(config.captions || config.drawings || config.transitions || config.changes)
-        {
+        let foundation = config.foundation_tasks();
+        if model_config.dynaboot.roles.is_empty() && foundation.is_empty() {
             return Err(Error::Invalid(
                 "train at least one role (world, dynamics) or task of the foundation material \
                  (captions, drawings, transitions, changes)"
@@ -254,7 +234,7 @@ impl Trainer {
                     .map_err(|e| Error::Invalid(format!("example {i}: {e}")))?;
             }
         }
-        if config.captions || config.drawings {
+        if foundation.contains(&Task::Caption) || foundation.contains(&Task::Drawing) {
             for (i, ex) in train.iter().enumerate() {
                 if ex.descriptions.is_empty() {
                     return Err(Error::Invalid(format!(
@@ -279,7 +259,7 @@ impl Trainer {
                 }
             }
         }
-        if config.changes {
+        if foundation.contains(&Task::Change) {
             for (i, ex) in train.iter().enumerate() {
                 if ex.change.is_empty() {
                     return Err(Error::Invalid(format!(
@@ -333,20 +313,8 @@ impl Trainer {
 
     /// The tasks every training example is seen in once per epoch.
     fn tasks(&self) -> Vec<Task> {
-        let mut tasks: Vec<Task> = self.roles().iter().map(|r| Task::Role(*r)).collect();
-        if self.config.captions {
-            tasks.push(Task::Caption);
-        }
-        if self.config.drawings {
-            tasks.push(Task::Drawing);
-        }
-        if self.config.transitions {
-            tasks.push(Task::Transition);
-        }
-        if self.config.changes {
-            tasks.push(Task::Change);
-        }
-        tasks
+        let roles = self.roles().iter().map(|r| Task::Role(*r));
+        roles.chain(self.config.foundation_tasks()).collect()
     }
 
     /// Stream item `k` (an (example, task) pair, in epoch order) and its epoch.

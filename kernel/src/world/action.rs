@@ -23,6 +23,7 @@ pub enum Family {
 }
 
 impl Family {
+    /// The four families, in the order reports list them.
     pub const ALL: [Family; 4] = [
         Family::Kubric,
         Family::Something,
@@ -40,20 +41,29 @@ impl Family {
     }
 }
 
+/// Which way a push goes, as the camera sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
+    /// Towards the left edge of the table.
     Left,
+    /// Towards the right edge of the table.
     Right,
 }
 
+/// Where an object ends up relative to an anchor object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Relation {
+    /// In the slot left of the anchor.
     LeftOf,
+    /// In the slot right of the anchor.
     RightOf,
+    /// In the slot in front of the anchor (towards the camera).
     InFrontOf,
+    /// In the slot behind the anchor.
     Behind,
+    /// Standing on the anchor.
     OnTopOf,
 }
 
@@ -81,61 +91,103 @@ impl Relation {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Action {
+    /// Move an object to a free slot.
     MoveTo {
+        /// The object to move.
         object: Color,
+        /// Where it goes.
         slot: Slot,
     },
+    /// Put a new object on the table.
     Add {
+        /// The new object's shape.
         shape: Shape,
+        /// Its colour (no object in the scene may have it yet).
         color: Color,
+        /// Its size.
         size: Size,
+        /// The free slot it stands in.
         slot: Slot,
     },
+    /// Take an object (with nothing on or in it) off the table.
     Remove {
+        /// The object to remove.
         object: Color,
     },
+    /// Push an object standing on the table one slot sideways.
     Push {
+        /// The object to push.
         object: Color,
+        /// Which way.
         side: Side,
     },
+    /// Put an object into an open container.
     PutInto {
+        /// The object to put in.
         object: Color,
+        /// The open bowl or box.
         container: Color,
     },
+    /// Take an object out of a container onto a free slot near it.
     TakeOut {
+        /// The object to take out.
         object: Color,
+        /// The container holding it.
         container: Color,
     },
+    /// Turn a bowl or cone upside down.
     TurnUpsideDown {
+        /// The object to turn over.
         object: Color,
     },
+    /// Turn an upside-down object upright (a bowl scoops up what it covered).
     TurnUpright {
+        /// The object to turn back.
         object: Color,
     },
+    /// Open a box's lid.
     Open {
+        /// The box.
         object: Color,
     },
+    /// Close a box's lid.
     Close {
+        /// The box.
         object: Color,
     },
+    /// Hide an object under an upright bowl, which is turned over onto it.
     Cover {
+        /// The object to hide.
         object: Color,
+        /// The bowl that covers it.
         cover: Color,
     },
+    /// Place an object in a relation to another (left of, on top of, ...).
     Relate {
+        /// The object to place.
         object: Color,
+        /// Where it goes relative to the anchor.
         relation: Relation,
+        /// The object it is placed by.
         anchor: Color,
     },
+    /// Give an object a colour no other object has.
     Recolor {
+        /// The object to recolour (named by its current colour).
         object: Color,
+        /// Its new colour.
         color: Color,
     },
+    /// Make an object small or large.
     Resize {
+        /// The object to resize.
         object: Color,
+        /// Its new size.
         size: Size,
     },
+    /// Erase an object from the picture (the edit-style twin of `Remove`).
     Erase {
+        /// The object to erase.
         object: Color,
     },
 }
@@ -150,6 +202,7 @@ fn refuse<T>(reason: impl Into<String>) -> Result<T, ActionError> {
 }
 
 impl Action {
+    /// The AURORA-Bench family the action belongs to.
     pub fn family(&self) -> Family {
         use Action::*;
         match self {

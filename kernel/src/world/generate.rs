@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
-/// Seed of the fixed test split (50 examples per family, like AURORA-Bench's 50 per subset).
+/// Seed of the fixed test split.
 pub(crate) const TEST_SEED: u64 = 0x7e57_5eed;
+/// Examples per family in the fixed test split (AURORA-Bench has 50 per subset).
 pub const TEST_PER_FAMILY: usize = 50;
 
 /// A deterministic random generator for a seed.
@@ -66,13 +67,18 @@ pub fn random_scene(rng: &mut impl Rng, count: RangeInclusive<usize>) -> Scene {
 /// One labelled example: source scene, action (structured and as text), target scene.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Triplet {
+    /// The scene before.
     pub source: Scene,
+    /// The action, structured.
     pub action: Action,
+    /// The action in words (one of its phrasings).
     pub text: String,
+    /// The scene after.
     pub target: Scene,
 }
 
 impl Triplet {
+    /// The action's family.
     pub fn family(&self) -> Family {
         self.action.family()
     }
@@ -155,7 +161,9 @@ pub struct Segment {
 
 /// An unlabelled video and its (separately stored) labels.
 pub struct Video {
+    /// The frames, in order.
     pub frames: Vec<RgbImage>,
+    /// Where each action starts and ends, with its labels (hidden from the models).
     pub segments: Vec<Segment>,
 }
 

@@ -101,6 +101,7 @@ fn shape_states(shape: Shape) -> &'static [(bool, bool)] {
 }
 
 impl Recogniser {
+    /// A recogniser for images rendered with `cfg` (its size and view).
     pub fn new(cfg: RenderConfig) -> Self {
         Recogniser {
             cfg: RenderConfig {

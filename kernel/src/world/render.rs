@@ -1,7 +1,7 @@
 //! The world's own rasteriser: sphere-traced signed distance fields with soft shadows and
 //! supersampled anti-aliasing. Deterministic: the same scene and view give the same bytes.
 //!
-//! A [`Scene`] becomes a list of placed [`Instance`]s; videos interpolate instances between
+//! A [`Scene`] becomes a list of placed `Instance`s; videos interpolate instances between
 //! two scenes, and the recogniser renders single instances as templates.
 
 use super::scene::{Color, Object, Place, Scene, Shape};

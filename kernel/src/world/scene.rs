@@ -13,12 +13,17 @@ pub(crate) const ROWS: u8 = 3;
 /// Distance between neighbouring slot centres, world units.
 pub(crate) const SLOT_SPACING: f32 = 0.9;
 
+/// An object's form; it decides what the object can do (hold, cover, flip, support).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Shape {
+    /// A cube; something can stand on it.
     Cube,
+    /// A sphere.
     Sphere,
+    /// A cylinder; something can stand on it.
     Cylinder,
+    /// A cone; it looks different upside down.
     Cone,
     /// An open container; it can be turned upside down (then it covers what is under it).
     Bowl,
@@ -68,8 +73,10 @@ impl Shape {
     }
 }
 
+/// An object's colour, unique in a scene: actions and captions name objects by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(missing_docs)] // each variant is the colour it names
 pub enum Color {
     Red,
     Yellow,
@@ -121,10 +128,13 @@ impl Color {
     }
 }
 
+/// An object's size (its radius, see `Size::radius`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Size {
+    /// The smaller size.
     Small,
+    /// The larger size.
     Large,
 }
 
@@ -178,6 +188,7 @@ impl Slot {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Place {
+    /// Standing on the table in this slot.
     Table(Slot),
     /// Standing on top of the object with this colour.
     OnTop(Color),
@@ -187,6 +198,7 @@ pub enum Place {
     Under(Color),
 }
 
+/// One object on the table: its shape, colour, size, place and state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Object {
     pub(crate) shape: Shape,
@@ -232,6 +244,7 @@ impl Object {
 /// A whole tabletop: at most one object per colour.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Scene {
+    /// The objects on the table, at most one per colour.
     pub objects: Vec<Object>,
 }
 

@@ -72,7 +72,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
             seed: a.seed,
             ..Default::default()
         },
-        examples_per_task: 2,
+        examples_per_family: 2,
     };
     let pb = bar(items.len(), "world");
     let (w, examples) = evaluate_world(&world, Some(&dynamics), &items, &config, &judge, |i| {
@@ -101,13 +101,13 @@ pub fn run(a: DemoArgs) -> Result<()> {
             "dynamics judge",
         ],
     );
-    for (task, v) in &w.scores.per_task {
+    for (family, v) in &w.scores.per_family {
         summary.push(vec![
-            task.clone(),
-            format!("{:.2}", first.per_task[task]),
+            family.clone(),
+            format!("{:.2}", first.per_family[family]),
             format!("{v:.2}"),
-            format!("{:.1} %", 100.0 * d.exact_per_task[task]),
-            format!("{:.2}", d.judge_per_task[task]),
+            format!("{:.1} %", 100.0 * d.exact_per_family[family]),
+            format!("{:.2}", d.judge_per_family[family]),
         ]);
     }
     summary.push(vec![

@@ -31,7 +31,7 @@ pub struct EvalArgs {
     /// Labelled AURORA folder or json (with the embedded world's sidecars for the judge).
     #[arg(long)]
     data: PathBuf,
-    /// The report (json: `average`, `per_task`, best-of-n, baselines, `dynamics`).
+    /// The report (json: `average`, `per_family`, best-of-n, baselines, `dynamics`).
     #[arg(long)]
     out: PathBuf,
     /// Also write an HTML page with the tables and example images.

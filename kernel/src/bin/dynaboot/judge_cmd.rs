@@ -36,7 +36,7 @@ pub struct JudgeArgs {
     /// judge's scores to compare with).
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Rows per family (task), the first ones of each.
+    /// Rows per family, the first ones of each.
     #[arg(long, default_value_t = 50, value_parser = crate::args::at_least_one)]
     per_family: usize,
     /// Requests at a time.
@@ -159,8 +159,8 @@ pub fn run(a: JudgeArgs) -> Result<()> {
         "score (min of success and minimal, 0-10): {:.2}",
         report.scores.average
     );
-    for (task, s) in &report.scores.per_task {
-        println!("  {task:<12} {s:.2}");
+    for (family, s) in &report.scores.per_family {
+        println!("  {family:<12} {s:.2}");
     }
     if let Some(ag) = &report.exact_agreement {
         println!(
