@@ -1,10 +1,10 @@
 //! Actions: the typed, structured form of everything that can happen on the table.
 //!
 //! Actions are grouped in families named after the AURORA-Bench subsets they imitate, so
-//! results read the same way as the paper's tables. `apply` either returns the next scene or
-//! refuses with a reason; an invalid action is never rendered.
+//! results read the same way as the paper's tables. What an action does to a scene is the
+//! world's rules (`rules.rs`, [`Action::apply`]).
 
-use super::scene::{Color, Object, Place, Scene, Shape, Size, Slot};
+use super::scene::{Color, Scene, Shape, Size, Slot};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -76,7 +76,7 @@ impl Relation {
         Relation::OnTopOf,
     ];
     /// Slot offset (rows, cols) from the anchor for the directional relations.
-    fn offset(self) -> Option<(i8, i8)> {
+    pub(super) fn offset(self) -> Option<(i8, i8)> {
         match self {
             Relation::LeftOf => Some((0, -1)),
             Relation::RightOf => Some((0, 1)),
@@ -197,10 +197,6 @@ pub enum Action {
 #[error("action refused: {0}")]
 pub struct ActionError(pub String);
 
-fn refuse<T>(reason: impl Into<String>) -> Result<T, ActionError> {
-    Err(ActionError(reason.into()))
-}
-
 impl Action {
     /// The AURORA-Bench family the action belongs to.
     pub fn family(&self) -> Family {
@@ -263,239 +259,6 @@ impl Action {
             | Erase { object } => object,
             Add { color, .. } => color,
         }
-    }
-
-    /// The scene after the action, or the reason it cannot happen.
-    pub fn apply(&self, scene: &Scene) -> Result<Scene, ActionError> {
-        use Action::*;
-        let mut next = scene.clone();
-        if let Add {
-            shape,
-            color,
-            size,
-            slot,
-        } = *self
-        {
-            if scene.get(color).is_some() {
-                return refuse(format!("there is already a {} object", color.name()));
-            }
-            if scene.at(slot).is_some() {
-                return refuse(format!("the {slot} of the table is taken"));
-            }
-            next.objects
-                .push(Object::new(shape, color, size, Place::Table(slot)));
-            return checked(next);
-        }
-        let color = self.subject();
-        let Some(obj) = scene.get(color).copied() else {
-            return refuse(format!("there is no {} object", color.name()));
-        };
-        if matches!(obj.place, Place::Under(_)) {
-            return refuse(format!("{} is hidden under a bowl", obj.describe()));
-        }
-        let holds_something = scene.dependents(color).next().is_some();
-        let other = |c: Color| -> Result<Object, ActionError> {
-            if c == color {
-                return refuse("an object cannot act on itself");
-            }
-            match scene.get(c) {
-                Some(o) if !matches!(o.place, Place::Under(_)) => Ok(*o),
-                _ => refuse(format!("there is no visible {} object", c.name())),
-            }
-        };
-        let free = |slot: Slot| -> Result<(), ActionError> {
-            match scene.at(slot) {
-                None => Ok(()),
-                Some(o) if o.color == color => {
-                    refuse(format!("{} is already there", obj.describe()))
-                }
-                Some(o) => refuse(format!("{} is in the way", o.describe())),
-            }
-        };
-        match *self {
-            Add { .. } => unreachable!("handled above"),
-            MoveTo { slot, .. } => {
-                free(slot)?;
-                if obj.shape == Shape::Bowl && obj.upside_down && holds_something {
-                    return refuse(format!("{} covers something", obj.describe()));
-                }
-                next.get_mut(color).unwrap().place = Place::Table(slot);
-            }
-            Remove { .. } | Erase { .. } => {
-                if holds_something {
-                    return refuse(format!("something rests on or in {}", obj.describe()));
-                }
-                next.objects.retain(|o| o.color != color);
-            }
-            Push { side, .. } => {
-                let Place::Table(slot) = obj.place else {
-                    return refuse(format!("{} is not standing on the table", obj.describe()));
-                };
-                let dcol = if side == Side::Left { -1 } else { 1 };
-                let Some(to) = slot.offset(0, dcol) else {
-                    return refuse(format!("{} is already at the edge", obj.describe()));
-                };
-                free(to)?;
-                next.get_mut(color).unwrap().place = Place::Table(to);
-            }
-            PutInto { container, .. } => {
-                let c = other(container)?;
-                if !c.is_open_container() {
-                    return refuse(format!("{} is not an open container", c.describe()));
-                }
-                if holds_something {
-                    return refuse(format!("something rests on {}", obj.describe()));
-                }
-                if obj.place == Place::Inside(container) {
-                    return refuse(format!(
-                        "{} is already inside {}",
-                        obj.describe(),
-                        c.describe()
-                    ));
-                }
-                next.get_mut(color).unwrap().place = Place::Inside(container);
-            }
-            TakeOut { container, .. } => {
-                let c = other(container)?;
-                if obj.place != Place::Inside(container) {
-                    return refuse(format!("{} is not inside {}", obj.describe(), c.describe()));
-                }
-                let base = scene
-                    .slot_of(container)
-                    .expect("containers stand on the table");
-                let prefer = [
-                    (1, 0),
-                    (0, 1),
-                    (0, -1),
-                    (-1, 0),
-                    (1, 1),
-                    (1, -1),
-                    (-1, 1),
-                    (-1, -1),
-                ];
-                let to = prefer
-                    .iter()
-                    .filter_map(|&(dr, dc)| base.offset(dr, dc))
-                    .chain(Slot::all())
-                    .find(|s| scene.at(*s).is_none());
-                let Some(to) = to else {
-                    return refuse("there is no free place on the table");
-                };
-                next.get_mut(color).unwrap().place = Place::Table(to);
-            }
-            TurnUpsideDown { .. } => {
-                if !obj.shape.can_flip() {
-                    return refuse(format!("turning {} over changes nothing", obj.describe()));
-                }
-                if obj.upside_down {
-                    return refuse(format!("{} is already upside down", obj.describe()));
-                }
-                if holds_something {
-                    return refuse(format!("{} holds something", obj.describe()));
-                }
-                next.get_mut(color).unwrap().upside_down = true;
-            }
-            TurnUpright { .. } => {
-                if !obj.upside_down {
-                    return refuse(format!("{} is not upside down", obj.describe()));
-                }
-                next.get_mut(color).unwrap().upside_down = false;
-                // Turning a bowl back over scoops up what it covered.
-                for o in next.objects.iter_mut() {
-                    if o.place == Place::Under(color) {
-                        o.place = Place::Inside(color);
-                    }
-                }
-            }
-            Open { .. } | Close { .. } => {
-                let open = matches!(self, Open { .. });
-                if obj.shape != Shape::Box {
-                    return refuse(format!("{} has no lid", obj.describe()));
-                }
-                if obj.lid_open == open {
-                    let state = if open { "open" } else { "closed" };
-                    return refuse(format!("{} is already {state}", obj.describe()));
-                }
-                if holds_something {
-                    return refuse(format!("something rests on or in {}", obj.describe()));
-                }
-                next.get_mut(color).unwrap().lid_open = open;
-            }
-            Cover { cover, .. } => {
-                let bowl = other(cover)?;
-                if bowl.shape != Shape::Bowl || bowl.upside_down {
-                    return refuse(format!("{} is not an upright bowl", bowl.describe()));
-                }
-                let Place::Table(slot) = obj.place else {
-                    return refuse(format!("{} is not standing on the table", obj.describe()));
-                };
-                if scene.dependents(cover).next().is_some() || holds_something {
-                    return refuse("both objects must be empty to cover one with the other");
-                }
-                if !matches!(bowl.place, Place::Table(_)) {
-                    return refuse(format!("{} is not on the table", bowl.describe()));
-                }
-                let b = next.get_mut(cover).unwrap();
-                b.place = Place::Table(slot);
-                b.upside_down = true;
-                next.get_mut(color).unwrap().place = Place::Under(cover);
-            }
-            Relate {
-                relation, anchor, ..
-            } => {
-                let a = other(anchor)?;
-                let Place::Table(aslot) = a.place else {
-                    return refuse(format!("{} is not standing on the table", a.describe()));
-                };
-                match relation.offset() {
-                    Some((dr, dc)) => {
-                        let Some(to) = aslot.offset(dr, dc) else {
-                            return refuse(format!(
-                                "there is no room on that side of {}",
-                                a.describe()
-                            ));
-                        };
-                        free(to)?;
-                        next.get_mut(color).unwrap().place = Place::Table(to);
-                    }
-                    None => {
-                        if obj.place == Place::OnTop(anchor) {
-                            return refuse(format!("{} is already on top", obj.describe()));
-                        }
-                        if holds_something {
-                            return refuse(format!("something rests on or in {}", obj.describe()));
-                        }
-                        next.get_mut(color).unwrap().place = Place::OnTop(anchor);
-                    }
-                }
-            }
-            Recolor { color: to, .. } => {
-                if to == color {
-                    return refuse(format!("{} is already {}", obj.describe(), to.name()));
-                }
-                if scene.get(to).is_some() {
-                    return refuse(format!("there is already a {} object", to.name()));
-                }
-                for o in next.objects.iter_mut() {
-                    if o.color == color {
-                        o.color = to;
-                    }
-                    match &mut o.place {
-                        Place::OnTop(c) | Place::Inside(c) | Place::Under(c) if *c == color => {
-                            *c = to
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            Resize { size, .. } => {
-                if obj.size == size {
-                    return refuse(format!("{} is already {}", obj.describe(), size.name()));
-                }
-                next.get_mut(color).unwrap().size = size;
-            }
-        }
-        checked(next)
     }
 
     /// Every action of `family` that is valid in `scene`, in a fixed order.
@@ -577,11 +340,6 @@ impl Action {
     }
 }
 
-fn checked(scene: Scene) -> Result<Scene, ActionError> {
-    scene.validate().map_err(|e| ActionError(e.0))?;
-    Ok(scene)
-}
-
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -595,6 +353,7 @@ impl fmt::Display for Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::world::scene::{Object, Place};
 
     fn scene() -> Scene {
         Scene {

@@ -9,6 +9,7 @@ pub mod generate;
 pub mod language;
 pub(crate) mod recognise;
 pub mod render;
+mod rules;
 pub(crate) mod scene;
 
 pub use action::{Action, ActionError, Family, Relation, Side};
