@@ -17,6 +17,28 @@ use std::path::Path;
 pub(crate) const STATE_FILE: &str = "train_state.safetensors";
 pub(crate) const METRICS_FILE: &str = "metrics.jsonl";
 
+/// A safetensors file with its metadata's keys in sorted order. safetensors writes them in a
+/// `HashMap`'s order, which changes from process to process; sorted, the same state is the
+/// same bytes. The keys and values keep their length, so the header's does too.
+fn sorted_metadata(mut bytes: Vec<u8>) -> Vec<u8> {
+    const PREFIX: &[u8] = b"{\"__metadata__\":";
+    let start = 8 + PREFIX.len();
+    if bytes.len() < start || &bytes[8..start] != PREFIX {
+        return bytes;
+    }
+    let mut values = serde_json::Deserializer::from_slice(&bytes[start..])
+        .into_iter::<std::collections::BTreeMap<String, String>>();
+    let Some(Ok(meta)) = values.next() else {
+        return bytes;
+    };
+    let end = start + values.byte_offset();
+    let sorted = serde_json::to_vec(&meta).expect("strings serialise");
+    if sorted.len() == end - start {
+        bytes[start..end].copy_from_slice(&sorted);
+    }
+    bytes
+}
+
 impl Trainer {
     /// Writes the checkpoint: `train_state.safetensors` (weights, moments, step, configs)
     /// first, then `model.safetensors`, `tokenizer.json` and `config.json`. Every file is
@@ -50,7 +72,7 @@ impl Trainer {
         let bytes =
             safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v)), Some(meta))
                 .map_err(|e| Error::Invalid(format!("serialising the training state: {e}")))?;
-        crate::files::write_atomic(&dir.join(STATE_FILE), &bytes)?;
+        crate::files::write_atomic(&dir.join(STATE_FILE), &sorted_metadata(bytes))?;
         match &self.lora {
             None => crate::model::checkpoint::save(dir, &self.model_config, &self.tensors(), text),
             Some(run) => {

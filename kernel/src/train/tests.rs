@@ -464,8 +464,16 @@ fn a_resumed_run_ends_with_identical_weights() {
             "{na} differs"
         );
     }
-    let files = |d: &std::path::Path| std::fs::read(d.join("model.safetensors")).unwrap();
-    assert_eq!(files(&dir.path().join("a")), files(&b));
+    let files = |d: &std::path::Path, f: &str| std::fs::read(d.join(f)).unwrap();
+    assert_eq!(
+        files(&dir.path().join("a"), "model.safetensors"),
+        files(&b, "model.safetensors")
+    );
+    // The exact-resume state too, byte for byte (its metadata in sorted order).
+    assert!(
+        files(&dir.path().join("a"), super::run_dir::STATE_FILE)
+            == files(&b, super::run_dir::STATE_FILE)
+    );
     let lines = std::fs::read_to_string(b.join(super::run_dir::METRICS_FILE)).unwrap();
     let steps: Vec<u64> = lines
         .lines()
@@ -499,11 +507,19 @@ fn a_resumed_run_ends_with_identical_weights() {
     let mut rest = Trainer::resume(&c, held, eval, None, &Device::Cpu).unwrap();
     assert_eq!((rest.step_count(), rest.config.steps), (3, 7));
     rest.fit_to(&c, &text, |_| {}).unwrap();
-    assert_eq!(files(&dir.path().join("a")), files(&c));
+    assert_eq!(
+        files(&dir.path().join("a"), "model.safetensors"),
+        files(&c, "model.safetensors")
+    );
     // The checkpoint loads as a model.
     let loaded = crate::model::checkpoint::load_config(&b).unwrap();
     assert_eq!(loaded.dynaboot.roles, vec![Role::World, Role::Dynamics]);
-    let _ = VarBuilder::from_buffered_safetensors(files(&b), DType::F32, &Device::Cpu).unwrap();
+    let _ = VarBuilder::from_buffered_safetensors(
+        files(&b, "model.safetensors"),
+        DType::F32,
+        &Device::Cpu,
+    )
+    .unwrap();
 }
 
 /// By hand: the whole sequence at once, log-softmax, summed over the completion's tokens.
