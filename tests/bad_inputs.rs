@@ -1385,6 +1385,69 @@ const CASES: &[Case] = &[
         exit: 1,
         says: &["--dynamics-lr 0", "positive number"],
     },
+    // scale
+    Case {
+        name: "scale, sizes not ascending",
+        setup: nothing,
+        args: &["scale", "--sizes", "1000,250", "--out", "s"],
+        exit: 1,
+        says: &["--sizes", "ascending"],
+    },
+    Case {
+        name: "scale, a size of zero",
+        setup: nothing,
+        args: &["scale", "--sizes", "0,250", "--out", "s"],
+        exit: 2,
+        says: &["--sizes", "at least 1"],
+    },
+    Case {
+        name: "scale, more seeds than a study runs",
+        setup: nothing,
+        args: &["scale", "--seeds-small", "100", "--out", "s"],
+        exit: 1,
+        says: &["--seeds-small 100", "at most 20"],
+    },
+    Case {
+        name: "scale, more test rows than the split has",
+        setup: nothing,
+        args: &["scale", "--test-per-family", "60", "--out", "s"],
+        exit: 1,
+        says: &["--test-per-family 60", "at most 50"],
+    },
+    Case {
+        name: "scale, --resume where no study is",
+        setup: nothing,
+        args: &[
+            "scale", "--preset", "smoke", "--models", "{models}", "--resume", "--out", "s",
+        ],
+        exit: 1,
+        says: &["--resume", "holds no study", "without --resume"],
+    },
+    Case {
+        name: "scale, a folder that holds a study",
+        setup: |d| write(d, "s/study.json", "{}"),
+        args: &[
+            "scale", "--preset", "smoke", "--models", "{models}", "--out", "s",
+        ],
+        exit: 1,
+        says: &["already holds a scaling study", "--resume", "--force"],
+    },
+    Case {
+        name: "scale, --resume of a study of other flags",
+        setup: |d| write(d, "s/study.json", "{}"),
+        args: &[
+            "scale", "--preset", "smoke", "--models", "{models}", "--resume", "--out", "s",
+        ],
+        exit: 1,
+        says: &["another configuration", "study.json"],
+    },
+    Case {
+        name: "scale, --resume and --force",
+        setup: nothing,
+        args: &["scale", "--resume", "--force", "--out", "s"],
+        exit: 2,
+        says: &["--resume", "--force"],
+    },
     // merge, demo, study
     Case {
         name: "merge, adapter missing",

@@ -177,11 +177,11 @@ pub(crate) fn load_rgb_sized(path: &Path, size: u32) -> Result<RgbImage> {
     check_size(path, load_rgb(path)?, size)
 }
 
-/// The guard of every output folder: `earlier` are the files an earlier run of the same
-/// command wrote into `out`. None: nothing to do. Otherwise refused, naming the first and
-/// `what` they are, unless `force`: then they are removed first, so that a run stopped early
-/// never leaves an earlier run's files beside its own. `instead` is another way out the refusal
-/// offers (e.g. "--resume to continue it").
+/// The guard of every output folder: `earlier` are the files (and folders) an earlier run of
+/// the same command wrote into `out`. None: nothing to do. Otherwise refused, naming the first
+/// and `what` they are, unless `force`: then they are removed first, so that a run stopped
+/// early never leaves an earlier run's files beside its own. `instead` is another way out the
+/// refusal offers (e.g. "--resume to continue it").
 pub fn clear_earlier_output(
     out: &Path,
     earlier: &[std::path::PathBuf],
@@ -196,7 +196,12 @@ pub fn clear_earlier_output(
         return Err(earlier_output_refused(out, first, what, instead));
     }
     for path in earlier {
-        std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(path)
+        } else {
+            std::fs::remove_file(path)
+        };
+        removed.map_err(|e| Error::io(path, e))?;
     }
     Ok(())
 }

@@ -23,6 +23,8 @@ pub mod notebook;
 pub mod playground;
 pub mod png;
 #[cfg(feature = "fs")]
+pub mod scaling;
+#[cfg(feature = "fs")]
 pub mod shipped;
 pub mod stats;
 #[cfg(feature = "study")]

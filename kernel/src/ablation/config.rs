@@ -144,7 +144,7 @@ impl AblationPreset {
 
 impl AblationConfig {
     /// Refuses sizes the experiment cannot run with, naming the `ablate` flag to change.
-    pub(crate) fn validate(&self) -> Result<()> {
+    pub fn validate(&self) -> Result<()> {
         let positive = [
             ("--train-rows", self.train_rows),
             ("--videos", self.videos),

@@ -30,5 +30,6 @@ mod variant;
 pub use config::{AblationConfig, AblationPreset};
 pub use findings::{AblationResults, BestOf, Finding, Findings, RelativeGain};
 pub use report::{load_results, tables, write_reports};
+pub(crate) use run::guess_rouge_l;
 pub use run::{CurvePoint, SeedRun, run_ablation};
 pub use variant::Variant;

@@ -338,7 +338,7 @@ const GUESS_SEED: u64 = 0x6e55;
 
 /// Mean ROUGE-L of a guess that never looks at the target: for each row a random valid action
 /// of its source scene (any family) in random words, against the row's instruction.
-fn guess_rouge_l(items: &[EvalItem]) -> Result<f64> {
+pub(crate) fn guess_rouge_l(items: &[EvalItem]) -> Result<f64> {
     use crate::world::{Action, Family, describe};
     use rand::Rng;
     use rand::seq::IndexedRandom;

@@ -24,6 +24,8 @@ pub use dynamics_model_eval::{
 };
 pub use judge::{Judge, Judgement};
 pub use tokenizer::{TokenizerReport, evaluate_tokenizer};
+#[cfg(feature = "fs")]
+pub(crate) use world_model_eval::evaluate_world_verified;
 pub use world_model_eval::{WorldEvalConfig, WorldExample, WorldReport, evaluate_world};
 
 use crate::data::Sidecar;

@@ -223,23 +223,44 @@ pub fn evaluate_world(
     items: &[EvalItem],
     config: &WorldEvalConfig,
     judge: &Judge,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
 ) -> Result<(WorldReport, Vec<WorldExample>)> {
+    let verifiers: Vec<&DynamicsModel> = dynamics.into_iter().collect();
+    let (mut reports, examples) =
+        evaluate_world_verified(world, &verifiers, items, config, judge, progress)?;
+    Ok((reports.remove(0), examples))
+}
+
+/// Evaluates `world` on `items` once for each of `verifiers`: the same `config.n` candidates
+/// per row, drawn and judged once, ranked by each verifier in turn (so the reports differ only
+/// in the ranking). No verifier: one report of single samples. The examples show the first
+/// verifier's ranking.
+pub(crate) fn evaluate_world_verified(
+    world: &WorldModel,
+    verifiers: &[&DynamicsModel],
+    items: &[EvalItem],
+    config: &WorldEvalConfig,
+    judge: &Judge,
+    mut progress: impl FnMut(usize),
+) -> Result<(Vec<WorldReport>, Vec<WorldExample>)> {
     if items.is_empty() {
         return Err(Error::Invalid("no rows to evaluate".into()));
     }
-    let n = if dynamics.is_some() {
-        config.n.max(1)
-    } else {
+    let n = if verifiers.is_empty() {
         1
+    } else {
+        config.n.max(1)
     };
-    if let Some(d) = dynamics {
+    for d in verifiers {
         crate::model::verifier::check_compatible(&world.model, &d.model)?;
     }
     let m = &world.model;
     let ns = best_of_ns(n);
     let weights: Vec<Vec<f64>> = ns.iter().map(|&k| best_of_k_weights(n, k)).collect();
-    let mut per_n: Vec<Vec<RowScore>> = vec![Vec::with_capacity(items.len()); ns.len()];
+    // Per report (one per verifier, or the unverified one), per n, per row.
+    let reports = verifiers.len().max(1);
+    let mut per_n: Vec<Vec<Vec<RowScore>>> =
+        vec![vec![Vec::with_capacity(items.len()); ns.len()]; reports];
     let (mut copy, mut upper) = (Vec::new(), Vec::new());
     let mut examples = Vec::new();
     let mut kept: BTreeMap<&str, usize> = BTreeMap::new();
@@ -251,26 +272,34 @@ pub fn evaluate_world(
             ..config.sampling.clone()
         };
         let samples = world.sample_codes(&codes[0], &action, n, &sampling)?;
-        let scores: Option<Vec<Score>> = match dynamics {
-            Some(d) => Some(d.score_codes(&codes[0], &samples, &action)?),
-            None => None,
-        };
-        // The verifier's order of all n samples, best first (sampling order without one).
-        let order: Vec<usize> = match &scores {
-            Some(s) => rank(samples.clone(), s.clone())
-                .into_iter()
-                .map(|r| r.sample)
-                .collect(),
-            None => (0..n).collect(),
+        let scores: Vec<Vec<Score>> = verifiers
+            .iter()
+            .map(|d| d.score_codes(&codes[0], &samples, &action))
+            .collect::<Result<_>>()?;
+        // Each verifier's order of all n samples, best first (sampling order without one).
+        let orders: Vec<Vec<usize>> = if scores.is_empty() {
+            vec![(0..n).collect()]
+        } else {
+            scores
+                .iter()
+                .map(|s| {
+                    rank(samples.clone(), s.clone())
+                        .into_iter()
+                        .map(|r| r.sample)
+                        .collect()
+                })
+                .collect()
         };
         let images = m.decode_images(&samples)?;
         let judged: Vec<RowScore> = images
             .iter()
             .map(|img| row_score(judge, item, img))
             .collect::<Result<_>>()?;
-        let ranked: Vec<RowScore> = order.iter().map(|&i| judged[i]).collect();
-        for (rows, w) in per_n.iter_mut().zip(&weights) {
-            rows.push(RowScore::expected(&ranked, w));
+        for (order, per_n) in orders.iter().zip(per_n.iter_mut()) {
+            let ranked: Vec<RowScore> = order.iter().map(|&i| judged[i]).collect();
+            for (rows, w) in per_n.iter_mut().zip(&weights) {
+                rows.push(RowScore::expected(&ranked, w));
+            }
         }
         copy.push(row_score(judge, item, &item.source)?);
         let through_vq = m.decode_images(&codes[1..])?.remove(0);
@@ -288,33 +317,37 @@ pub fn evaluate_world(
                     .into_iter()
                     .zip(&judged)
                     .enumerate()
-                    .map(|(i, (img, s))| (img, scores.as_ref().map(|s| s[i]), s.judgement))
+                    .map(|(i, (img, s))| (img, scores.first().map(|s| s[i]), s.judgement))
                     .collect(),
-                chosen: order[0],
+                chosen: orders[0][0],
             });
         }
         progress(r + 1);
     }
-    let best_of: Vec<BestOfScores> = ns
+    let (copy_source, target_through_vq) = (aggregate(items, &copy), aggregate(items, &upper));
+    let reports = per_n
         .iter()
-        .zip(&per_n)
-        .map(|(&k, rows)| BestOfScores {
-            n: k,
-            scores: aggregate(items, rows),
+        .map(|per_n| {
+            let best_of: Vec<BestOfScores> = ns
+                .iter()
+                .zip(per_n)
+                .map(|(&k, rows)| BestOfScores {
+                    n: k,
+                    scores: aggregate(items, rows),
+                })
+                .collect();
+            WorldReport {
+                n,
+                verified: !verifiers.is_empty(),
+                rows: items.len(),
+                scores: best_of.last().expect("at least n = 1").scores.clone(),
+                best_of,
+                copy_source: copy_source.clone(),
+                target_through_vq: target_through_vq.clone(),
+            }
         })
         .collect();
-    Ok((
-        WorldReport {
-            n,
-            verified: dynamics.is_some(),
-            rows: items.len(),
-            scores: best_of.last().expect("at least n = 1").scores.clone(),
-            best_of,
-            copy_source: aggregate(items, &copy),
-            target_through_vq: aggregate(items, &upper),
-        },
-        examples,
-    ))
+    Ok((reports, examples))
 }
 
 #[cfg(test)]

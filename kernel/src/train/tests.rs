@@ -839,3 +839,59 @@ fn repeats_set_each_familys_share_of_an_epoch() {
     );
     assert!(refused(&[("whatsup", 0)]).contains("at least once"));
 }
+
+/// One evaluation ranked by two verifiers gives each verifier's own evaluation: the same
+/// candidates drawn and judged once, so N = 1 (no ranking) and the baselines agree, and each
+/// report equals evaluating with that verifier alone.
+#[cfg(feature = "fs")]
+#[test]
+fn one_evaluation_ranked_by_two_verifiers_is_each_verifiers_own() {
+    use crate::eval::{
+        Judge, WorldEvalConfig, evaluate_world, evaluate_world_verified, test_split_items,
+    };
+    use crate::world::{Recogniser, RenderConfig};
+    let (vq, text) = tokenizers();
+    let random = |roles: Vec<Role>, seed: u64| {
+        let (vq, text) = tokenizers();
+        let mc = model_config(roles, &text, &vq);
+        let cfg = TrainConfig { seed, ..config(1) };
+        let tr = Trainer::new(
+            Weights::Fresh(&mc),
+            cfg,
+            examples(&text),
+            vec![],
+            &Device::Cpu,
+        )
+        .unwrap();
+        Arc::new(tr.snapshot(vq, text).unwrap())
+    };
+    drop((vq, text));
+    let world = WorldModel::new(random(vec![Role::World], 1)).unwrap();
+    let d1 = DynamicsModel::new(random(vec![Role::Dynamics], 2)).unwrap();
+    let d2 = DynamicsModel::new(random(vec![Role::Dynamics], 3)).unwrap();
+    let items = test_split_items(1, 32);
+    let judge = Judge::new(Recogniser::new(RenderConfig {
+        size: 32,
+        ..Default::default()
+    }));
+    let cfg = WorldEvalConfig {
+        n: 4,
+        sampling: Sampling::default(),
+        examples_per_family: 1,
+    };
+    let (both, _) =
+        evaluate_world_verified(&world, &[&d1, &d2], &items, &cfg, &judge, |_| {}).unwrap();
+    let alone = |d: &DynamicsModel| {
+        evaluate_world(&world, Some(d), &items, &cfg, &judge, |_| {})
+            .unwrap()
+            .0
+    };
+    assert_eq!(both.len(), 2);
+    assert_eq!(both[0], alone(&d1));
+    assert_eq!(both[1], alone(&d2));
+    // N = 1 is the mean of the same candidates whatever their order (up to the order of the
+    // float sums).
+    let (a, b) = (&both[0].best_of[0].scores, &both[1].best_of[0].scores);
+    assert!((a.average - b.average).abs() < 1e-12 && (a.l1 - b.l1).abs() < 1e-12);
+    assert_eq!(both[0].copy_source, both[1].copy_source);
+}

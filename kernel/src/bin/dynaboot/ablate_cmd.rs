@@ -43,6 +43,10 @@ pub struct AblateArgs {
     /// token that undoes the loss's tilt towards redrawing (computed from each model's data).
     #[arg(long)]
     undo_tilt: bool,
+    /// Label the videos and verify with each seed's own dynamics model (fine-tuned on the
+    /// same labelled triplets as the world models, as in the paper) instead of the shipped one.
+    #[arg(long)]
+    own_annotator: bool,
     /// Peak learning rate of the dynamics model (the preset's, the world models', unless given).
     #[arg(long)]
     dynamics_lr: Option<f64>,
@@ -60,10 +64,6 @@ pub fn run(a: AblateArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
     let seeds: Vec<u64> = (0..a.seeds).collect();
     let device = crate::device(&a.device)?;
-    let models = match &a.models {
-        Some(m) => m.clone(),
-        None => dynaboot::shipped::shipped_models()?,
-    };
     let preset = a.preset.config();
     let cfg = AblationConfig {
         tune_seed: a.tune_seed,
@@ -75,7 +75,18 @@ pub fn run(a: AblateArgs) -> Result<()> {
         steps: a.steps.unwrap_or(preset.steps),
         dynamics_lr: a.dynamics_lr.or(preset.dynamics_lr),
         undo_tilt: a.undo_tilt || preset.undo_tilt,
+        annotator: if a.own_annotator {
+            None
+        } else {
+            preset.annotator.clone()
+        },
         ..preset
+    };
+    // The flags first: they are wrong wherever the command runs.
+    cfg.validate()?;
+    let models = match &a.models {
+        Some(m) => m.clone(),
+        None => dynaboot::shipped::shipped_models()?,
     };
     let (results, examples) = run_ablation(&cfg, &seeds, &models, &a.out, &device, |line| {
         println!("[{:>5.0}s] {line}", t0.elapsed().as_secs_f64())

@@ -50,10 +50,12 @@ pub fn run(a: DemoArgs) -> Result<()> {
             .context("pass --world and --dynamics, or run where the shipped models are found")?;
         Ok(models.join(name))
     };
+    // Each model as soon as its folder is known: a --world that is wrong is reported before
+    // the search for a shipped dynamics model.
     let world_dir = a.world.map_or_else(|| shipped("world"), Ok)?;
+    let world = WorldModel::new(load(&world_dir).context("--world")?)?;
     let dynamics_dir = a.dynamics.map_or_else(|| shipped("dynamics"), Ok)?;
-    let world = WorldModel::new(load(&world_dir)?)?;
-    let dynamics = DynamicsModel::new(load(&dynamics_dir)?)?;
+    let dynamics = DynamicsModel::new(load(&dynamics_dir).context("--dynamics")?)?;
     let size = world.model.vq.image_size() as u32;
     let items = test_split_items(a.per_family, size);
     println!(

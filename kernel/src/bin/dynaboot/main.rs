@@ -11,6 +11,7 @@ mod eval_cmd;
 mod judge_cmd;
 mod predict_cmd;
 mod progress;
+mod scale_cmd;
 mod study_cmd;
 mod tokenizer_cmd;
 mod train_cmd;
@@ -64,6 +65,9 @@ enum Command {
     Study(study_cmd::StudyCommand),
     /// The paper's ablation: FT, FDM and FDM without each part, best-of-N, over seeds.
     Ablate(ablate_cmd::AblateArgs),
+    /// Where bootstrapping helps: FT and FDM across labelled sizes, the annotator trained on
+    /// the same labels (resumable with --resume).
+    Scale(scale_cmd::ScaleArgs),
     /// Measure training and inference speed of the `small` preset.
     Bench(bench_cmd::BenchArgs),
     /// Logits of a token sequence at every position (to compare with other implementations).
@@ -98,6 +102,7 @@ fn main() {
         Command::Bench(a) => bench_cmd::run(a),
         Command::Bootstrap(a) => bootstrap_cmd::run(a),
         Command::Ablate(a) => ablate_cmd::run(a),
+        Command::Scale(a) => scale_cmd::run(a),
         Command::Study(c) => study_cmd::run(c),
         Command::Judge(a) => judge_cmd::run(a),
         Command::Eval(a) => eval_cmd::run(a),

@@ -1,0 +1,221 @@
+//! The scaling study's report: its tables (the world models and the paper's premise per
+//! labelled size, verification, the annotation, the coverage variant) and the files a study
+//! writes and reads back (`results.json`, `report.md`, `report.html`).
+
+use super::findings::ScalingResults;
+use crate::error::{Error, Result};
+use crate::eval::report::{Table, html_page};
+use crate::stats::Estimate;
+use std::path::Path;
+
+fn est(e: &Estimate) -> String {
+    format!("{:.2} [{:.2}, {:.2}]", e.mean, e.ci_low, e.ci_high)
+}
+
+fn diff(e: &Estimate) -> String {
+    format!("{:+.2} [{:+.2}, {:+.2}]", e.mean, e.ci_low, e.ci_high)
+}
+
+fn pct(e: &Estimate) -> String {
+    format!(
+        "{:.1} % [{:.1}, {:.1}]",
+        100.0 * e.mean,
+        100.0 * e.ci_low,
+        100.0 * e.ci_high
+    )
+}
+
+/// The report's tables.
+pub fn tables(r: &ScalingResults) -> Vec<Table> {
+    let n = r.config.n;
+    let mut world = Table::new(
+        "World models per labelled size L: judge at N = 1 (mean over seeds [95 % CI])",
+        &[
+            "L",
+            "seeds",
+            "steps",
+            "FT",
+            "FDM",
+            "FDM - FT",
+            "FDM + weighted loss",
+            "weighted - plain",
+        ],
+    );
+    for s in &r.sizes {
+        world.push(vec![
+            s.size.to_string(),
+            s.ft.n.to_string(),
+            s.steps.to_string(),
+            est(&s.ft),
+            est(&s.fdm),
+            diff(&s.fdm_minus_ft),
+            s.fdm_weighted.as_ref().map_or("—".into(), est),
+            s.weighted_minus_plain.as_ref().map_or("—".into(), diff),
+        ]);
+    }
+    let mut premise = Table::new(
+        "The premise per L: each model on its own metric normalised to 0-1 with a trivial \
+         answer at 0 (the dynamics model's ROUGE-L rescaled so a random valid action scores 0; \
+         FT's judge / 10), and the dynamics model's exact actions",
+        &[
+            "L",
+            "dynamics model",
+            "world model (FT)",
+            "dynamics - world",
+            "dynamics exact",
+        ],
+    );
+    for s in &r.sizes {
+        premise.push(vec![
+            s.size.to_string(),
+            format!(
+                "{:.3} [{:.3}, {:.3}]",
+                s.dynamics_normalised.mean,
+                s.dynamics_normalised.ci_low,
+                s.dynamics_normalised.ci_high
+            ),
+            format!(
+                "{:.3} [{:.3}, {:.3}]",
+                s.world_normalised.mean, s.world_normalised.ci_low, s.world_normalised.ci_high
+            ),
+            format!(
+                "{:+.3} [{:+.3}, {:+.3}]",
+                s.dynamics_minus_world.mean,
+                s.dynamics_minus_world.ci_low,
+                s.dynamics_minus_world.ci_high
+            ),
+            pct(&s.dynamics_exact),
+        ]);
+    }
+    let mut verified = Table::new(
+        &format!(
+            "Best-of-{n}: judge with this L's dynamics model as verifier, and with the shipped one"
+        ),
+        &[
+            "L",
+            "FT, own verifier",
+            "FDM, own verifier",
+            "FT, shipped verifier",
+            "FDM, shipped verifier",
+        ],
+    );
+    for s in &r.sizes {
+        verified.push(vec![
+            s.size.to_string(),
+            est(&s.ft_best_own),
+            est(&s.fdm_best_own),
+            est(&s.ft_best_shipped),
+            est(&s.fdm_best_shipped),
+        ]);
+    }
+    let mut annotation = Table::new(
+        &format!(
+            "The annotation: {} videos labelled by each L's dynamics model, the top {} kept, \
+             against the videos' hidden labels",
+            r.config.videos, r.config.keep
+        ),
+        &[
+            "L",
+            "synthetic triplets",
+            "exact (kept pairs)",
+            "exact (kept pairs spanning one action)",
+        ],
+    );
+    for s in &r.sizes {
+        annotation.push(vec![
+            s.size.to_string(),
+            format!("{:.0}", s.synthetic.mean),
+            pct(&s.annotation_exact),
+            pct(&s.annotation_exact_spanning),
+        ]);
+    }
+    let mut out = vec![world, premise, verified, annotation];
+    if let Some(c) = &r.coverage {
+        let mut t = Table::new(
+            &format!(
+                "Coverage: {} labelled triplets of {} only; videos and test rows of every family \
+                 (judge at N = 1)",
+                c.size,
+                c.families.join(" and ")
+            ),
+            &["test rows", "FT", "FDM", "FDM - FT"],
+        );
+        for (name, p) in [("covered", &c.covered), ("uncovered", &c.uncovered)] {
+            t.push(vec![
+                name.into(),
+                est(&p.ft),
+                est(&p.fdm),
+                diff(&p.fdm_minus_ft),
+            ]);
+        }
+        out.push(t);
+    }
+    out
+}
+
+/// Reads a study's `results.json`.
+pub fn load_results(path: &Path) -> Result<ScalingResults> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::Invalid(format!(
+            "{}: not the results.json of `dynaboot scale` ({e}); rerun the study to write it",
+            path.display()
+        ))
+    })
+}
+
+/// Writes `results.json`, `report.md` and `report.html` into `dir`; `command` is the command
+/// line that ran the study, quoted in the report.
+pub fn write_reports(dir: &Path, r: &ScalingResults, command: &str) -> Result<()> {
+    use crate::files::write_atomic;
+    let json = serde_json::to_string_pretty(r).expect("results serialise");
+    write_atomic(&dir.join("results.json"), json.as_bytes())?;
+    let c = &r.config;
+    let cross = &r.crossover;
+    let intro = format!(
+        "Scaling study on the embedded world (`{command}`): at each labelled size L (the \
+         first L of one pool of triplets, so the sets are nested) a dynamics model fine-tuned \
+         from {dynamics_base} on the L triplets labels {videos} videos (the top {keep} kept), \
+         and world models FT (L only) and FDM (L + those synthetic triplets, plain loss; with \
+         the weighted loss at λ = {w} at the smallest and largest L) are fine-tuned from \
+         {world_base} on the same L. Fine-tuning length: {epochs} epochs of the L triplets, at least {min} and \
+         at most {max} steps of batch {batch}, the same for every model at an L. {seeds_small} \
+         seeds up to L = {small_max}, {seeds_large} above; {test} rows per family of {split}, \
+         {n} samples a row, all judged. Crossover: {reading}{interval}. {seconds:.0} s of \
+         compute in all.\n\n",
+        dynamics_base = c.dynamics_base,
+        world_base = c.world_base,
+        videos = c.videos,
+        keep = c.keep,
+        w = c.weighted,
+        epochs = c.epochs,
+        min = c.min_steps,
+        max = c.max_steps,
+        batch = c.batch_size,
+        seeds_small = c.seeds_small,
+        small_max = c.small_max,
+        seeds_large = c.seeds_large,
+        test = c.test_per_family,
+        split = match c.tune_seed {
+            Some(s) => format!("a tuning split (train generator, seed {s})"),
+            None => "the fixed test split".into(),
+        },
+        n = c.n,
+        reading = cross.reading,
+        interval = match cross.interval {
+            Some((lo, hi)) => format!(" (95 % interval of the crossing: L = {lo:.0} to {hi:.0})"),
+            None => String::new(),
+        },
+        seconds = r.seconds,
+    );
+    let ts = tables(r);
+    let md = format!("# dynaboot scaling study\n\n{intro}")
+        + &ts.iter().map(Table::markdown).collect::<String>();
+    write_atomic(&dir.join("report.md"), md.as_bytes())?;
+    let body = format!("<p>{}</p>", crate::eval::report::escape(&intro))
+        + &ts.iter().map(Table::html).collect::<String>();
+    write_atomic(
+        &dir.join("report.html"),
+        html_page("dynaboot scaling study", &body).as_bytes(),
+    )
+}

@@ -1,0 +1,124 @@
+//! End to end: `dynaboot scale --preset smoke` (nested labelled sizes, each size's own
+//! dynamics model labelling the videos, FT / FDM / FDM with the weighted loss, two verifiers,
+//! the findings) writes well-formed results, and a study killed midway and resumed with
+//! `--resume` ends with the numbers of an uninterrupted one.
+
+use dynaboot_tests::{bin, fails, ok, s};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn models() -> String {
+    s(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")).to_string()
+}
+
+fn args<'a>(models: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "scale",
+        "--preset",
+        "smoke",
+        "--seeds-small",
+        "1",
+        "--seeds-large",
+        "1",
+        "--no-coverage",
+        "--models",
+        models,
+        "--out",
+        out,
+    ]
+}
+
+fn results(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("results.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// `v` without the compute times, which differ from run to run.
+fn without_seconds(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => m
+            .iter()
+            .filter(|(k, _)| *k != "seconds")
+            .map(|(k, v)| (k.clone(), without_seconds(v)))
+            .collect(),
+        serde_json::Value::Array(a) => a.iter().map(without_seconds).collect(),
+        v => v.clone(),
+    }
+}
+
+#[test]
+fn a_study_killed_midway_resumes_to_the_uninterrupted_numbers() {
+    let models = models();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+
+    let printed = ok(&args(&models, s(&a)));
+    assert!(
+        printed.contains("### World models per labelled size"),
+        "{printed}"
+    );
+    let r = results(&a);
+    let sizes = r["sizes"].as_array().unwrap();
+    assert_eq!(sizes.len(), 2, "the smoke preset's two sizes");
+    for row in sizes {
+        for key in ["ft", "fdm", "ft_best_own", "fdm_best_shipped"] {
+            let mean = row[key]["mean"].as_f64().unwrap();
+            assert!((0.0..=10.0).contains(&mean), "{key}: {row}");
+        }
+        // FDM - FT is the paired difference of the two.
+        let d = row["fdm"]["mean"].as_f64().unwrap() - row["ft"]["mean"].as_f64().unwrap();
+        assert!((row["fdm_minus_ft"]["mean"].as_f64().unwrap() - d).abs() < 1e-9);
+        // The smallest and the largest size train FDM with the weighted loss too.
+        assert!(row["fdm_weighted"]["mean"].is_f64(), "{row}");
+    }
+    let cells = r["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2);
+    for cell in cells {
+        // Each size's dynamics model labelled the videos and FDM trained on what it kept.
+        assert!(cell["synthetic"].as_u64().unwrap() >= 1, "{cell}");
+        for world in ["FT", "FDM", "FDM - weighting"] {
+            let w = &cell["worlds"][world];
+            assert_eq!(w["own"]["n"], 2, "{world}");
+            // The two verifiers rank the same candidates: N = 1 is the same.
+            assert_eq!(
+                w["own"]["best_of"][0], w["shipped"]["best_of"][0],
+                "{world}"
+            );
+        }
+    }
+    assert!(
+        r["crossover"]["reading"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
+    let report = std::fs::read_to_string(a.join("report.md")).unwrap();
+    assert!(
+        report.contains("dynaboot scale --preset smoke"),
+        "the command that made it"
+    );
+
+    // Killed while its second size trains a world model, or wherever it got to.
+    let mut child = std::process::Command::new(bin())
+        .args(args(&models, s(&b)))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mark = b.join("sizes/L16/seed0/world-ft/train_state.safetensors");
+    let t0 = Instant::now();
+    while !mark.exists() && child.try_wait().unwrap().is_none() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(600),
+            "the study never got there"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().ok();
+    child.wait().unwrap();
+    // Without --resume the folder is not touched.
+    let e = fails(&args(&models, s(&b)));
+    assert!(e.contains("--resume"), "{e}");
+    let mut resume = args(&models, s(&b));
+    resume.push("--resume");
+    ok(&resume);
+    assert_eq!(without_seconds(&results(&a)), without_seconds(&results(&b)));
+}
