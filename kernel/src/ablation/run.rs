@@ -217,15 +217,7 @@ pub fn run_ablation(
         };
 
         log(&format!("seed {seed}: annotating {} videos", cfg.videos));
-        let boot = BootstrapConfig {
-            keep: cfg.keep,
-            sampling: Sampling {
-                seed,
-                temperature: cfg.annotation_temperature,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
+        let boot = BootstrapConfig::sampled(cfg.keep, seed, cfg.annotation_temperature);
         let all = annotate_videos(annotator, &video_set, &boot, |_| {})?;
         let kept = filter_annotations(&all, &boot);
         let syn_dir = dir.join(format!("seed{seed}/synthetic"));

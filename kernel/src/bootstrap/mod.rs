@@ -58,6 +58,23 @@ pub struct BootstrapConfig {
     pub drop_unparsed: bool,
 }
 
+impl BootstrapConfig {
+    /// The default frame selection and filter, keeping `keep` annotations sampled at
+    /// `temperature` from the streams of `seed`.
+    #[cfg(feature = "fs")]
+    pub(crate) fn sampled(keep: usize, seed: u64, temperature: f64) -> BootstrapConfig {
+        BootstrapConfig {
+            keep,
+            sampling: Sampling {
+                seed,
+                temperature,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+}
+
 impl Default for BootstrapConfig {
     fn default() -> Self {
         BootstrapConfig {

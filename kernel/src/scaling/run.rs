@@ -237,15 +237,7 @@ impl Study<'_> {
         let syn_dir = dir.join("synthetic");
         let (annotation, s_ann) = stage(&dir.join("annotation.json"), || {
             dynamics_model(&mut own)?;
-            let boot = BootstrapConfig {
-                keep: cfg.keep,
-                sampling: Sampling {
-                    seed,
-                    temperature: cfg.annotation_temperature,
-                    ..Default::default()
-                },
-                ..Default::default()
-            };
+            let boot = BootstrapConfig::sampled(cfg.keep, seed, cfg.annotation_temperature);
             let d = own.as_ref().expect("trained above");
             let all = annotate_videos(d, &self.video_set, &boot, |_| {})?;
             let kept = filter_annotations(&all, &boot);
