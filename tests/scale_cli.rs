@@ -117,8 +117,39 @@ fn a_study_killed_midway_resumes_to_the_uninterrupted_numbers() {
     // Without --resume the folder is not touched.
     let e = fails(&args(&models, s(&b)));
     assert!(e.contains("--resume"), "{e}");
-    let mut resume = args(&models, s(&b));
-    resume.push("--resume");
-    ok(&resume);
+    ok(&resume_args(&models, s(&b)));
     assert_eq!(without_seconds(&results(&a)), without_seconds(&results(&b)));
+
+    // Carried over to another machine as runs/scaling/.gitignore keeps it: the stages' json
+    // only, no data, checkpoints or synthetic images; resumed, the same numbers.
+    let c = dir.path().join("c");
+    copy_stage_records(&a, &c);
+    assert!(!c.join("data").exists() && c.join("study.json").exists());
+    std::fs::remove_file(c.join("results.json")).unwrap();
+    ok(&resume_args(&models, s(&c)));
+    assert_eq!(without_seconds(&results(&a)), without_seconds(&results(&c)));
+}
+
+fn resume_args<'a>(models: &'a str, out: &'a str) -> Vec<&'a str> {
+    let mut a = args(models, out);
+    a.push("--resume");
+    a
+}
+
+/// The json files of the study in `from` outside its data and run folders, copied to `to`.
+fn copy_stage_records(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap();
+        if path.is_dir() {
+            let derived =
+                ["data", "dynamics", "synthetic"].contains(&name) || name.starts_with("world-");
+            if !derived {
+                copy_stage_records(&path, &to.join(name));
+            }
+        } else if name.ends_with(".json") {
+            std::fs::create_dir_all(to).unwrap();
+            std::fs::copy(&path, to.join(name)).unwrap();
+        }
+    }
 }

@@ -13,8 +13,8 @@ use super::ScalingConfig;
 use super::findings::{ScalingResults, summarise};
 use crate::ablation::{Variant, guess_rouge_l};
 use crate::bootstrap::{
-    AnnotatorQuality, BootstrapConfig, annotate_videos, annotator_quality, filter_annotations,
-    write_synthetic,
+    Annotation, AnnotatorQuality, BootstrapConfig, annotate_videos, annotator_quality,
+    filter_annotations, write_synthetic,
 };
 use crate::data::{VideoDataset, write_triplets};
 use crate::error::{Error, Result};
@@ -234,29 +234,31 @@ impl Study<'_> {
         })?;
 
         log(&format!("{name}: annotating {} videos", cfg.videos));
-        let syn_dir = dir.join("synthetic");
         let (annotation, s_ann) = stage(&dir.join("annotation.json"), || {
             dynamics_model(&mut own)?;
             let boot = BootstrapConfig::sampled(cfg.keep, seed, cfg.annotation_temperature);
             let d = own.as_ref().expect("trained above");
             let all = annotate_videos(d, &self.video_set, &boot, |_| {})?;
             let kept = filter_annotations(&all, &boot);
-            if !kept.is_empty() {
-                write_synthetic(&syn_dir, &self.video_set, &kept)?;
-            }
-            Ok(Annotation {
+            Ok(Annotated {
                 annotated: all.len(),
-                synthetic: kept.len(),
                 all: annotator_quality(&all, &self.labels),
-                kept: annotator_quality(&kept, &self.labels),
+                quality: annotator_quality(&kept, &self.labels),
+                kept,
             })
         })?;
-        let synthetic = if annotation.synthetic > 0 {
+        // The synthetic triplets, cut from the videos where the kept annotations say (again,
+        // where a study carried over without them).
+        let syn_dir = dir.join("synthetic");
+        let synthetic = if annotation.kept.is_empty() {
+            Vec::new()
+        } else {
+            if !syn_dir.join(crate::data::DATA_FILE).exists() {
+                write_synthetic(&syn_dir, &self.video_set, &annotation.kept)?;
+            }
             let (vq, text) = load_tokenizers(self.models, self.device)?;
             let fingerprint = vq_fingerprint(&self.models.join("vq"))?;
             load_examples(&syn_dir, &vq, &fingerprint, &text)?
-        } else {
-            Vec::new()
         };
 
         let mut variants = vec![Variant::Ft, Variant::FdmWithoutWeighting];
@@ -326,22 +328,23 @@ impl Study<'_> {
             dynamics_normalised: (dynamics.rouge_l - self.guess) / (1.0 - self.guess),
             dynamics,
             annotated: annotation.annotated,
-            synthetic: annotation.synthetic,
+            synthetic: annotation.kept.len(),
             annotator_all: annotation.all,
-            annotator_kept: annotation.kept,
+            annotator_kept: annotation.quality,
             worlds,
             seconds,
         })
     }
 }
 
-/// The annotation stage's result.
+/// The annotation stage's result: the pairs annotated, the kept annotations themselves (the
+/// synthetic triplets are cut from the videos by them) and both sets' quality.
 #[derive(Serialize, Deserialize)]
-struct Annotation {
+struct Annotated {
     annotated: usize,
-    synthetic: usize,
+    kept: Vec<Annotation>,
     all: AnnotatorQuality,
-    kept: AnnotatorQuality,
+    quality: AnnotatorQuality,
 }
 
 /// A variant's name in the study's logs and tables: the plain FDM is its FDM.
