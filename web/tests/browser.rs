@@ -4,8 +4,8 @@
 #![cfg(target_arch = "wasm32")]
 
 use dynaboot::candle_core::{DType, Device, Tensor};
-use dynaboot::gpu::{Gpu, GpuChameleon, Positions};
-use dynaboot::model::{Backbone, Chameleon, ModelConfig, Pass};
+use dynaboot::gpu::{Gpu, GpuChameleon};
+use dynaboot::model::{Backbone, Chameleon, ModelConfig, Pass, Positions};
 use dynaboot_web::{Demo, ImageTokenizerFiles, ModelFiles};
 use rand::{Rng, SeedableRng};
 use std::cell::RefCell;

@@ -31,7 +31,7 @@ struct Layer {
 
 /// Keys and values of the positions seen so far, per layer, `(batch, kv_heads, capacity,
 /// head_dim)`, on the GPU.
-pub(crate) struct GpuKvCache {
+pub struct GpuKvCache {
     k: Vec<wgpu::Buffer>,
     v: Vec<wgpu::Buffer>,
     batch: usize,
@@ -46,7 +46,8 @@ impl GpuKvCache {
     }
 }
 
-pub(crate) struct GpuChameleon {
+/// The Chameleon decoder on wgpu: a [`Backbone`] with its KV cache on the GPU.
+pub struct GpuChameleon {
     gpu: Rc<Gpu>,
     pub(crate) config: ChameleonConfig,
     embed: wgpu::Buffer,
@@ -143,11 +144,7 @@ impl GpuChameleon {
     }
 
     /// Uploads a model from safetensors bytes (the shipped `model.safetensors`).
-    pub(crate) fn from_safetensors(
-        gpu: Rc<Gpu>,
-        config: ChameleonConfig,
-        bytes: &[u8],
-    ) -> Result<Self> {
+    pub fn from_safetensors(gpu: Rc<Gpu>, config: ChameleonConfig, bytes: &[u8]) -> Result<Self> {
         let tensors = candle_core::safetensors::load_buffer(bytes, &candle_core::Device::Cpu)?;
         Self::new(gpu, config, |name| {
             tensors
@@ -239,7 +236,6 @@ impl Backbone for GpuChameleon {
                     "asked for the logits of positions {s:?} of {t}"
                 )));
             }
-            #[cfg(test)]
             Positions::All => 0..t,
         };
         let (h, v, inter) = (c.hidden_size, c.vocab_size, c.intermediate_size);

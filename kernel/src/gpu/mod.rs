@@ -19,7 +19,7 @@ pub(crate) mod kernels;
 mod verifier;
 mod vq_decoder;
 
-pub(crate) use chameleon::GpuChameleon;
+pub use chameleon::GpuChameleon;
 pub use verifier::GpuVerifier;
 pub(crate) use vq_decoder::GpuVqDecoder;
 

@@ -21,19 +21,18 @@ pub(crate) const MAX_BATCH: usize = 16;
 
 /// Which positions of each batch row a forward pass returns logits for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Positions {
+pub enum Positions {
     /// The last one (what generation needs).
     Last,
     /// These positions of the ids given (what scoring a completion needs).
     Span(Range<usize>),
-    /// Every one (what the tests compare backbones on).
-    #[cfg(test)]
+    /// Every one (what the tests, the kernel's and the browser's, compare backbones on).
     All,
 }
 
 /// A decoder with a KV cache that hands out the logits of chosen positions.
 #[allow(async_fn_in_trait)]
-pub(crate) trait Backbone {
+pub trait Backbone {
     /// Keys and values of the positions seen so far.
     type Cache;
 
@@ -96,7 +95,6 @@ impl Backbone for Chameleon {
                 let span = hidden.narrow(1, span.start, span.len())?;
                 self.logits(&span.contiguous()?)?
             }
-            #[cfg(test)]
             Positions::All => self.forward(&ids, Some(cache), Pass::Infer)?,
         };
         Ok(logits.flatten_all()?.to_vec1::<f32>()?)

@@ -448,9 +448,9 @@ pub struct Chameleon {
 
 impl Chameleon {
     /// Builds the model from a var builder: fresh (seeded) parameters or stored weights, under
-    /// HF's names ([`super::names`]: `model.embed_tokens.weight`, `model.layers.N...`,
+    /// HF's names (`names.rs`: `model.embed_tokens.weight`, `model.layers.N...`,
     /// `lm_head.weight`).
-    pub(crate) fn new(config: ChameleonConfig, vb: VarBuilder) -> Result<Self> {
+    pub fn new(config: ChameleonConfig, vb: VarBuilder) -> Result<Self> {
         config.validate().map_err(candle_core::Error::Msg)?;
         let (h, v) = (config.hidden_size, config.vocab_size);
         let init = Init::Randn {

@@ -28,6 +28,7 @@ pub mod verifier;
 pub(crate) mod vocab;
 pub(crate) mod world_model;
 
+pub use backbone::{Backbone, Positions};
 pub use chameleon::{Chameleon, ChameleonConfig, Pass};
 pub use checkpoint::{Model, ModelConfig, ModelMeta};
 pub use dynamics_model::{ActionSampler, DynamicsModel, Explanation};
