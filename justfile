@@ -110,6 +110,15 @@ ablate:
     mkdir -p models/ablation.new && cp out/ablate/results.json out/ablate/report.md models/ablation.new/
     rm -rf models/ablation && mv models/ablation.new models/ablation
 
+# The scaling study (issue 42; about 3 hours on 2 cores): FT and FDM across labelled sizes, each
+# size's own dynamics model labelling the videos. It runs in runs/scaling, whose .gitignore keeps
+# only the finished stages' json, so a study stopped in one session resumes (--resume) in the
+# next, exactly; the record goes to models/scaling/.
+scale:
+    cargo run --release -- scale --out runs/scaling $(test -f runs/scaling/study.json && echo --resume)
+    mkdir -p models/scaling.new && cp runs/scaling/results.json runs/scaling/report.md models/scaling.new/
+    rm -rf models/scaling && mv models/scaling.new models/scaling
+
 # Format and lint.
 lint:
     cargo fmt --all
