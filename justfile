@@ -110,7 +110,7 @@ ablate:
     mkdir -p models/ablation.new && cp out/ablate/results.json out/ablate/report.md models/ablation.new/
     rm -rf models/ablation && mv models/ablation.new models/ablation
 
-# The scaling study (issue 42; about 3 hours on 2 cores): FT and FDM across labelled sizes, each
+# The scaling study (issue 42; estimated at about 3 hours on 2 cores, not yet timed): FT and FDM across labelled sizes, each
 # size's own dynamics model labelling the videos. It runs in runs/scaling, whose .gitignore keeps
 # only the finished stages' json, so a study stopped in one session resumes (--resume) in the
 # next, exactly; the record goes to models/scaling/.
