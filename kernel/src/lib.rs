@@ -3,7 +3,7 @@
 //! Data flows one way: [`world`] -> [`data`] -> [`tokenize`] -> model -> training /
 //! bootstrap / verification -> evaluation -> reports. See `docs/ARCHITECTURE.md`.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, unnameable_types)]
 
 #[cfg(feature = "fs")]
 pub mod ablation;

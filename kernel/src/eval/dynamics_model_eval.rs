@@ -19,9 +19,13 @@ use std::collections::BTreeMap;
 /// Win rates of the true trajectory against each kind of negative (0-1).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Preference {
+    /// Against the same images with another row's action.
     pub random_action: f64,
+    /// Against another row's target image.
     pub random_observation: f64,
+    /// Against the source image copied as the target.
     pub copied_observation: f64,
+    /// Against the two images swapped.
     pub swapped_observations: f64,
 }
 

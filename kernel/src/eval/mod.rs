@@ -19,7 +19,7 @@ pub mod vlm_judge;
 pub mod world_model_eval;
 
 pub use dynamics_model_eval::{
-    CheckedReport, DynamicsEvalConfig, DynamicsReport, evaluate_checked_explanations,
+    CheckedReport, DynamicsEvalConfig, DynamicsReport, Preference, evaluate_checked_explanations,
     evaluate_dynamics,
 };
 pub use judge::{Judge, Judgement};

@@ -19,7 +19,7 @@ pub(crate) mod kernels;
 mod verifier;
 mod vq_decoder;
 
-pub use chameleon::GpuChameleon;
+pub use chameleon::{GpuChameleon, GpuKvCache};
 pub use verifier::GpuVerifier;
 pub(crate) use vq_decoder::GpuVqDecoder;
 

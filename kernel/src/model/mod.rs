@@ -36,7 +36,7 @@ pub use explainer::{CheckedExplanation, ExplainConfig, Explainer};
 pub use format::{Format, Role, Sequence, WorldLayout};
 pub use kv_cache::KvCache;
 pub use sampling::Sampling;
-pub(crate) use scoring::Score;
+pub use scoring::Score;
 pub use verifier::{Prediction, Ranked, Verifier};
 pub use vocab::Vocab;
 pub use world_model::{Candidate, WorldModel};

@@ -14,8 +14,11 @@ use image::RgbImage;
 /// not grow with the number of images.
 pub(crate) const DECODE_BATCH: usize = 16;
 
+/// The image tokenizer a model uses, either kind.
 pub enum ImageCodec {
+    /// The embedded world's VQ-VAE.
     Embedded(Box<ImageTokenizer>),
+    /// Chameleon's VQGAN (real checkpoints).
     Chameleon(Box<ChameleonVq>),
 }
 

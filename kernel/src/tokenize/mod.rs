@@ -7,7 +7,7 @@ pub mod vq;
 pub mod vq_train;
 
 pub use chameleon_vq::{ChameleonVq, ChameleonVqConfig};
-pub(crate) use image_codec::ImageCodec;
+pub use image_codec::ImageCodec;
 pub use text::TextTokenizer;
 pub use vq::{ImageTokenizer, VqConfig};
 pub use vq_train::{VqStats, VqTrainer};

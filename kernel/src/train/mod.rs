@@ -24,7 +24,7 @@ pub use loss::Weighting;
 #[cfg(feature = "fs")]
 pub use run_spec::{Data, HeldOut, OpenedRun, RunSpec, Start};
 pub use task::Task;
-pub use trainer::{Progress, StepStats, Trainer, Weights, hold_out, rows_also_trained_on};
+pub use trainer::{LoraRun, Progress, StepStats, Trainer, Weights, hold_out, rows_also_trained_on};
 
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,6 @@ pub(crate) mod scene;
 pub use action::{Action, ActionError, Family, Relation, Side};
 pub use generate::{Triplet, Video, VideoConfig};
 pub use language::{ParseError, describe, describe_change, describe_scene, parse};
-pub use recognise::Recogniser;
+pub use recognise::{RecogniseError, Recogniser};
 pub use render::{RenderConfig, View};
 pub use scene::{Color, Object, Place, Scene, Shape, Size, Slot};
