@@ -20,5 +20,5 @@ mod run;
 
 pub use config::{Coverage, ScalingConfig, ScalingPreset};
 pub use findings::{CoveragePart, CoverageResult, Crossover, ScalingResults, SizeRow};
-pub use report::{load_results, tables, write_reports};
-pub use run::{Cell, CellResult, EarlierStudy, Verified, cells, run_scaling};
+pub use report::{tables, write_reports};
+pub use run::{Cell, CellResult, EarlierStudy, Verified, run_scaling};

@@ -3,7 +3,7 @@
 //! writes and reads back (`results.json`, `report.md`, `report.html`).
 
 use super::findings::ScalingResults;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::eval::report::{Table, html_page};
 use crate::stats::Estimate;
 use std::path::Path;
@@ -151,17 +151,6 @@ pub fn tables(r: &ScalingResults) -> Vec<Table> {
         out.push(t);
     }
     out
-}
-
-/// Reads a study's `results.json`.
-pub fn load_results(path: &Path) -> Result<ScalingResults> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::Invalid(format!(
-            "{}: not the results.json of `dynaboot scale` ({e}); rerun the study to write it",
-            path.display()
-        ))
-    })
 }
 
 /// Writes `results.json`, `report.md` and `report.html` into `dir`; `command` is the command

@@ -368,7 +368,7 @@ fn variant_file(v: Variant) -> &'static str {
 }
 
 /// The study's cells in the order they run: every size's seeds, then the coverage variant's.
-pub fn cells(cfg: &ScalingConfig) -> Vec<Cell> {
+pub(crate) fn cells(cfg: &ScalingConfig) -> Vec<Cell> {
     let mut cells: Vec<Cell> = cfg
         .sizes
         .iter()
