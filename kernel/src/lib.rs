@@ -16,6 +16,7 @@ pub mod eval;
 pub mod files;
 #[cfg(feature = "webgpu")]
 pub mod gpu;
+pub mod imagination;
 pub mod model;
 pub(crate) mod nn;
 #[cfg(feature = "notebook")]

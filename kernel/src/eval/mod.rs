@@ -11,7 +11,10 @@
 
 pub(crate) mod dynamics_model_eval;
 pub(crate) mod judge;
+#[cfg(feature = "fs")]
+pub mod plan_eval;
 pub mod report;
+pub mod rollout_eval;
 pub(crate) mod text;
 pub mod tokenizer;
 #[cfg(feature = "vlm")]

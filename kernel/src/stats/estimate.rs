@@ -53,6 +53,23 @@ impl Estimate {
         }
     }
 
+    /// A proportion `successes / n` with Wilson's 95 % score interval (right near 0 and 1,
+    /// where the t-interval of 0/1 values is not). `n = 0` gives NaN.
+    pub fn proportion(successes: usize, n: usize) -> Estimate {
+        let (k, m) = (successes as f64, n as f64);
+        let p = k / m;
+        let z = 1.959_963_985;
+        let denom = 1.0 + z * z / m;
+        let centre = (p + z * z / (2.0 * m)) / denom;
+        let half = z * (p * (1.0 - p) / m + z * z / (4.0 * m * m)).sqrt() / denom;
+        Estimate {
+            mean: p,
+            ci_low: (centre - half).max(0.0),
+            ci_high: (centre + half).min(1.0),
+            n,
+        }
+    }
+
     /// The paired difference `a[i] - b[i]` (the same seed under two conditions).
     #[cfg(feature = "fs")]
     pub(crate) fn paired(a: &[f64], b: &[f64]) -> Estimate {
@@ -70,6 +87,23 @@ impl Estimate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wilson_interval_matches_the_textbook_values() {
+        // Wilson 95 % intervals, e.g. Newcombe (1998), Table I: 5/10 -> [0.2366, 0.7634].
+        let e = Estimate::proportion(5, 10);
+        assert!(
+            (e.ci_low - 0.2366).abs() < 1e-4 && (e.ci_high - 0.7634).abs() < 1e-4,
+            "{e:?}"
+        );
+        let none = Estimate::proportion(0, 10);
+        assert_eq!((none.mean, none.ci_low), (0.0, 0.0));
+        assert!((none.ci_high - 0.2775).abs() < 1e-4, "{none:?}");
+        let all = Estimate::proportion(10, 10);
+        assert_eq!((all.mean, all.ci_high), (1.0, 1.0));
+        assert!((all.ci_low - 0.7225).abs() < 1e-4, "{all:?}");
+        assert!(Estimate::proportion(0, 0).mean.is_nan());
+    }
 
     #[test]
     fn interval_by_hand() {

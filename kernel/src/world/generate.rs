@@ -104,6 +104,43 @@ pub(crate) fn random_triplet(rng: &mut impl Rng, family: Family) -> Triplet {
     }
 }
 
+/// A random scene and `steps` random valid actions applied one after another, each leading to
+/// a scene not seen before on the chain (no action undoes an earlier one), families drawn
+/// uniformly. Step `s` is the triplet from scene `s` to scene `s + 1`.
+pub fn random_chain(rng: &mut impl Rng, steps: usize) -> Vec<Triplet> {
+    'chain: loop {
+        let mut scene = random_scene(rng, 2..=4);
+        let mut seen = vec![scene.clone()];
+        let mut chain = Vec::with_capacity(steps);
+        for _ in 0..steps {
+            let mut families = Family::ALL;
+            families.shuffle(rng);
+            let step = families.iter().find_map(|&family| {
+                let fresh: Vec<(Action, Scene)> = Action::valid_in(&scene, family)
+                    .into_iter()
+                    .map(|a| (a, a.apply(&scene).expect("valid_in returns valid actions")))
+                    .filter(|(_, next)| !seen.iter().any(|s| s.same_state(next)))
+                    .collect();
+                fresh.choose(rng).cloned()
+            });
+            let Some((action, target)) = step else {
+                continue 'chain;
+            };
+            let k = rng.random_range(0..template_count(&action) * 4);
+            let text = describe(&action, &scene, k).expect("the action's objects are in the scene");
+            chain.push(Triplet {
+                source: scene.clone(),
+                action,
+                text,
+                target: target.clone(),
+            });
+            seen.push(target.clone());
+            scene = target;
+        }
+        return chain;
+    }
+}
+
 /// `n` triplets with families in round-robin order.
 pub fn triplets(seed: u64, n: usize) -> Vec<Triplet> {
     let mut rng = rng(seed);
@@ -339,6 +376,34 @@ pub fn render_triplet(t: &Triplet, render: RenderConfig) -> (RgbImage, RgbImage)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chains_are_valid_continuous_never_return_and_fixed_by_the_seed() {
+        for steps in [1, 3, 5] {
+            let mut r = rng(steps as u64);
+            for _ in 0..20 {
+                let chain = random_chain(&mut r, steps);
+                assert_eq!(chain.len(), steps);
+                let mut seen = vec![chain[0].source.clone()];
+                for (i, t) in chain.iter().enumerate() {
+                    assert!(t.action.apply(&t.source).unwrap().same_state(&t.target));
+                    assert_eq!(
+                        crate::world::parse(&t.text).unwrap(),
+                        t.action,
+                        "{}",
+                        t.text
+                    );
+                    if i > 0 {
+                        assert_eq!(chain[i - 1].target, t.source, "the chain is continuous");
+                    }
+                    assert!(!seen.iter().any(|s| s.same_state(&t.target)), "returned");
+                    seen.push(t.target.clone());
+                }
+            }
+        }
+        assert_eq!(random_chain(&mut rng(9), 3), random_chain(&mut rng(9), 3));
+        assert_ne!(random_chain(&mut rng(9), 3), random_chain(&mut rng(10), 3));
+    }
 
     #[test]
     fn same_seed_same_data() {

@@ -288,6 +288,17 @@ impl Scene {
             .filter(|o| !matches!(o.place, Place::Under(_)))
     }
 
+    /// Whether two scenes hold the same objects in the same states, whatever their order (an
+    /// object removed and added again comes last in the list).
+    pub fn same_state(&self, other: &Scene) -> bool {
+        let sorted = |s: &Scene| {
+            let mut objects = s.objects.clone();
+            objects.sort_by_key(|o| o.color);
+            objects
+        };
+        sorted(self) == sorted(other)
+    }
+
     /// Checks every physical rule of the world; actions keep scenes valid.
     pub(crate) fn validate(&self) -> Result<(), SceneError> {
         let err = |m: String| Err(SceneError(m));
@@ -381,6 +392,35 @@ impl fmt::Display for Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_state_ignores_the_order_of_objects_only() {
+        let a = Object::new(
+            Shape::Cube,
+            Color::Red,
+            Size::Small,
+            Place::Table(Slot::new(0, 0)),
+        );
+        let b = Object::new(
+            Shape::Sphere,
+            Color::Blue,
+            Size::Large,
+            Place::Table(Slot::new(1, 2)),
+        );
+        let ab = Scene {
+            objects: vec![a, b],
+        };
+        let ba = Scene {
+            objects: vec![b, a],
+        };
+        assert!(ab.same_state(&ba) && ab != ba);
+        let mut moved = b;
+        moved.place = Place::Table(Slot::new(1, 1));
+        assert!(!ab.same_state(&Scene {
+            objects: vec![moved, a]
+        }));
+        assert!(!ab.same_state(&Scene { objects: vec![a] }));
+    }
 
     fn obj(shape: Shape, color: Color, size: Size, place: Place) -> Object {
         Object::new(shape, color, size, place)

@@ -1,9 +1,15 @@
 //! Value parsers for the numbers a command line sets: each accepts a bounded range and refuses
 //! anything else as a usage error (exit 2) that names the range, before any work is done; and
-//! the flag group `eval` and `judge` share ([`VerifiedWorldArgs`]).
+//! the flag group `eval` and `judge` share ([`VerifiedWorldArgs`]), the two models of `plan`
+//! and `rollout` ([`PairArgs`]), and the refusal to replace a file ([`check_output`]).
 
+use crate::predict_cmd::load;
+use anyhow::{Context, Result};
+use clap::Args;
 use dynaboot::model::explainer::MAX_PROPOSALS;
 use dynaboot::model::verifier::MAX_N;
+use dynaboot::model::{DynamicsModel, WorldModel};
+use std::path::{Path, PathBuf};
 
 /// A whole number in `range`, or a message naming it (and `hint`).
 fn whole(s: &str, range: std::ops::RangeInclusive<usize>, hint: &str) -> Result<usize, String> {
@@ -171,4 +177,45 @@ pub struct VerifiedWorldArgs {
     /// Candidates per row (best-of-N, 1 to 1024) when --dynamics is given.
     #[arg(long, default_value_t = 8, value_parser = candidates)]
     pub n: usize,
+}
+
+/// The two models (the shipped pair by default).
+#[derive(Args)]
+pub struct PairArgs {
+    /// World-model checkpoint (default: the shipped `world`).
+    #[arg(long)]
+    pub world: Option<PathBuf>,
+    /// Dynamics-model checkpoint (default: the shipped `dynamics`).
+    #[arg(long)]
+    pub dynamics: Option<PathBuf>,
+}
+
+impl PairArgs {
+    pub fn load(&self) -> Result<(WorldModel, DynamicsModel)> {
+        let shipped =
+            |name: &str| -> Result<PathBuf> { Ok(dynaboot::shipped::shipped_models()?.join(name)) };
+        let world = match &self.world {
+            Some(p) => p.clone(),
+            None => shipped("world")?,
+        };
+        let dynamics = match &self.dynamics {
+            Some(p) => p.clone(),
+            None => shipped("dynamics")?,
+        };
+        Ok((
+            WorldModel::new(load(&world)?).context("--world")?,
+            DynamicsModel::new(load(&dynamics)?).context("--dynamics")?,
+        ))
+    }
+}
+
+/// Refuses to replace a file this command did not write, unless `force`.
+pub fn check_output(path: &Path, force: bool, flag: &str) -> Result<()> {
+    if path.exists() && !force {
+        anyhow::bail!(
+            "{flag} {} already exists; pass --force to replace it, or choose another path",
+            path.display()
+        );
+    }
+    Ok(())
 }

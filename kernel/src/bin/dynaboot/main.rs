@@ -9,8 +9,10 @@ mod bootstrap_cmd;
 mod demo_cmd;
 mod eval_cmd;
 mod judge_cmd;
+mod plan_cmd;
 mod predict_cmd;
 mod progress;
+mod rollout_cmd;
 mod scale_cmd;
 mod study_cmd;
 mod tokenizer_cmd;
@@ -51,6 +53,13 @@ enum Command {
     Predict(predict_cmd::PredictArgs),
     /// Say in words what changed between two images, with a dynamics model.
     Explain(predict_cmd::ExplainArgs),
+    /// The actions from a start image to a goal image: the dynamics model proposes, the world
+    /// model imagines, a beam search keeps the states closest to the goal (`plan eval`: the
+    /// exact benchmark in the embedded world).
+    Plan(plan_cmd::PlanCmd),
+    /// Apply several actions in imagination, each step verified and read back by the dynamics
+    /// model (`rollout eval`: against the true frames of the embedded world).
+    Rollout(rollout_cmd::RolloutCmd),
     /// Label unlabelled videos with a dynamics model (weak supervision for the world model).
     Bootstrap(bootstrap_cmd::BootstrapArgs),
     /// Evaluate a world model (best-of-N with a dynamics model) and the dynamics model.
@@ -99,6 +108,8 @@ fn main() {
         Command::Train(a) => train_cmd::run(a),
         Command::Predict(a) => predict_cmd::predict(a),
         Command::Explain(a) => predict_cmd::explain(a),
+        Command::Plan(c) => plan_cmd::run(c),
+        Command::Rollout(c) => rollout_cmd::run(c),
         Command::Bench(a) => bench_cmd::run(a),
         Command::Bootstrap(a) => bootstrap_cmd::run(a),
         Command::Ablate(a) => ablate_cmd::run(a),

@@ -1,0 +1,270 @@
+//! Planning towards a goal image with the two models: Video Language Planning (Du et al. 2023)
+//! with the paper's pair. A beam search whose only knowledge is the models and the images: at
+//! each depth the dynamics model proposes `K` distinct actions from (state, goal) — its greedy
+//! reading and samples — the world model imagines each (best-of-N, verified), and a heuristic
+//! computed from the images and the models keeps the best `B` states:
+//!
+//! value = tokens of the state that equal the goal's  +  λ · mean log p(action | parent, goal)
+//!         −  step cost · depth
+//!
+//! The image tokenizer is local (each token a function of its own 8x8 patch), so the share of
+//! tokens that equal the goal's counts the parts of the scene that already look like the goal.
+//! The search stops when a state's tokens all equal the goal's (the goal is judged reached) or
+//! at the depth limit; the plan is the path to the best state.
+//!
+//! What imagines a step is a closure, so the same search runs with the world model
+//! ([`super::Imagination::plan`]) and, for evaluation only, with the true simulator in its place
+//! (the oracle of `eval::plan_eval`): whatever separates the two is the world model's error.
+
+use crate::error::{Error, Result};
+use crate::model::backbone::Backbone;
+use crate::model::dynamics_model::explain_pairs;
+use crate::model::explainer::MAX_PROPOSALS;
+use crate::model::{Format, Sampling, Score};
+use crate::playground::MAX_CANDIDATES;
+use crate::tokenize::text::TextTokenizer;
+use serde::{Deserialize, Serialize};
+
+/// Most actions a plan may have.
+pub const MAX_DEPTH: usize = 8;
+/// Most states the beam keeps per depth.
+pub const MAX_BEAM: usize = 16;
+
+/// How the search runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanConfig {
+    /// Most actions in a plan (the depth limit).
+    pub depth: usize,
+    /// `B`: states kept per depth.
+    pub beam: usize,
+    /// `K`: actions the dynamics model proposes per state (its greedy reading and `K - 1`
+    /// samples at temperature 1; repeats are dropped).
+    pub proposals: usize,
+    /// Best-of-N of the world model imagining each proposed action.
+    pub n: usize,
+    /// λ: weight of the dynamics model's mean log p(action | state, goal) in the value.
+    pub proposal_weight: f32,
+    /// Value taken off per action, in goal tokens: a longer plan must match more of the goal.
+    pub step_cost: f32,
+    /// How the world model samples; proposals at depth `d` draw from seeds after this one.
+    pub sampling: Sampling,
+}
+
+impl Default for PlanConfig {
+    fn default() -> Self {
+        PlanConfig {
+            depth: 3,
+            beam: 2,
+            proposals: 4,
+            n: 4,
+            proposal_weight: 0.0,
+            step_cost: 0.5,
+            sampling: Sampling::default(),
+        }
+    }
+}
+
+impl PlanConfig {
+    /// Refuses settings outside their ranges, naming the field.
+    pub fn check(&self) -> Result<()> {
+        let bounded = |name: &str, v: usize, max: usize| match (1..=max).contains(&v) {
+            true => Ok(()),
+            false => Err(Error::Invalid(format!(
+                "plan {name} {v}: use a whole number from 1 to {max}"
+            ))),
+        };
+        bounded("depth", self.depth, MAX_DEPTH)?;
+        bounded("beam", self.beam, MAX_BEAM)?;
+        bounded("proposals", self.proposals, MAX_PROPOSALS)?;
+        bounded("n", self.n, MAX_CANDIDATES)?;
+        for (name, v) in [
+            ("proposal weight", self.proposal_weight),
+            ("step cost", self.step_cost),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(Error::Invalid(format!(
+                    "plan {name} {v}: use a number of at least 0"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One state the search reached: the start, or an action imagined from its parent.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PlanNode {
+    /// The node this action was taken from (`None` for the start).
+    pub parent: Option<usize>,
+    /// Actions from the start.
+    pub depth: usize,
+    /// The action in words (empty for the start).
+    pub action: String,
+    /// The action's text token ids.
+    #[serde(skip)]
+    pub(crate) tokens: Vec<u32>,
+    /// The state's image codes.
+    #[serde(skip)]
+    pub codes: Vec<u32>,
+    /// log p(action | parent, goal) under the dynamics model, as proposed.
+    pub proposal: Option<Score>,
+    /// log p(action | parent, imagined) under the dynamics model: the imagination's verifier
+    /// score (`None` where the simulator imagined).
+    pub verification: Option<Score>,
+    /// How many of the state's image tokens equal the goal's.
+    pub agreement: usize,
+    /// The heuristic's value (see the module's doc).
+    pub value: f32,
+    /// Whether the beam kept it to expand.
+    pub kept: bool,
+}
+
+/// The searched tree and the plan chosen in it.
+#[derive(Clone, Debug)]
+pub(crate) struct Search {
+    /// Every node, the start first, children after their parents.
+    pub(crate) nodes: Vec<PlanNode>,
+    /// The nodes of the plan, start excluded, in order.
+    pub(crate) path: Vec<usize>,
+    /// Whether the last node's tokens all equal the goal's.
+    pub(crate) reached: bool,
+}
+
+/// What imagining an action gives: the state carried along, its codes and the verifier's
+/// score; `None` when the action cannot be imagined (the simulator refuses it).
+pub(crate) type Imagined<S> = Option<(S, Vec<u32>, Option<Score>)>;
+
+/// The beam search from `start` towards `goal` (image codes): the dynamics model proposes,
+/// `imagine(state, codes, action)` imagines.
+pub(crate) async fn search<D: Backbone, S: Clone>(
+    dynamics: (&D, &Format),
+    text: &TextTokenizer,
+    start: (S, Vec<u32>),
+    goal: &[u32],
+    cfg: &PlanConfig,
+    mut imagine: impl AsyncFnMut(&S, &[u32], &[u32]) -> Result<Imagined<S>>,
+) -> Result<Search> {
+    cfg.check()?;
+    let agreement = |codes: &[u32]| codes.iter().zip(goal).filter(|(a, b)| a == b).count();
+    let (state, codes) = start;
+    let mut nodes = vec![PlanNode {
+        parent: None,
+        depth: 0,
+        action: String::new(),
+        tokens: Vec::new(),
+        agreement: agreement(&codes),
+        codes,
+        proposal: None,
+        verification: None,
+        value: f32::NEG_INFINITY,
+        kept: true,
+    }];
+    let mut states = vec![state];
+    let mut frontier = vec![0usize];
+    let mut reached = false;
+    for depth in 1..=cfg.depth {
+        let proposed = propose(dynamics, &nodes, &frontier, goal, cfg, depth).await?;
+        let first_child = nodes.len();
+        for (&parent, actions) in frontier.iter().zip(proposed) {
+            for (tokens, proposal) in actions {
+                let Some((state, codes, verification)) =
+                    imagine(&states[parent], &nodes[parent].codes, &tokens).await?
+                else {
+                    continue;
+                };
+                // A state seen before is never better reached later.
+                if nodes.iter().any(|n| n.codes == codes) {
+                    continue;
+                }
+                let agreement = agreement(&codes);
+                let value = agreement as f32 + cfg.proposal_weight * proposal.mean
+                    - cfg.step_cost * depth as f32;
+                nodes.push(PlanNode {
+                    parent: Some(parent),
+                    depth,
+                    action: text.decode(&tokens)?,
+                    tokens,
+                    codes,
+                    proposal: Some(proposal),
+                    verification,
+                    agreement,
+                    value,
+                    kept: false,
+                });
+                states.push(state);
+            }
+        }
+        let mut children: Vec<usize> = (first_child..nodes.len()).collect();
+        children.sort_by(|&a, &b| nodes[b].value.total_cmp(&nodes[a].value).then(a.cmp(&b)));
+        children.truncate(cfg.beam);
+        for &c in &children {
+            nodes[c].kept = true;
+        }
+        frontier = children;
+        reached = nodes[first_child..]
+            .iter()
+            .any(|n| n.agreement == goal.len());
+        if reached || frontier.is_empty() {
+            break;
+        }
+    }
+    let best = (1..nodes.len())
+        .filter(|&i| !reached || nodes[i].agreement == goal.len())
+        .max_by(|&a, &b| {
+            nodes[a]
+                .value
+                .total_cmp(&nodes[b].value)
+                .then(nodes[b].depth.cmp(&nodes[a].depth))
+                .then(b.cmp(&a))
+        });
+    let mut path = Vec::new();
+    let mut at = best;
+    while let Some(i) = at.filter(|&i| i != 0) {
+        path.push(i);
+        at = nodes[i].parent;
+    }
+    path.reverse();
+    Ok(Search {
+        reached: path
+            .last()
+            .is_some_and(|&i| nodes[i].agreement == goal.len()),
+        nodes,
+        path,
+    })
+}
+
+/// The distinct, non-empty actions the dynamics model proposes for each frontier node towards
+/// `goal`, with their scores: its greedy reading first, then samples.
+async fn propose<D: Backbone>(
+    (backbone, format): (&D, &Format),
+    nodes: &[PlanNode],
+    frontier: &[usize],
+    goal: &[u32],
+    cfg: &PlanConfig,
+    depth: usize,
+) -> Result<Vec<Vec<(Vec<u32>, Score)>>> {
+    let pairs: Vec<(Vec<u32>, Vec<u32>)> = frontier
+        .iter()
+        .map(|&i| (nodes[i].codes.clone(), goal.to_vec()))
+        .collect();
+    let mut proposed: Vec<Vec<(Vec<u32>, Score)>> = vec![Vec::new(); pairs.len()];
+    for s in 0..cfg.proposals {
+        let sampling = match s {
+            0 => Sampling::greedy(),
+            _ => Sampling {
+                seed: cfg
+                    .sampling
+                    .seed
+                    .wrapping_add((depth * MAX_PROPOSALS + s) as u64),
+                ..Sampling::default()
+            },
+        };
+        let explained = explain_pairs(backbone, format, &pairs, &sampling).await?;
+        for (p, (tokens, score)) in proposed.iter_mut().zip(explained) {
+            if !tokens.is_empty() && !p.iter().any(|(t, _)| *t == tokens) {
+                p.push((tokens, score));
+            }
+        }
+    }
+    Ok(proposed)
+}
