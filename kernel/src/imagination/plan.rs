@@ -1,7 +1,8 @@
 //! Planning towards a goal image with the two models: Video Language Planning (Du et al. 2023)
 //! with the paper's pair. A beam search whose only knowledge is the models and the images: at
 //! each depth the dynamics model proposes `K` distinct actions from (state, goal) — its greedy
-//! reading and samples — the world model imagines each (best-of-N, verified), and a heuristic
+//! readings of the goal and of *subgoals* (the goal pasted on the state over one region of
+//! changed tokens at a time), then samples — the world model imagines each (best-of-N, verified), and a heuristic
 //! computed from the images and the models keeps the best `B` states:
 //!
 //! value = tokens of the state that equal the goal's  +  λ · mean log p(action | parent, goal)
@@ -37,9 +38,12 @@ pub struct PlanConfig {
     pub depth: usize,
     /// `B`: states kept per depth.
     pub beam: usize,
-    /// `K`: actions the dynamics model proposes per state (its greedy reading and `K - 1`
-    /// samples at temperature 1; repeats are dropped).
+    /// `K`: most actions the dynamics model proposes per state: its greedy readings of the
+    /// goal (and of the subgoals), then samples at temperature 1 towards the goal; repeats
+    /// are dropped.
     pub proposals: usize,
+    /// Whether the dynamics model also reads the subgoals (see [`subgoals`]).
+    pub subgoals: bool,
     /// Best-of-N of the world model imagining each proposed action.
     pub n: usize,
     /// λ: weight of the dynamics model's mean log p(action | state, goal) in the value.
@@ -56,6 +60,7 @@ impl Default for PlanConfig {
             depth: 3,
             beam: 2,
             proposals: 4,
+            subgoals: true,
             n: 4,
             proposal_weight: 0.0,
             step_cost: 0.5,
@@ -233,6 +238,66 @@ pub(crate) async fn search<D: Backbone, S: Clone>(
     })
 }
 
+/// Most subgoals read per state (the goal itself, one per region, one per pair of regions).
+const MAX_SUBGOALS: usize = 16;
+
+/// The goal as seen from `state`, and the *subgoals*: the goal's tokens pasted onto the
+/// state's only over one connected region of differing tokens (8-neighbours on the token
+/// grid), and over two. The dynamics model learnt single changes; a goal several actions
+/// away shows several, and each region is closer to one. Only images are read: the tokenizer
+/// is local, so a region of changed tokens is a region of changed pixels.
+pub(crate) fn subgoals(state: &[u32], goal: &[u32]) -> Vec<Vec<u32>> {
+    let side = (state.len() as f64).sqrt() as usize;
+    let differs: Vec<bool> = state.iter().zip(goal).map(|(a, b)| a != b).collect();
+    let mut region = vec![usize::MAX; state.len()];
+    let mut regions: Vec<Vec<usize>> = Vec::new();
+    for seed in 0..state.len() {
+        if !differs[seed] || region[seed] != usize::MAX {
+            continue;
+        }
+        let id = regions.len();
+        let mut cells = vec![seed];
+        region[seed] = id;
+        let mut k = 0;
+        while k < cells.len() {
+            let (r, c) = ((cells[k] / side) as isize, (cells[k] % side) as isize);
+            for (dr, dc) in (-1..=1).flat_map(|dr| (-1..=1).map(move |dc| (dr, dc))) {
+                let (nr, nc) = (r + dr, c + dc);
+                if nr < 0 || nc < 0 || nr >= side as isize || nc >= side as isize {
+                    continue;
+                }
+                let j = nr as usize * side + nc as usize;
+                if differs[j] && region[j] == usize::MAX {
+                    region[j] = id;
+                    cells.push(j);
+                }
+            }
+            k += 1;
+        }
+        regions.push(cells);
+    }
+    let paste = |cells: &[&Vec<usize>]| {
+        let mut sub = state.to_vec();
+        for &j in cells.iter().copied().flatten() {
+            sub[j] = goal[j];
+        }
+        sub
+    };
+    let mut out = vec![goal.to_vec()];
+    if regions.len() > 1 {
+        out.extend(regions.iter().map(|r| paste(&[r])));
+    }
+    if regions.len() > 2 {
+        for a in 0..regions.len() {
+            for b in a + 1..regions.len() {
+                out.push(paste(&[&regions[a], &regions[b]]));
+            }
+        }
+    }
+    out.truncate(MAX_SUBGOALS);
+    out
+}
+
 /// The distinct, non-empty actions the dynamics model proposes for each frontier node towards
 /// `goal`, with their scores: its greedy reading first, then samples.
 async fn propose<D: Backbone>(
@@ -243,28 +308,85 @@ async fn propose<D: Backbone>(
     cfg: &PlanConfig,
     depth: usize,
 ) -> Result<Vec<Vec<(Vec<u32>, Score)>>> {
+    let mut proposed: Vec<Vec<(Vec<u32>, Score)>> = vec![Vec::new(); frontier.len()];
+    let add = |p: &mut Vec<(Vec<u32>, Score)>, (tokens, score): (Vec<u32>, Score)| {
+        if !tokens.is_empty() && p.len() < cfg.proposals && !p.iter().any(|(t, _)| *t == tokens) {
+            p.push((tokens, score));
+        }
+    };
+    // The greedy reading of each (sub)goal, all states' in one batch.
+    let mut pairs: Vec<(Vec<u32>, Vec<u32>)> = Vec::new();
+    let mut owner = Vec::new();
+    for (f, &i) in frontier.iter().enumerate() {
+        let state = &nodes[i].codes;
+        let targets = match cfg.subgoals {
+            true => subgoals(state, goal),
+            false => vec![goal.to_vec()],
+        };
+        for target in targets {
+            pairs.push((state.clone(), target));
+            owner.push(f);
+        }
+    }
+    let read = explain_pairs(backbone, format, &pairs, &Sampling::greedy()).await?;
+    for (f, explained) in owner.into_iter().zip(read) {
+        add(&mut proposed[f], explained);
+    }
+    // Samples towards the whole goal fill what is left.
     let pairs: Vec<(Vec<u32>, Vec<u32>)> = frontier
         .iter()
         .map(|&i| (nodes[i].codes.clone(), goal.to_vec()))
         .collect();
-    let mut proposed: Vec<Vec<(Vec<u32>, Score)>> = vec![Vec::new(); pairs.len()];
-    for s in 0..cfg.proposals {
-        let sampling = match s {
-            0 => Sampling::greedy(),
-            _ => Sampling {
-                seed: cfg
-                    .sampling
-                    .seed
-                    .wrapping_add((depth * MAX_PROPOSALS + s) as u64),
-                ..Sampling::default()
-            },
+    for s in 1..cfg.proposals {
+        if proposed.iter().all(|p| p.len() >= cfg.proposals) {
+            break;
+        }
+        let sampling = Sampling {
+            seed: cfg
+                .sampling
+                .seed
+                .wrapping_add((depth * MAX_PROPOSALS + s) as u64),
+            ..Sampling::default()
         };
         let explained = explain_pairs(backbone, format, &pairs, &sampling).await?;
-        for (p, (tokens, score)) in proposed.iter_mut().zip(explained) {
-            if !tokens.is_empty() && !p.iter().any(|(t, _)| *t == tokens) {
-                p.push((tokens, score));
-            }
+        for (p, e) in proposed.iter_mut().zip(explained) {
+            add(p, e);
         }
     }
     Ok(proposed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subgoals_paste_the_goal_one_region_at_a_time() {
+        // A 4x4 grid: two separate regions differ (top-left cell, bottom-right 2x1).
+        let state = vec![0u32; 16];
+        let mut goal = state.clone();
+        goal[0] = 1;
+        goal[14] = 2;
+        goal[15] = 3;
+        let subs = subgoals(&state, &goal);
+        assert_eq!(subs.len(), 3, "the goal and one per region");
+        assert_eq!(subs[0], goal);
+        let mut first = state.clone();
+        first[0] = 1;
+        let mut second = state.clone();
+        second[14] = 2;
+        second[15] = 3;
+        assert_eq!(subs[1..], [first, second]);
+        // Diagonal neighbours are one region; three regions add their pairs.
+        let mut goal = state.clone();
+        goal[0] = 1;
+        goal[5] = 1;
+        assert_eq!(subgoals(&state, &goal).len(), 1);
+        let mut goal = state.clone();
+        goal[0] = 1;
+        goal[3] = 1;
+        goal[15] = 1;
+        assert_eq!(subgoals(&state, &goal).len(), 1 + 3 + 3);
+        assert_eq!(subgoals(&state, &state), vec![state.clone()]);
+    }
 }

@@ -34,15 +34,16 @@ enum PlanSub {
 /// The search's settings.
 #[derive(Args)]
 struct SearchArgs {
-    /// Most actions in a plan (1 to 8).
-    #[arg(long, default_value_t = PlanConfig::default().depth, value_parser = depth)]
-    depth: usize,
     /// States the beam keeps per depth (1 to 16).
     #[arg(long, default_value_t = PlanConfig::default().beam, value_parser = beam)]
     beam: usize,
     /// Actions the dynamics model proposes per state (1 to 64).
     #[arg(long, default_value_t = PlanConfig::default().proposals, value_parser = crate::args::proposals)]
     proposals: usize,
+    /// Propose only from the whole goal, not from its subgoals (one region of changed
+    /// tokens at a time).
+    #[arg(long)]
+    no_subgoals: bool,
     /// Best-of-N of the world model imagining each action (1 to 8).
     #[arg(long, default_value_t = PlanConfig::default().n, value_parser = candidates)]
     candidates: usize,
@@ -52,16 +53,18 @@ struct SearchArgs {
     /// Value taken off per action, in goal tokens.
     #[arg(long, default_value_t = PlanConfig::default().step_cost, value_parser = crate::args::weight)]
     step_cost: f32,
+    /// Seed of the world model's samples and the proposals' samples.
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
 
 impl SearchArgs {
-    fn config(&self) -> PlanConfig {
+    fn config(&self, depth: usize) -> PlanConfig {
         PlanConfig {
-            depth: self.depth,
+            depth,
             beam: self.beam,
             proposals: self.proposals,
+            subgoals: !self.no_subgoals,
             n: self.candidates,
             proposal_weight: self.proposal_weight,
             step_cost: self.step_cost,
@@ -110,6 +113,9 @@ struct PlanArgs {
     /// The goal image.
     #[arg(long, required = true)]
     goal: Option<PathBuf>,
+    /// Most actions in a plan (1 to 8).
+    #[arg(long, default_value_t = PlanConfig::default().depth, value_parser = depth)]
+    depth: usize,
     #[command(flatten)]
     search: SearchArgs,
     /// Folder for plan.json and the imagined frames.
@@ -136,21 +142,8 @@ struct PlanEvalArgs {
     /// Most actions in a plan: the problem's depth when not given.
     #[arg(long, value_parser = depth)]
     max_depth: Option<usize>,
-    /// States the beam keeps per depth (1 to 16).
-    #[arg(long, default_value_t = PlanConfig::default().beam, value_parser = beam)]
-    beam: usize,
-    /// Actions the dynamics model proposes per state (1 to 64).
-    #[arg(long, default_value_t = PlanConfig::default().proposals, value_parser = crate::args::proposals)]
-    proposals: usize,
-    /// Best-of-N of the world model imagining each action (1 to 8).
-    #[arg(long, default_value_t = PlanConfig::default().n, value_parser = candidates)]
-    candidates: usize,
-    /// Weight of the dynamics model's mean log p(action | state, goal) in the search's value.
-    #[arg(long, default_value_t = PlanConfig::default().proposal_weight, value_parser = crate::args::weight)]
-    proposal_weight: f32,
-    /// Value taken off per action, in goal tokens.
-    #[arg(long, default_value_t = PlanConfig::default().step_cost, value_parser = crate::args::weight)]
-    step_cost: f32,
+    #[command(flatten)]
+    search: SearchArgs,
     /// The results (json).
     #[arg(long)]
     out: PathBuf,
@@ -179,7 +172,7 @@ fn plan(a: PlanArgs) -> Result<()> {
     let start = load_model_image(start_path, size).context("--start")?;
     let goal = load_model_image(goal_path, size).context("--goal")?;
     let imagination = Imagination::new(&world, &dynamics)?;
-    let cfg = a.search.config();
+    let cfg = a.search.config(a.depth);
     let clock = std::time::Instant::now();
     let plan = imagination.plan(&start, &goal, &cfg)?;
     let seconds = clock.elapsed().as_secs_f64();
@@ -227,15 +220,7 @@ fn eval(a: PlanEvalArgs) -> Result<()> {
             depths: vec![depth],
             problems: a.n,
             seed: a.problem_seed,
-            plan: PlanConfig {
-                depth: a.max_depth.unwrap_or(depth),
-                beam: a.beam,
-                proposals: a.proposals,
-                n: a.candidates,
-                proposal_weight: a.proposal_weight,
-                step_cost: a.step_cost,
-                sampling: Sampling::default(),
-            },
+            plan: a.search.config(a.max_depth.unwrap_or(depth)),
         };
         let r = evaluate_planning(&imagination, &config, |d, done, of| {
             if done % 10 == 0 || done == of {
