@@ -2,7 +2,7 @@
 //! pair: what they write, that the records agree with the embedded world, and that their
 //! flags are bounded.
 
-use dynaboot::eval::plan_eval::{execute, problems};
+use dynaboot::eval::plan_eval::{PlanEval, execute, problems};
 use dynaboot::world::RenderConfig;
 use dynaboot::world::render::render_scene;
 use dynaboot_tests::{fails, ok, refused, s};
@@ -121,16 +121,17 @@ fn plan_eval_reports_every_depth_beside_its_baselines_and_the_world_agrees() {
         assert!(row["mean_plan_length"].as_f64().unwrap() <= depth as f64);
     }
     // Each recorded success is what executing the recorded plan in the world gives.
-    for run in record["runs"].as_array().unwrap() {
-        for p in run["problems"].as_array().unwrap() {
-            let depth = p["depth"].as_u64().unwrap() as usize;
-            let index = p["index"].as_u64().unwrap() as usize;
-            let chain = &problems(5, depth, 2)[index];
-            let plan: Vec<String> = serde_json::from_value(p["plan"].clone()).unwrap();
-            let reaches = execute(&chain[0].source, &plan)
-                .is_ok_and(|end| end.same_state(&chain[depth - 1].target));
-            assert_eq!(p["success"].as_bool().unwrap(), reaches, "{p}");
-        }
+    let record = PlanEval::load(&out).unwrap();
+    assert_eq!(record.problems.len(), 4);
+    for p in &record.problems {
+        let chain = &problems(5, p.depth, 2)[p.index];
+        let reaches = execute(&chain[0].source, &p.plan)
+            .is_ok_and(|end| end.same_state(&chain[p.depth - 1].target));
+        assert_eq!(p.success, reaches, "{p:?}");
+        assert!(
+            p.plan.len() <= p.depth,
+            "the depth limit is the problem's depth"
+        );
     }
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<table") && page.contains("oracle"));

@@ -1,7 +1,7 @@
 //! dynaboot: world models and dynamics models whose actions are written in language.
 //!
 //! Data flows one way: [`world`] -> [`data`] -> [`tokenize`] -> model -> training /
-//! bootstrap / verification -> evaluation -> reports. See `docs/ARCHITECTURE.md`.
+//! bootstrap / verification / imagination -> evaluation -> reports. See `docs/ARCHITECTURE.md`.
 
 #![warn(missing_docs, unnameable_types)]
 

@@ -10,7 +10,7 @@
 
 use crate::error::{Error, Result};
 use crate::eval::Judge;
-use crate::imagination::plan::{Imagined, Search, search};
+use crate::imagination::plan::{Imagined, Search, Step, search};
 use crate::imagination::{Imagination, PlanConfig};
 use crate::model::Sampling;
 use crate::model::backbone::ready;
@@ -38,6 +38,9 @@ pub struct PlanEvalConfig {
     pub seed: u64,
     /// The search, for the world model and the oracle alike.
     pub plan: PlanConfig,
+    /// Most actions in a plan; `None`: the problem's depth (the search then knows how many
+    /// actions the goal is away, though not which).
+    pub depth_limit: Option<usize>,
 }
 
 impl PlanEvalConfig {
@@ -55,6 +58,13 @@ impl PlanEvalConfig {
                 "problem depth {d}: use 1 to {}",
                 crate::imagination::MAX_DEPTH
             )));
+        }
+        if let Some(limit) = self.depth_limit {
+            PlanConfig {
+                depth: limit,
+                ..self.plan.clone()
+            }
+            .check()?;
         }
         if !(1..=MAX_PROBLEMS).contains(&self.problems) {
             return Err(Error::Invalid(format!(
@@ -142,6 +152,19 @@ pub struct PlanEval {
     pub problems: Vec<ProblemResult>,
 }
 
+impl PlanEval {
+    /// The record `dynaboot plan eval` wrote.
+    pub fn load(path: &std::path::Path) -> Result<PlanEval> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::Invalid(format!(
+                "{}: not a planning record ({e}); make one with `dynaboot plan eval`",
+                path.display()
+            ))
+        })
+    }
+}
+
 /// The problems of one depth: a pure function of the seed and the depth.
 pub fn problems(seed: u64, depth: usize, n: usize) -> Vec<Vec<crate::world::Triplet>> {
     let mut r = rng(seed ^ (depth as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
@@ -192,6 +215,10 @@ pub fn evaluate_planning(
     let mut results = Vec::new();
     let mut per_depth = Vec::new();
     for &depth in &config.depths {
+        let plan_config = PlanConfig {
+            depth: config.depth_limit.unwrap_or(depth),
+            ..config.plan.clone()
+        };
         let problems = problems(config.seed, depth, config.problems);
         let mut rows = Vec::with_capacity(problems.len());
         for (index, chain) in problems.iter().enumerate() {
@@ -203,7 +230,7 @@ pub fn evaluate_planning(
             let start_codes = codes.pop().expect("two images");
 
             let clock = Instant::now();
-            let found = imagination.plan_codes(&start_codes, &goal_codes, &config.plan)?;
+            let found = imagination.plan_codes(&start_codes, &goal_codes, &plan_config)?;
             let seconds = clock.elapsed().as_secs_f64();
             let plan = texts(&found);
             let executed = execute(start, &plan);
@@ -225,7 +252,7 @@ pub fn evaluate_planning(
                 start,
                 &start_codes,
                 &goal_codes,
-                &config.plan,
+                &plan_config,
             )?;
             let oracle_plan = texts(&oracle);
             let oracle_success = execute(start, &oracle_plan).is_ok_and(|s| s.same_state(goal));
@@ -300,7 +327,12 @@ fn oracle_search(
             return Ok(None);
         };
         let codes = w.encode_images(&[render_scene(&next, render)])?.remove(0);
-        Ok(Some((next, codes, None)))
+        Ok(Some(Step {
+            state: next,
+            codes,
+            verification: None,
+            read_back: None,
+        }))
     };
     ready(search(
         (&d.backbone, &d.format),
@@ -383,10 +415,8 @@ mod tests {
             depths: vec![1],
             problems: 3,
             seed: 12,
-            plan: PlanConfig {
-                depth: 1,
-                ..Default::default()
-            },
+            plan: PlanConfig::default(),
+            depth_limit: None,
         };
         let mut seen = Vec::new();
         let r = evaluate_planning(&im, &config, |d, done, of| seen.push((d, done, of))).unwrap();

@@ -11,10 +11,11 @@ pub use plan::{MAX_BEAM, MAX_DEPTH, PlanConfig, PlanNode};
 
 use crate::error::{Error, Result};
 use crate::model::backbone::ready;
+use crate::model::dynamics_model::explain_pairs;
 use crate::model::verifier::{best_of_n, check_compatible};
 use crate::model::{DynamicsModel, Role, Sampling, Score, WorldModel};
 use image::RgbImage;
-use plan::{Imagined, Search, search};
+use plan::{Imagined, Search, Step, search};
 use rollout::{StepCodes, rollout_codes};
 
 /// One step of a rollout.
@@ -171,7 +172,21 @@ impl<'a> Imagination<'a> {
             )
             .await?
             .swap_remove(0);
-            Ok(Some(((), best.codes, Some(best.score))))
+            let read_back = match cfg.relabel {
+                true => {
+                    let pair = [(codes.to_vec(), best.codes.clone())];
+                    let greedy = Sampling::greedy();
+                    let read = explain_pairs(&d.backbone, &d.format, &pair, &greedy).await?;
+                    Some(read.into_iter().next().map(|r| r.0).unwrap_or_default())
+                }
+                false => None,
+            };
+            Ok(Some(Step {
+                state: (),
+                codes: best.codes,
+                verification: Some(best.score),
+                read_back,
+            }))
         };
         ready(search(
             (&d.backbone, &d.format),
@@ -276,15 +291,21 @@ mod tests {
             (1, 0, false)
         );
         // An imagination that changes nothing reaches only the start again, which is dropped.
+        let step = |codes: Vec<u32>| Step {
+            state: (),
+            codes,
+            verification: None,
+            read_back: None,
+        };
         let copy = async |_: &(), codes: &[u32], _: &[u32]| -> Result<Imagined<()>> {
-            Ok(Some(((), codes.to_vec(), None)))
+            Ok(Some(step(codes.to_vec())))
         };
         let found = run(d, &c, &cfg, copy);
         assert_eq!((found.nodes.len(), found.path.len()), (1, 0));
         // An imagination that jumps to the goal is judged to reach it in one step.
         let goal = c[1].clone();
         let jump = async |_: &(), _: &[u32], _: &[u32]| -> Result<Imagined<()>> {
-            Ok(Some(((), goal.clone(), None)))
+            Ok(Some(step(goal.clone())))
         };
         let found = run(d, &c, &cfg, jump);
         assert!(found.reached && found.path.len() == 1, "{:?}", found.path);

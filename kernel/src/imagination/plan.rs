@@ -6,7 +6,7 @@
 //! computed from the images and the models keeps the best `B` states:
 //!
 //! value = tokens of the state that equal the goal's  +  λ · mean log p(action | parent, goal)
-//!         −  step cost · depth
+//!         +  μ · mean log p(action | parent, imagined)  −  step cost · depth
 //!
 //! The image tokenizer is local (each token a function of its own 8x8 patch), so the share of
 //! tokens that equal the goal's counts the parts of the scene that already look like the goal.
@@ -44,12 +44,21 @@ pub struct PlanConfig {
     pub proposals: usize,
     /// Whether the dynamics model also reads the subgoals (see [`subgoals`]).
     pub subgoals: bool,
+    /// Whether each imagined step is read back by the dynamics model and, where its reading
+    /// differs from the action proposed, takes the reading as its action (hindsight
+    /// relabelling: the world model may draw a valid change for an action that cannot happen,
+    /// e.g. naming a colour the scene does not have yet; the reading names what it drew).
+    pub relabel: bool,
     /// Best-of-N of the world model imagining each proposed action.
     pub n: usize,
     /// λ: weight of the dynamics model's mean log p(action | state, goal) in the value.
     pub proposal_weight: f32,
     /// Value taken off per action, in goal tokens: a longer plan must match more of the goal.
     pub step_cost: f32,
+    /// μ: weight of the verifier's mean log p(action | parent, imagined) in the value. An
+    /// action that cannot happen in the scene is still imagined, but the dynamics model does
+    /// not read it in the picture the world model drew.
+    pub verify_weight: f32,
     /// How the world model samples; proposals at depth `d` draw from seeds after this one.
     pub sampling: Sampling,
 }
@@ -61,9 +70,11 @@ impl Default for PlanConfig {
             beam: 2,
             proposals: 4,
             subgoals: true,
+            relabel: false,
             n: 4,
             proposal_weight: 0.0,
             step_cost: 0.5,
+            verify_weight: 0.0,
             sampling: Sampling::default(),
         }
     }
@@ -85,6 +96,7 @@ impl PlanConfig {
         for (name, v) in [
             ("proposal weight", self.proposal_weight),
             ("step cost", self.step_cost),
+            ("verify weight", self.verify_weight),
         ] {
             if !v.is_finite() || v < 0.0 {
                 return Err(Error::Invalid(format!(
@@ -103,8 +115,13 @@ pub struct PlanNode {
     pub parent: Option<usize>,
     /// Actions from the start.
     pub depth: usize,
-    /// The action in words (empty for the start).
+    /// The action in words (empty for the start): the one proposed, or the dynamics model's
+    /// reading of what the world model imagined when they differ and `relabel` is on.
     pub action: String,
+    /// The action the dynamics model proposed.
+    pub proposed: String,
+    /// Whether `action` is the reading of the imagined step rather than the proposal.
+    pub relabelled: bool,
     /// The action's text token ids.
     #[serde(skip)]
     pub(crate) tokens: Vec<u32>,
@@ -135,9 +152,22 @@ pub(crate) struct Search {
     pub(crate) reached: bool,
 }
 
-/// What imagining an action gives: the state carried along, its codes and the verifier's
-/// score; `None` when the action cannot be imagined (the simulator refuses it).
-pub(crate) type Imagined<S> = Option<(S, Vec<u32>, Option<Score>)>;
+/// What imagining an action gives; `None` when the action cannot be imagined (the simulator
+/// refuses it).
+pub(crate) type Imagined<S> = Option<Step<S>>;
+
+/// An imagined step.
+pub(crate) struct Step<S> {
+    /// What the imagination carries along (the oracle's true scene).
+    pub(crate) state: S,
+    /// The imagined image's codes.
+    pub(crate) codes: Vec<u32>,
+    /// The verifier's log p(action | parent, imagined), where a model imagined.
+    pub(crate) verification: Option<Score>,
+    /// The dynamics model's reading of parent -> imagined, where it was asked
+    /// ([`PlanConfig::relabel`]): the step's action when it differs from the one proposed.
+    pub(crate) read_back: Option<Vec<u32>>,
+}
 
 /// The beam search from `start` towards `goal` (image codes): the dynamics model proposes,
 /// `imagine(state, codes, action)` imagines.
@@ -156,6 +186,8 @@ pub(crate) async fn search<D: Backbone, S: Clone>(
         parent: None,
         depth: 0,
         action: String::new(),
+        proposed: String::new(),
+        relabelled: false,
         tokens: Vec::new(),
         agreement: agreement(&codes),
         codes,
@@ -172,22 +204,37 @@ pub(crate) async fn search<D: Backbone, S: Clone>(
         let first_child = nodes.len();
         for (&parent, actions) in frontier.iter().zip(proposed) {
             for (tokens, proposal) in actions {
-                let Some((state, codes, verification)) =
-                    imagine(&states[parent], &nodes[parent].codes, &tokens).await?
+                let Some(step) = imagine(&states[parent], &nodes[parent].codes, &tokens).await?
                 else {
                     continue;
                 };
+                let Step {
+                    state,
+                    codes,
+                    verification,
+                    read_back,
+                } = step;
                 // A state seen before is never better reached later.
                 if nodes.iter().any(|n| n.codes == codes) {
                     continue;
                 }
                 let agreement = agreement(&codes);
-                let value = agreement as f32 + cfg.proposal_weight * proposal.mean
+                let verified = verification.map_or(0.0, |v| v.mean);
+                let value = agreement as f32
+                    + cfg.proposal_weight * proposal.mean
+                    + cfg.verify_weight * verified
                     - cfg.step_cost * depth as f32;
+                let proposed = text.decode(&tokens)?;
+                let (tokens, relabelled) = match read_back {
+                    Some(read) if !read.is_empty() && read != tokens => (read, true),
+                    _ => (tokens, false),
+                };
                 nodes.push(PlanNode {
                     parent: Some(parent),
                     depth,
                     action: text.decode(&tokens)?,
+                    proposed,
+                    relabelled,
                     tokens,
                     codes,
                     proposal: Some(proposal),

@@ -44,6 +44,10 @@ struct SearchArgs {
     /// tokens at a time).
     #[arg(long)]
     no_subgoals: bool,
+    /// Read each imagined step back with the dynamics model and take its reading as the
+    /// step's action where it differs from the proposal.
+    #[arg(long)]
+    relabel: bool,
     /// Best-of-N of the world model imagining each action (1 to 8).
     #[arg(long, default_value_t = PlanConfig::default().n, value_parser = candidates)]
     candidates: usize,
@@ -53,6 +57,9 @@ struct SearchArgs {
     /// Value taken off per action, in goal tokens.
     #[arg(long, default_value_t = PlanConfig::default().step_cost, value_parser = crate::args::weight)]
     step_cost: f32,
+    /// Weight of the verifier's mean log p(action | state, imagined) in the search's value.
+    #[arg(long, default_value_t = PlanConfig::default().verify_weight, value_parser = crate::args::weight)]
+    verify_weight: f32,
     /// Seed of the world model's samples and the proposals' samples.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -65,9 +72,11 @@ impl SearchArgs {
             beam: self.beam,
             proposals: self.proposals,
             subgoals: !self.no_subgoals,
+            relabel: self.relabel,
             n: self.candidates,
             proposal_weight: self.proposal_weight,
             step_cost: self.step_cost,
+            verify_weight: self.verify_weight,
             sampling: Sampling {
                 seed: self.seed,
                 ..Sampling::default()
@@ -213,23 +222,18 @@ fn eval(a: PlanEvalArgs) -> Result<()> {
     }
     let (world, dynamics) = a.models.load()?;
     let imagination = Imagination::new(&world, &dynamics)?;
-    let mut rows = Vec::new();
-    let mut all = Vec::new();
-    for &depth in &a.depths {
-        let config = PlanEvalConfig {
-            depths: vec![depth],
-            problems: a.n,
-            seed: a.problem_seed,
-            plan: a.search.config(a.max_depth.unwrap_or(depth)),
-        };
-        let r = evaluate_planning(&imagination, &config, |d, done, of| {
-            if done % 10 == 0 || done == of {
-                eprintln!("depth {d}: {done}/{of}");
-            }
-        })?;
-        rows.extend(r.per_depth.clone());
-        all.push(r);
-    }
+    let config = PlanEvalConfig {
+        depths: a.depths.clone(),
+        problems: a.n,
+        seed: a.problem_seed,
+        plan: a.search.config(PlanConfig::default().depth),
+        depth_limit: a.max_depth,
+    };
+    let r = evaluate_planning(&imagination, &config, |d, done, of| {
+        if done % 10 == 0 || done == of {
+            eprintln!("depth {d}: {done}/{of}");
+        }
+    })?;
     let mut table = Table::new(
         "Planning in the true world",
         &[
@@ -244,7 +248,7 @@ fn eval(a: PlanEvalArgs) -> Result<()> {
             "imagined goal (judge)",
         ],
     );
-    for r in &rows {
+    for r in &r.per_depth {
         table.push(vec![
             r.depth.to_string(),
             r.problems.to_string(),
@@ -268,21 +272,17 @@ fn eval(a: PlanEvalArgs) -> Result<()> {
         ]);
     }
     println!("{}", table.markdown());
-    let record = serde_json::json!({
-        "per_depth": rows,
-        "runs": all,
-    });
-    write_atomic(&a.out, serde_json::to_string_pretty(&record)?.as_bytes())?;
+    write_atomic(&a.out, serde_json::to_string_pretty(&r)?.as_bytes())?;
     println!("wrote {}", a.out.display());
     if let Some(h) = &a.html {
-        let body = table.html() + &problems_html(&all);
+        let body = table.html() + &problems_html(&r);
         write_atomic(h, html_page("Planning benchmark", &body).as_bytes())?;
         println!("wrote {}", h.display());
     }
     Ok(())
 }
 
-fn problems_html(runs: &[PlanEval]) -> String {
+fn problems_html(r: &PlanEval) -> String {
     let mut t = Table::new(
         "Problems",
         &[
@@ -296,7 +296,7 @@ fn problems_html(runs: &[PlanEval]) -> String {
             "one-shot",
         ],
     );
-    for p in runs.iter().flat_map(|r| &r.problems) {
+    for p in &r.problems {
         t.push(vec![
             p.depth.to_string(),
             p.index.to_string(),
