@@ -1,11 +1,13 @@
 //! An interactive session over a world model and a dynamics model, for the browser demo: a
 //! scene of the embedded world, action suggestions in the world's language, best-of-N
 //! predictions reranked by the dynamics model (handed out one candidate at a time as each is
-//! decoded), and explanations of a change. `web/` is a thin wasm-bindgen layer over it and the
+//! decoded), explanations of a change, chains of imagined steps ("continue from here", undo),
+//! and planning towards a goal a few actions away, run afterwards in the true world. `web/` is a thin wasm-bindgen layer over it and the
 //! tests drive it natively, so the page holds no logic of its own. Browser-safe: no files, no
 //! threads, no clock.
 
 use crate::error::{Error, Result};
+use crate::imagination::{Imagination, Plan, PlanConfig, PlanNode};
 use crate::model::backbone::ready;
 use crate::model::{
     DynamicsModel, Explanation, Model, Prediction, Ranked, Role, Sampling, Verifier, WorldModel,
@@ -33,6 +35,33 @@ pub struct ActionCheck {
     pub(crate) note: Option<String>,
 }
 
+/// A frame the session continued from: an imagined candidate, and the true scene it shows
+/// when the world could follow (the action parsed and could happen), else `None`.
+struct Continued {
+    image: RgbImage,
+    scene: Option<Scene>,
+}
+
+/// A goal a few actions away from the current scene, for planning towards.
+#[derive(Clone, Debug)]
+pub struct Goal {
+    /// The goal's image.
+    pub image: RgbImage,
+    /// The true actions that lead there, in words.
+    pub actions: Vec<String>,
+}
+
+/// One action of a plan run in the true world.
+#[derive(Clone, Debug)]
+pub struct RealStep {
+    /// The action in words.
+    pub action: String,
+    /// The true scene after it, drawn; `None` once the world refused an action.
+    pub image: Option<RgbImage>,
+    /// Why the world refused it.
+    pub refused: Option<String>,
+}
+
 /// The demo's session: a scene of the embedded world and the two models that act on it.
 pub struct Playground {
     world: WorldModel,
@@ -40,6 +69,8 @@ pub struct Playground {
     render: RenderConfig,
     scene: Scene,
     source: RgbImage,
+    /// Imagined frames continued from, oldest first ("continue from here"; undone from the end).
+    continued: Vec<Continued>,
 }
 
 impl Playground {
@@ -59,37 +90,154 @@ impl Playground {
             render,
             scene,
             source,
+            continued: Vec::new(),
         })
     }
 
-    /// Draws a new scene from `seed` and renders it.
+    /// Draws a new scene from `seed` and renders it (what was continued from is dropped).
     pub fn new_scene(&mut self, seed: u64) -> &RgbImage {
         self.scene = random_scene(&mut rng(seed), 2..=4);
         self.source = render_scene(&self.scene, self.render);
+        self.continued.clear();
         &self.source
     }
 
-    #[cfg(test)]
-    pub(crate) fn scene(&self) -> &Scene {
-        &self.scene
+    /// The true scene the current frame shows, when the world could follow every step
+    /// continued from.
+    pub(crate) fn scene(&self) -> Option<&Scene> {
+        match self.continued.last() {
+            Some(c) => c.scene.as_ref(),
+            None => Some(&self.scene),
+        }
     }
 
-    /// The current scene's image: the source of every prediction.
+    /// The current frame: the scene's image, or the imagined frame last continued from. The
+    /// source of every prediction.
     pub fn source(&self) -> &RgbImage {
-        &self.source
+        self.continued.last().map_or(&self.source, |c| &c.image)
+    }
+
+    /// Continues from an imagined frame (a candidate of `action`): it becomes the source of
+    /// the next prediction, a chain of imagined steps. The world follows along where `action`
+    /// parses and can happen in the scene it knows.
+    pub fn continue_from(&mut self, image: RgbImage, action: &str) -> Result<()> {
+        let size = self.render.size;
+        if image.dimensions() != (size, size) {
+            let (w, h) = image.dimensions();
+            return Err(Error::Invalid(format!(
+                "the frame is {w}x{h}; the models read {size}x{size} images"
+            )));
+        }
+        let scene = self
+            .scene()
+            .and_then(|s| parse(action.trim()).ok()?.apply(s).ok());
+        self.continued.push(Continued { image, scene });
+        Ok(())
+    }
+
+    /// Steps back one imagined frame; false when at the scene itself.
+    pub fn undo(&mut self) -> bool {
+        self.continued.pop().is_some()
+    }
+
+    /// How many imagined frames the current one is from the scene.
+    pub fn depth(&self) -> usize {
+        self.continued.len()
+    }
+
+    /// A goal `actions` random valid actions away from the current scene (none returning to a
+    /// scene seen before), drawn from `seed`.
+    pub fn goal(&self, seed: u64, actions: usize) -> Result<Goal> {
+        let Some(scene) = self.scene() else {
+            return Err(Error::Invalid(
+                "the current frame is imagined and the world cannot say what it holds; undo \
+                 to a real scene first"
+                    .into(),
+            ));
+        };
+        if !(1..=crate::imagination::MAX_DEPTH).contains(&actions) {
+            return Err(Error::Invalid(format!(
+                "a goal {actions} actions away: choose 1 to {}",
+                crate::imagination::MAX_DEPTH
+            )));
+        }
+        let chain = crate::world::generate::chain_from(&mut rng(seed), scene, actions).ok_or_else(
+            || Error::Invalid("no goal that far from this scene; draw another scene".into()),
+        )?;
+        let last = &chain[chain.len() - 1];
+        Ok(Goal {
+            image: render_scene(&last.target, self.render),
+            actions: chain.iter().map(|t| t.text.clone()).collect(),
+        })
+    }
+
+    /// Plans from the current frame to `goal` with the two models; `on_node` sees each
+    /// imagined state as the search reaches it (with its frame drawn).
+    pub fn plan(
+        &self,
+        goal: &RgbImage,
+        cfg: &PlanConfig,
+        mut on_node: impl FnMut(&PlanNode, &RgbImage),
+    ) -> Result<Plan> {
+        let imagination = Imagination::new(&self.world, &self.dynamics)?;
+        let m = &self.world.model;
+        imagination.plan(self.source(), goal, cfg, |node| {
+            if let Ok(mut images) = m.decode_images(std::slice::from_ref(&node.codes)) {
+                on_node(node, &images.remove(0));
+            }
+        })
+    }
+
+    /// Runs a plan's actions in the true world from the current scene: what really happens,
+    /// to show beside what was imagined.
+    pub fn run_plan(&self, plan: &Plan) -> Result<Vec<RealStep>> {
+        let Some(start) = self.scene() else {
+            return Err(Error::Invalid(
+                "the current frame is imagined; the world can run a plan only from a real scene"
+                    .into(),
+            ));
+        };
+        let mut scene = Some(start.clone());
+        let mut out = Vec::with_capacity(plan.steps.len());
+        for step in &plan.steps {
+            let next = scene.as_ref().map(|s| {
+                parse(&step.action)
+                    .map_err(|e| format!("the world does not read it: {e}"))
+                    .and_then(|a| a.apply(s).map_err(|e| format!("it cannot happen: {e}")))
+            });
+            let (image, refused) = match next {
+                Some(Ok(s)) => {
+                    let image = render_scene(&s, self.render);
+                    scene = Some(s);
+                    (Some(image), None)
+                }
+                Some(Err(e)) => {
+                    scene = None;
+                    (None, Some(e))
+                }
+                None => (None, Some("an earlier action was refused".into())),
+            };
+            out.push(RealStep {
+                action: step.action.clone(),
+                image,
+                refused,
+            });
+        }
+        Ok(out)
     }
 
     /// Actions valid in the current scene, in the world's words: up to `per_family` of each
     /// family, each with a different paraphrase.
     pub fn suggestions(&self, per_family: usize) -> Vec<String> {
         let mut out = Vec::new();
+        let scene = self.scene().unwrap_or(&self.scene);
         for family in Family::ALL {
-            for (k, action) in Action::valid_in(&self.scene, family)
+            for (k, action) in Action::valid_in(scene, family)
                 .iter()
                 .take(per_family)
                 .enumerate()
             {
-                if let Some(text) = describe(action, &self.scene, k) {
+                if let Some(text) = describe(action, scene, k) {
                     out.push(text);
                 }
             }
@@ -123,8 +271,16 @@ impl Playground {
                 m.format.max_action_tokens(Role::World)
             ))
         })?;
-        let (understood, note) = match parse(text) {
-            Ok(action) => match action.apply(&self.scene) {
+        let (understood, note) = match (parse(text), self.scene()) {
+            (Ok(_), None) => (
+                true,
+                Some(
+                    "this frame is imagined, so the world cannot say whether the action can \
+                     happen in it; the world model imagines it all the same"
+                        .into(),
+                ),
+            ),
+            (Ok(action), Some(scene)) => match action.apply(scene) {
                 Ok(_) => (true, None),
                 Err(e) => (
                     true,
@@ -134,7 +290,7 @@ impl Playground {
                     )),
                 ),
             },
-            Err(_) => (
+            (Err(_), _) => (
                 false,
                 Some(
                     "this is not in the language the models were trained on (English actions \
@@ -199,7 +355,7 @@ impl Playground {
         let checked = self.check_action(action)?;
         let m = &self.world.model;
         let source = m
-            .encode_images(std::slice::from_ref(&self.source))?
+            .encode_images(std::slice::from_ref(self.source()))?
             .remove(0);
         let ids = m.encode_action(&checked.text, Role::World)?;
         Ok((source, ids))
@@ -256,7 +412,7 @@ mod tests {
             assert!(s.len() >= 4, "{s:?}");
             for text in &s {
                 let action = parse(text).unwrap();
-                assert!(action.apply(p.scene()).is_ok(), "{text}");
+                assert!(action.apply(p.scene().unwrap()).is_ok(), "{text}");
                 let check = p.check_action(text).unwrap();
                 assert!(check.understood && check.note.is_none(), "{check:?}");
             }
@@ -309,6 +465,86 @@ mod tests {
         assert!(
             ours == theirs,
             "the playground's candidates differ from the verifier's"
+        );
+    }
+
+    #[test]
+    fn continuing_from_a_candidate_chains_imagined_steps_and_undo_steps_back() {
+        let mut p = playground();
+        let start = p.source().clone();
+        let start_scene = p.scene().unwrap().clone();
+        let action = p.suggestions(1)[0].clone();
+        let first = p.predict(&action, 2, &Sampling::default(), |_| {}).unwrap();
+        p.continue_from(first[0].image.clone(), &action).unwrap();
+        assert_eq!((p.depth(), p.source()), (1, &first[0].image));
+        // The world follows a parsed, possible action: suggestions are valid in the new scene.
+        let expected = parse(&action).unwrap().apply(&start_scene).unwrap();
+        assert!(p.scene().unwrap().same_state(&expected));
+        for text in p.suggestions(1) {
+            assert!(
+                parse(&text).unwrap().apply(p.scene().unwrap()).is_ok(),
+                "{text}"
+            );
+        }
+        // The next prediction starts from the imagined frame.
+        let next_action = p.suggestions(1)[0].clone();
+        let next = p
+            .predict(&next_action, 2, &Sampling::default(), |_| {})
+            .unwrap();
+        let verifier = Verifier::new(&p.world, &p.dynamics).unwrap();
+        let reference = verifier
+            .best_of_n(&first[0].image, &next_action, 2, &Sampling::default())
+            .unwrap();
+        assert_eq!(next[0].codes, reference[0].codes);
+        // Free text leaves the world behind: no scene, a note, no goal and no plan run.
+        p.continue_from(next[0].image.clone(), "make it dance")
+            .unwrap();
+        assert!(p.scene().is_none());
+        let note = p.check_action(&next_action).unwrap().note.unwrap();
+        assert!(note.contains("imagined"), "{note}");
+        assert!(p.goal(1, 1).unwrap_err().to_string().contains("undo"));
+        let small = RgbImage::new(8, 8);
+        assert!(
+            p.continue_from(small, "x")
+                .unwrap_err()
+                .to_string()
+                .contains("8x8")
+        );
+        assert_eq!(p.depth(), 2);
+        assert!(p.undo() && p.undo() && !p.undo());
+        assert_eq!(p.source(), &start);
+        assert!(p.scene().unwrap().same_state(&start_scene));
+    }
+
+    #[test]
+    fn a_goal_is_planned_for_step_by_step_and_the_plan_runs_in_the_true_world() {
+        let p = playground();
+        let goal = p.goal(5, 1).unwrap();
+        assert_eq!(goal.actions.len(), 1);
+        assert_ne!(&goal.image, p.source());
+        assert!(p.goal(5, 0).is_err() && p.goal(5, 9).is_err());
+        let cfg = PlanConfig {
+            depth: 1,
+            ..Default::default()
+        };
+        let mut streamed = 0;
+        let plan = p
+            .plan(&goal.image, &cfg, |node, image| {
+                streamed += 1;
+                assert_eq!((node.depth, image.dimensions()), (1, (64, 64)));
+            })
+            .unwrap();
+        assert_eq!(streamed, plan.tree.len() - 1);
+        assert_eq!(plan.steps.len(), 1);
+        let real = p.run_plan(&plan).unwrap();
+        assert_eq!(real.len(), 1);
+        assert_eq!(real[0].image.is_some(), real[0].refused.is_none());
+        // This one-action goal is reached: the true world ends on the goal's image.
+        assert_eq!(
+            real[0].image.as_ref(),
+            Some(&goal.image),
+            "{:?}",
+            plan.steps[0].action
         );
     }
 

@@ -230,7 +230,7 @@ pub fn evaluate_planning(
             let start_codes = codes.pop().expect("two images");
 
             let clock = Instant::now();
-            let found = imagination.plan_codes(&start_codes, &goal_codes, &plan_config)?;
+            let found = imagination.plan_codes(&start_codes, &goal_codes, &plan_config, |_| {})?;
             let seconds = clock.elapsed().as_secs_f64();
             let plan = texts(&found);
             let executed = execute(start, &plan);
@@ -341,6 +341,7 @@ fn oracle_search(
         goal_codes,
         cfg,
         imagine,
+        |_| {},
     ))
 }
 

@@ -132,13 +132,20 @@ impl<'a> Imagination<'a> {
     }
 
     /// The actions that lead from `start` to `goal`, as the two models see it (see
-    /// [`PlanConfig`] and the search in `plan.rs`).
-    pub fn plan(&self, start: &RgbImage, goal: &RgbImage, cfg: &PlanConfig) -> Result<Plan> {
+    /// [`PlanConfig`] and the search in `plan.rs`); `on_node` sees each imagined state as the
+    /// search reaches it.
+    pub fn plan(
+        &self,
+        start: &RgbImage,
+        goal: &RgbImage,
+        cfg: &PlanConfig,
+        on_node: impl FnMut(&PlanNode),
+    ) -> Result<Plan> {
         let w = &self.world.model;
         let mut codes = w.encode_images(&[start.clone(), goal.clone()])?;
         let goal = codes.pop().expect("two images");
         let start = codes.pop().expect("two images");
-        let found = self.plan_codes(&start, &goal, cfg)?;
+        let found = self.plan_codes(&start, &goal, cfg, on_node)?;
         let steps: Vec<PlanNode> = found.path.iter().map(|&i| found.nodes[i].clone()).collect();
         let images = w.decode_images(&steps.iter().map(|s| s.codes.clone()).collect::<Vec<_>>())?;
         Ok(Plan {
@@ -155,6 +162,7 @@ impl<'a> Imagination<'a> {
         start: &[u32],
         goal: &[u32],
         cfg: &PlanConfig,
+        on_node: impl FnMut(&PlanNode),
     ) -> Result<Search> {
         let (w, d) = (&self.world.model, &self.dynamics.model);
         let imagine = async |_: &(), codes: &[u32], action: &[u32]| -> Result<Imagined<()>> {
@@ -195,6 +203,7 @@ impl<'a> Imagination<'a> {
             goal,
             cfg,
             imagine,
+            on_node,
         ))
     }
 }
@@ -282,6 +291,7 @@ mod tests {
                 &c[1],
                 cfg,
                 imagine,
+                |_| {},
             ))
             .unwrap()
         }
@@ -326,8 +336,14 @@ mod tests {
             n: 2,
             ..Default::default()
         };
-        let a = im.plan_codes(&c[0], &c[1], &cfg).unwrap();
-        let b = im.plan_codes(&c[0], &c[1], &cfg).unwrap();
+        let mut seen = 0;
+        let a = im.plan_codes(&c[0], &c[1], &cfg, |_| seen += 1).unwrap();
+        assert_eq!(
+            seen,
+            a.nodes.len() - 1,
+            "every imagined state is handed out"
+        );
+        let b = im.plan_codes(&c[0], &c[1], &cfg, |_| {}).unwrap();
         assert_eq!(a.nodes, b.nodes);
         assert!(a.nodes.len() <= 1 + cfg.proposals);
         for bad in [
@@ -360,7 +376,10 @@ mod tests {
                 ..cfg.clone()
             },
         ] {
-            let e = im.plan_codes(&c[0], &c[1], &bad).unwrap_err().to_string();
+            let e = im
+                .plan_codes(&c[0], &c[1], &bad, |_| {})
+                .unwrap_err()
+                .to_string();
             assert!(e.starts_with("plan ") || e.contains("plan "), "{e}");
         }
     }

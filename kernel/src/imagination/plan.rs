@@ -42,7 +42,8 @@ pub struct PlanConfig {
     /// goal (and of the subgoals), then samples at temperature 1 towards the goal; repeats
     /// are dropped.
     pub proposals: usize,
-    /// Whether the dynamics model also reads the subgoals (see [`subgoals`]).
+    /// Whether the dynamics model also reads the subgoals: the goal pasted on the state over
+    /// one connected region of changed tokens at a time, and over two.
     pub subgoals: bool,
     /// Whether each imagined step is read back by the dynamics model and, where its reading
     /// differs from the action proposed, takes the reading as its action (hindsight
@@ -64,13 +65,15 @@ pub struct PlanConfig {
 }
 
 impl Default for PlanConfig {
+    /// Chosen on the tuning problems (seed 7, 20 per depth; `models/README.md`): 8 proposals
+    /// with subgoals and relabelling; 16 proposals raise success further at twice the time.
     fn default() -> Self {
         PlanConfig {
             depth: 3,
             beam: 2,
-            proposals: 4,
+            proposals: 8,
             subgoals: true,
-            relabel: false,
+            relabel: true,
             n: 4,
             proposal_weight: 0.0,
             step_cost: 0.5,
@@ -170,7 +173,7 @@ pub(crate) struct Step<S> {
 }
 
 /// The beam search from `start` towards `goal` (image codes): the dynamics model proposes,
-/// `imagine(state, codes, action)` imagines.
+/// `imagine(state, codes, action)` imagines, `on_node` sees each imagined state as it comes.
 pub(crate) async fn search<D: Backbone, S: Clone>(
     dynamics: (&D, &Format),
     text: &TextTokenizer,
@@ -178,6 +181,7 @@ pub(crate) async fn search<D: Backbone, S: Clone>(
     goal: &[u32],
     cfg: &PlanConfig,
     mut imagine: impl AsyncFnMut(&S, &[u32], &[u32]) -> Result<Imagined<S>>,
+    mut on_node: impl FnMut(&PlanNode),
 ) -> Result<Search> {
     cfg.check()?;
     let agreement = |codes: &[u32]| codes.iter().zip(goal).filter(|(a, b)| a == b).count();
@@ -243,6 +247,7 @@ pub(crate) async fn search<D: Backbone, S: Clone>(
                     value,
                     kept: false,
                 });
+                on_node(&nodes[nodes.len() - 1]);
                 states.push(state);
             }
         }

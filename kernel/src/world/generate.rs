@@ -108,37 +108,43 @@ pub(crate) fn random_triplet(rng: &mut impl Rng, family: Family) -> Triplet {
 /// a scene not seen before on the chain (no action undoes an earlier one), families drawn
 /// uniformly. Step `s` is the triplet from scene `s` to scene `s + 1`.
 pub fn random_chain(rng: &mut impl Rng, steps: usize) -> Vec<Triplet> {
-    'chain: loop {
-        let mut scene = random_scene(rng, 2..=4);
-        let mut seen = vec![scene.clone()];
-        let mut chain = Vec::with_capacity(steps);
-        for _ in 0..steps {
-            let mut families = Family::ALL;
-            families.shuffle(rng);
-            let step = families.iter().find_map(|&family| {
-                let fresh: Vec<(Action, Scene)> = Action::valid_in(&scene, family)
-                    .into_iter()
-                    .map(|a| (a, a.apply(&scene).expect("valid_in returns valid actions")))
-                    .filter(|(_, next)| !seen.iter().any(|s| s.same_state(next)))
-                    .collect();
-                fresh.choose(rng).cloned()
-            });
-            let Some((action, target)) = step else {
-                continue 'chain;
-            };
-            let k = rng.random_range(0..template_count(&action) * 4);
-            let text = describe(&action, &scene, k).expect("the action's objects are in the scene");
-            chain.push(Triplet {
-                source: scene.clone(),
-                action,
-                text,
-                target: target.clone(),
-            });
-            seen.push(target.clone());
-            scene = target;
+    loop {
+        let scene = random_scene(rng, 2..=4);
+        if let Some(chain) = chain_from(rng, &scene, steps) {
+            return chain;
         }
-        return chain;
     }
+}
+
+/// [`random_chain`] from a given scene; `None` when the chain gets stuck (every valid action
+/// would return to a scene seen before).
+pub fn chain_from(rng: &mut impl Rng, start: &Scene, steps: usize) -> Option<Vec<Triplet>> {
+    let mut scene = start.clone();
+    let mut seen = vec![scene.clone()];
+    let mut chain = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        let mut families = Family::ALL;
+        families.shuffle(rng);
+        let (action, target) = families.iter().find_map(|&family| {
+            let fresh: Vec<(Action, Scene)> = Action::valid_in(&scene, family)
+                .into_iter()
+                .map(|a| (a, a.apply(&scene).expect("valid_in returns valid actions")))
+                .filter(|(_, next)| !seen.iter().any(|s| s.same_state(next)))
+                .collect();
+            fresh.choose(rng).cloned()
+        })?;
+        let k = rng.random_range(0..template_count(&action) * 4);
+        let text = describe(&action, &scene, k).expect("the action's objects are in the scene");
+        chain.push(Triplet {
+            source: scene.clone(),
+            action,
+            text,
+            target: target.clone(),
+        });
+        seen.push(target.clone());
+        scene = target;
+    }
+    Some(chain)
 }
 
 /// `n` triplets with families in round-robin order.

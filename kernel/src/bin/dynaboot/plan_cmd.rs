@@ -44,10 +44,10 @@ struct SearchArgs {
     /// tokens at a time).
     #[arg(long)]
     no_subgoals: bool,
-    /// Read each imagined step back with the dynamics model and take its reading as the
-    /// step's action where it differs from the proposal.
+    /// Keep each step's proposed action even where the dynamics model reads the imagined step
+    /// as another (by default its reading becomes the step's action).
     #[arg(long)]
-    relabel: bool,
+    no_relabel: bool,
     /// Best-of-N of the world model imagining each action (1 to 8).
     #[arg(long, default_value_t = PlanConfig::default().n, value_parser = candidates)]
     candidates: usize,
@@ -72,7 +72,7 @@ impl SearchArgs {
             beam: self.beam,
             proposals: self.proposals,
             subgoals: !self.no_subgoals,
-            relabel: self.relabel,
+            relabel: !self.no_relabel,
             n: self.candidates,
             proposal_weight: self.proposal_weight,
             step_cost: self.step_cost,
@@ -183,7 +183,7 @@ fn plan(a: PlanArgs) -> Result<()> {
     let imagination = Imagination::new(&world, &dynamics)?;
     let cfg = a.search.config(a.depth);
     let clock = std::time::Instant::now();
-    let plan = imagination.plan(&start, &goal, &cfg)?;
+    let plan = imagination.plan(&start, &goal, &cfg, |_| {})?;
     let seconds = clock.elapsed().as_secs_f64();
     for (i, (step, image)) in plan.steps.iter().zip(&plan.images).enumerate() {
         let file = a.out.join(format!("step-{}.png", i + 1));
