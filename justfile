@@ -126,7 +126,8 @@ imagination:
     mkdir -p out/imagination
     cargo run --release -- rollout eval --steps 5 --n 8 --chains 50 --seed 1 --out out/imagination/rollout-eval.json --force
     cargo run --release -- plan eval --depth 1,2,3 --n 50 --problem-seed 1 --out out/imagination/plan-eval.json --html out/imagination/plan-eval.html --force
-    mkdir -p models/imagination.new && cp out/imagination/rollout-eval.json out/imagination/plan-eval.json models/imagination.new/
+    mkdir -p out/imagination/budget && for kb in "4 1" "4 2" "8 1" "8 4" "16 2"; do set -- $kb; cargo run --release -- plan eval --depth 2,3 --n 20 --problem-seed 1 --proposals $1 --beam $2 --force --out out/imagination/budget/K$1-B$2.json || exit 1; done
+    mkdir -p models/imagination.new/budget && cp out/imagination/rollout-eval.json out/imagination/plan-eval.json models/imagination.new/ && cp out/imagination/budget/*.json models/imagination.new/budget/
     rm -rf models/imagination && mv models/imagination.new models/imagination
 
 # Format and lint.
