@@ -21,4 +21,7 @@ for m in world dynamics vq; do
     cp models/$m/config.json models/$m/model.safetensors "web/dist/models/$m/"
     [ -f models/$m/tokenizer.json ] && cp models/$m/tokenizer.json "web/dist/models/$m/"
 done
+# The planning benchmark's record, which the page quotes.
+mkdir -p web/dist/models/imagination
+cp models/imagination/plan-eval.json web/dist/models/imagination/
 du -sh web/dist/pkg/*.wasm web/dist/models

@@ -62,6 +62,15 @@ pub struct RealStep {
     pub refused: Option<String>,
 }
 
+/// A plan run in the true world.
+#[derive(Clone, Debug)]
+pub struct RealRun {
+    /// What each action really did.
+    pub steps: Vec<RealStep>,
+    /// Whether every action happened and the last true frame is the goal's image.
+    pub reached: bool,
+}
+
 /// The demo's session: a scene of the embedded world and the two models that act on it.
 pub struct Playground {
     world: WorldModel,
@@ -121,13 +130,7 @@ impl Playground {
     /// the next prediction, a chain of imagined steps. The world follows along where `action`
     /// parses and can happen in the scene it knows.
     pub fn continue_from(&mut self, image: RgbImage, action: &str) -> Result<()> {
-        let size = self.render.size;
-        if image.dimensions() != (size, size) {
-            let (w, h) = image.dimensions();
-            return Err(Error::Invalid(format!(
-                "the frame is {w}x{h}; the models read {size}x{size} images"
-            )));
-        }
+        self.check_size("frame", &image)?;
         let scene = self
             .scene()
             .and_then(|s| parse(action.trim()).ok()?.apply(s).ok());
@@ -177,20 +180,61 @@ impl Playground {
         &self,
         goal: &RgbImage,
         cfg: &PlanConfig,
-        mut on_node: impl FnMut(&PlanNode, &RgbImage),
+        on_node: impl FnMut(&PlanNode, &RgbImage),
     ) -> Result<Plan> {
+        self.check_size("goal image", goal)?;
         let imagination = Imagination::new(&self.world, &self.dynamics)?;
+        imagination.plan(self.source(), goal, cfg, self.drawn(on_node))
+    }
+
+    /// [`Playground::plan`] with both models and the decoder on the GPU: the same search code,
+    /// so the same plan up to float differences. The frames `on_node` sees are decoded by
+    /// candle (one small image each, while the search goes on).
+    #[cfg(feature = "webgpu")]
+    pub async fn plan_gpu(
+        &self,
+        gpu: &crate::gpu::GpuVerifier,
+        goal: &RgbImage,
+        cfg: &PlanConfig,
+        on_node: impl FnMut(&PlanNode, &RgbImage),
+    ) -> Result<Plan> {
+        self.check_size("goal image", goal)?;
         let m = &self.world.model;
-        imagination.plan(self.source(), goal, cfg, |node| {
+        let mut codes = m.encode_images(&[self.source().clone(), goal.clone()])?;
+        let (goal, start) = (codes.pop().expect("two"), codes.pop().expect("two"));
+        let models = (&*self.world.model, &*self.dynamics.model);
+        let found = gpu
+            .plan_codes(models, (&start, &goal), cfg, self.drawn(on_node))
+            .await?;
+        let images = gpu.decode(&found.path_codes()).await?;
+        Ok(Plan::new(found, images))
+    }
+
+    /// `on_node` with each node's frame drawn (a node whose frame cannot be drawn is skipped).
+    fn drawn(&self, mut on_node: impl FnMut(&PlanNode, &RgbImage)) -> impl FnMut(&PlanNode) {
+        let m = &self.world.model;
+        move |node| {
             if let Ok(mut images) = m.decode_images(std::slice::from_ref(&node.codes)) {
                 on_node(node, &images.remove(0));
             }
-        })
+        }
     }
 
-    /// Runs a plan's actions in the true world from the current scene: what really happens,
-    /// to show beside what was imagined.
-    pub fn run_plan(&self, plan: &Plan) -> Result<Vec<RealStep>> {
+    /// Refuses an image of another size than the models read, naming it.
+    fn check_size(&self, name: &str, image: &RgbImage) -> Result<()> {
+        let size = self.render.size;
+        match image.dimensions() {
+            (w, h) if (w, h) != (size, size) => Err(Error::Invalid(format!(
+                "the {name} is {w}x{h}; the models read {size}x{size} images"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs a plan's actions (in words) in the true world from the current scene: what really
+    /// happens, to show beside what was imagined, and whether it ends on `goal`'s image.
+    pub fn run_plan(&self, actions: &[String], goal: &RgbImage) -> Result<RealRun> {
+        self.check_size("goal image", goal)?;
         let Some(start) = self.scene() else {
             return Err(Error::Invalid(
                 "the current frame is imagined; the world can run a plan only from a real scene"
@@ -198,10 +242,10 @@ impl Playground {
             ));
         };
         let mut scene = Some(start.clone());
-        let mut out = Vec::with_capacity(plan.steps.len());
-        for step in &plan.steps {
+        let mut out = Vec::with_capacity(actions.len());
+        for action in actions {
             let next = scene.as_ref().map(|s| {
-                parse(&step.action)
+                parse(action)
                     .map_err(|e| format!("the world does not read it: {e}"))
                     .and_then(|a| a.apply(s).map_err(|e| format!("it cannot happen: {e}")))
             });
@@ -218,12 +262,19 @@ impl Playground {
                 None => (None, Some("an earlier action was refused".into())),
             };
             out.push(RealStep {
-                action: step.action.clone(),
+                action: action.clone(),
                 image,
                 refused,
             });
         }
-        Ok(out)
+        let reached = match out.last() {
+            Some(step) => step.image.as_ref() == Some(goal),
+            None => render_scene(start, self.render) == *goal,
+        };
+        Ok(RealRun {
+            steps: out,
+            reached,
+        })
     }
 
     /// Actions valid in the current scene, in the world's words: up to `per_family` of each
@@ -364,15 +415,8 @@ impl Playground {
     /// The action the dynamics model reads from `before` to `after` (greedy), with its
     /// log-likelihood.
     pub fn explain(&self, before: &RgbImage, after: &RgbImage) -> Result<Explanation> {
-        let size = self.render.size;
-        for (name, img) in [("before", before), ("after", after)] {
-            if img.dimensions() != (size, size) {
-                let (w, h) = img.dimensions();
-                return Err(Error::Invalid(format!(
-                    "the {name} image is {w}x{h}; the models read {size}x{size} images"
-                )));
-            }
-        }
+        self.check_size("before image", before)?;
+        self.check_size("after image", after)?;
         self.dynamics.explain(before, after, &Sampling::greedy())
     }
 }
@@ -536,16 +580,29 @@ mod tests {
             .unwrap();
         assert_eq!(streamed, plan.tree.len() - 1);
         assert_eq!(plan.steps.len(), 1);
-        let real = p.run_plan(&plan).unwrap();
-        assert_eq!(real.len(), 1);
-        assert_eq!(real[0].image.is_some(), real[0].refused.is_none());
+        let actions: Vec<String> = plan.steps.iter().map(|s| s.action.clone()).collect();
+        let real = p.run_plan(&actions, &goal.image).unwrap();
+        assert_eq!(real.steps.len(), 1);
+        let step = &real.steps[0];
+        assert_eq!(step.image.is_some(), step.refused.is_none());
         // This one-action goal is reached: the true world ends on the goal's image.
-        assert_eq!(
-            real[0].image.as_ref(),
-            Some(&goal.image),
-            "{:?}",
-            plan.steps[0].action
+        assert!(real.reached, "{:?}", plan.steps[0].action);
+        assert_eq!(step.image.as_ref(), Some(&goal.image));
+        // The true actions reach it too; a refused action says why and the rest follow it.
+        assert!(p.run_plan(&goal.actions, &goal.image).unwrap().reached);
+        let refused = ["make it dance".to_string(), goal.actions[0].clone()];
+        let real = p.run_plan(&refused, &goal.image).unwrap();
+        assert!(!real.reached);
+        assert!(
+            real.steps[0]
+                .refused
+                .as_ref()
+                .unwrap()
+                .contains("does not read it")
         );
+        assert!(real.steps[1].refused.as_ref().unwrap().contains("earlier"));
+        assert!(real.steps.iter().all(|s| s.image.is_none()));
+        assert!(p.run_plan(&[], &goal.image).is_ok_and(|r| !r.reached));
     }
 
     #[test]

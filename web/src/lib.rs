@@ -11,6 +11,7 @@
 use dynaboot::candle_core::Device;
 use dynaboot::gpu::{Gpu, GpuVerifier};
 use dynaboot::image::RgbImage;
+use dynaboot::imagination::{PlanConfig, PlanNode};
 use dynaboot::model::Prediction;
 use dynaboot::model::{Model, Sampling};
 use dynaboot::playground::Playground;
@@ -32,6 +33,24 @@ fn from_png(bytes: &[u8], name: &str) -> Result<RgbImage, JsError> {
         .map(|i| i.to_rgb8())
         .map_err(|e| JsError::new(&format!("the {name} image cannot be read: {e}")))
 }
+
+/// JSON and images for the page: `{json, images}`, an image `null` where there is none.
+fn bundle(json: &serde_json::Value, images: &[Option<&RgbImage>]) -> Result<JsValue, JsError> {
+    let out = js_sys::Object::new();
+    let list = js_sys::Array::new();
+    for image in images {
+        list.push(&match image {
+            Some(i) => js_sys::Uint8Array::from(png(i)?.as_slice()).into(),
+            None => JsValue::NULL,
+        });
+    }
+    js_sys::Reflect::set(&out, &"json".into(), &json.to_string().into())
+        .and_then(|_| js_sys::Reflect::set(&out, &"images".into(), &list))
+        .map_err(|e| JsError::new(&format!("{e:?}")))?;
+    Ok(out.into())
+}
+
+const BUSY: &str = "busy: wait for the prediction or the plan to finish";
 
 /// The contents of a checkpoint's files: `config.json`, `model.safetensors`, `tokenizer.json`.
 #[wasm_bindgen]
@@ -151,7 +170,14 @@ impl Demo {
         self.session
             .playground
             .try_borrow()
-            .map_err(|_| JsError::new("busy: wait for the prediction to finish"))
+            .map_err(|_| JsError::new(BUSY))
+    }
+
+    fn playground_mut(&self) -> Result<std::cell::RefMut<'_, Playground>, JsError> {
+        self.session
+            .playground
+            .try_borrow_mut()
+            .map_err(|_| JsError::new(BUSY))
     }
 
     /// The current scene as PNG bytes.
@@ -161,12 +187,126 @@ impl Demo {
 
     /// Draws a new scene; returns it as PNG bytes.
     pub fn new_scene(&self, seed: u64) -> Result<Vec<u8>, JsError> {
-        let mut p = self
-            .session
-            .playground
-            .try_borrow_mut()
-            .map_err(|_| JsError::new("busy: wait for the prediction to finish"))?;
-        png(p.new_scene(seed))
+        png(self.playground_mut()?.new_scene(seed))
+    }
+
+    /// "Continue from here": an imagined frame (PNG bytes), a candidate of `action`, becomes
+    /// the frame the next prediction starts from. Returns how many imagined steps deep the
+    /// session now is.
+    pub fn continue_from(&self, frame_png: &[u8], action: &str) -> Result<usize, JsError> {
+        let frame = from_png(frame_png, "imagined")?;
+        let mut p = self.playground_mut()?;
+        p.continue_from(frame, action).map_err(js)?;
+        Ok(p.depth())
+    }
+
+    /// Steps back one imagined frame (nothing at the scene itself); returns how many imagined
+    /// steps deep the session now is.
+    pub fn undo(&self) -> Result<usize, JsError> {
+        let mut p = self.playground_mut()?;
+        p.undo();
+        Ok(p.depth())
+    }
+
+    /// A goal `actions` actions away from the current scene, drawn from `seed`:
+    /// `{json: {actions}, images: [goal PNG]}`.
+    pub fn goal(&self, seed: u64, actions: usize) -> Result<JsValue, JsError> {
+        let goal = self.playground()?.goal(seed, actions).map_err(js)?;
+        bundle(
+            &serde_json::json!({ "actions": goal.actions }),
+            &[Some(&goal.image)],
+        )
+    }
+
+    /// Plans from the current frame to the goal (PNG bytes) with the two models, at most
+    /// `depth` actions, keeping `beam` states per depth, `proposals` actions proposed per state,
+    /// each imagined as a best-of-`n`. Calls `on_node(node_json, png_bytes)` for each state the
+    /// search imagines, as it comes (`{id, parent, depth, action, proposed, relabelled,
+    /// agreement, value, ...}`, the start being id 0). Resolves to `{json: {steps, reached,
+    /// nodes, path, goal_tokens}, images: [the plan's imagined frames]}`; rejects with a message.
+    #[allow(clippy::await_holding_refcell_ref, clippy::too_many_arguments)]
+    pub fn plan(
+        &self,
+        goal_png: Vec<u8>,
+        depth: usize,
+        beam: usize,
+        proposals: usize,
+        n: usize,
+        on_node: js_sys::Function,
+    ) -> js_sys::Promise {
+        let session = self.session.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let goal = from_png(&goal_png, "goal")?;
+            let cfg = PlanConfig {
+                depth,
+                beam,
+                proposals,
+                n,
+                ..PlanConfig::default()
+            };
+            let mut id = 0;
+            let mut failed = None;
+            let send = |node: &PlanNode, image: &RgbImage| {
+                id += 1;
+                if failed.is_some() {
+                    return;
+                }
+                let mut meta = serde_json::to_value(node).unwrap_or_default();
+                meta["id"] = id.into();
+                let sent = png(image).and_then(|bytes| {
+                    let bytes = js_sys::Uint8Array::from(bytes.as_slice());
+                    on_node
+                        .call2(
+                            &JsValue::NULL,
+                            &JsValue::from_str(&meta.to_string()),
+                            &bytes,
+                        )
+                        .map_err(|e| JsError::new(&format!("{e:?}")))
+                });
+                if let Err(e) = sent {
+                    failed = Some(e);
+                }
+            };
+            let playground = session
+                .playground
+                .try_borrow()
+                .map_err(|_| JsError::new(BUSY))?;
+            let plan = match &session.gpu {
+                Some(gpu) => playground.plan_gpu(gpu, &goal, &cfg, send).await,
+                None => playground.plan(&goal, &cfg, send),
+            }
+            .map_err(js)?;
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            let json = serde_json::json!({
+                "steps": plan.steps,
+                "reached": plan.reached,
+                "nodes": plan.tree.len(),
+                "path": plan.path,
+                "goal_tokens": plan.tree[0].codes.len(),
+            });
+            Ok(bundle(
+                &json,
+                &plan.images.iter().map(Some).collect::<Vec<_>>(),
+            )?)
+        })
+    }
+
+    /// Runs actions (a plan's, in words) in the true world from the current scene, towards the
+    /// goal (PNG bytes): `{json: {reached, steps: [{action, refused}]}, images: [the true frame
+    /// after each action, null once one was refused]}`.
+    pub fn run_plan(&self, actions: Vec<String>, goal_png: &[u8]) -> Result<JsValue, JsError> {
+        let goal = from_png(goal_png, "goal")?;
+        let real = self.playground()?.run_plan(&actions, &goal).map_err(js)?;
+        let steps: Vec<_> = real
+            .steps
+            .iter()
+            .map(|r| serde_json::json!({ "action": r.action, "refused": r.refused }))
+            .collect();
+        let images: Vec<_> = real.steps.iter().map(|r| r.image.as_ref()).collect();
+        let json = serde_json::json!({ "reached": real.reached, "steps": steps });
+        bundle(&json, &images)
     }
 
     /// On the CPU backend, one small best-of-2 of a suggested action, its results dropped: the
@@ -247,7 +387,7 @@ impl Demo {
             let playground = session
                 .playground
                 .try_borrow()
-                .map_err(|_| JsError::new("busy: wait for the prediction to finish"))?;
+                .map_err(|_| JsError::new(BUSY))?;
             match &session.gpu {
                 Some(gpu) => {
                     playground

@@ -71,7 +71,22 @@ self.onmessage = async ({ data: m }) => {
       });
       post({ type: "done", n: m.n, note: check.note });
     } else if (m.type === "new-scene") {
-      post({ type: "scene", scene: demo.new_scene(BigInt(m.seed)), suggestions: demo.suggestions() });
+      post({ type: "scene", scene: demo.new_scene(BigInt(m.seed)), suggestions: demo.suggestions(), depth: 0 });
+    } else if (m.type === "continue" || m.type === "undo") {
+      const depth = m.type === "undo" ? demo.undo() : demo.continue_from(m.png, m.action);
+      post({ type: "scene", scene: demo.scene_png(), suggestions: demo.suggestions(), depth });
+    } else if (m.type === "goal") {
+      const g = demo.goal(BigInt(m.seed), m.actions);
+      post({ type: "goal", actions: JSON.parse(g.json).actions, png: g.images[0] });
+    } else if (m.type === "plan") {
+      const t0 = performance.now();
+      const plan = await demo.plan(m.goal, m.depth, m.beam, m.proposals, m.n, (meta, png) => {
+        post({ type: "node", meta: JSON.parse(meta), png }, [png.buffer]);
+      });
+      const seconds = (performance.now() - t0) / 1000;
+      const steps = JSON.parse(plan.json);
+      const real = demo.run_plan(steps.steps.map((s) => s.action), m.goal);
+      post({ type: "planned", plan: steps, images: plan.images, real: JSON.parse(real.json), realImages: real.images, seconds });
     } else if (m.type === "explain") {
       post({ type: "explained", labels: m.labels, result: JSON.parse(demo.explain(m.before, m.after)) });
     }

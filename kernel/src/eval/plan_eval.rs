@@ -12,9 +12,8 @@ use crate::error::{Error, Result};
 use crate::eval::Judge;
 use crate::imagination::plan::{Imagined, Search, Step, search};
 use crate::imagination::{Imagination, PlanConfig};
-use crate::model::Sampling;
 use crate::model::backbone::ready;
-use crate::model::dynamics_model::explain_pairs;
+use crate::model::dynamics_model::read_back;
 use crate::stats::Estimate;
 use crate::world::generate::{random_chain, rng};
 use crate::world::render::render_scene;
@@ -257,14 +256,8 @@ pub fn evaluate_planning(
             let oracle_plan = texts(&oracle);
             let oracle_success = execute(start, &oracle_plan).is_ok_and(|s| s.same_state(goal));
 
-            let pair = [(start_codes.clone(), goal_codes.clone())];
-            let (tokens, _) = ready(explain_pairs(
-                &d.backbone,
-                &d.format,
-                &pair,
-                &Sampling::greedy(),
-            ))?
-            .swap_remove(0);
+            let dynamics = (&d.backbone, &d.format);
+            let (tokens, _) = ready(read_back(dynamics, &start_codes, &goal_codes))?;
             let one_shot = d.text.decode(&tokens)?;
             let one_shot_success =
                 execute(start, std::slice::from_ref(&one_shot)).is_ok_and(|s| s.same_state(goal));

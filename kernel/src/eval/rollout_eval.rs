@@ -11,7 +11,7 @@ use crate::eval::Judge;
 use crate::imagination::Imagination;
 use crate::imagination::rollout::step_sampling;
 use crate::model::backbone::ready;
-use crate::model::dynamics_model::explain_pairs;
+use crate::model::dynamics_model::read_back;
 use crate::model::verifier::best_of_n;
 use crate::model::{Role, Sampling};
 use crate::stats::Estimate;
@@ -146,14 +146,8 @@ pub fn evaluate_rollouts(
                 &step_sampling(&config.sampling, s),
             ))?
             .swap_remove(0);
-            let pair = [(true_codes[s].clone(), forced.codes.clone())];
-            let forced_read = ready(explain_pairs(
-                &d.backbone,
-                &d.format,
-                &pair,
-                &Sampling::greedy(),
-            ))?
-            .swap_remove(0);
+            let dynamics = (&d.backbone, &d.format);
+            let forced_read = ready(read_back(dynamics, &true_codes[s], &forced.codes))?;
             let images = w.decode_images(&[step.codes.clone(), forced.codes])?;
             let asked = |tokens: &[u32]| -> Result<bool> {
                 let text = d.text.decode(tokens)?;

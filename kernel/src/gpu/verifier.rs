@@ -6,6 +6,8 @@
 
 use super::{Gpu, GpuChameleon, GpuVqDecoder};
 use crate::error::{Error, Result};
+use crate::imagination::plan::{Search, imagine_and_search};
+use crate::imagination::{PlanConfig, PlanNode};
 use crate::model::verifier::{Ranked, best_of_n, check_compatible};
 use crate::model::{Model, Role, Sampling};
 use crate::tokenize::ImageCodec;
@@ -70,6 +72,26 @@ impl GpuVerifier {
             action,
             n,
             sampling,
+        )
+        .await
+    }
+
+    /// The planner's search with both models on the GPU (what
+    /// [`crate::imagination::Imagination::plan`] runs with candle, the same code).
+    pub(crate) async fn plan_codes(
+        &self,
+        (world, dynamics): (&Model, &Model),
+        (start, goal): (&[u32], &[u32]),
+        cfg: &PlanConfig,
+        on_node: impl FnMut(&PlanNode),
+    ) -> Result<Search> {
+        imagine_and_search(
+            (&self.world, &world.format),
+            (&self.dynamics, &dynamics.format),
+            &dynamics.text,
+            (start, goal),
+            cfg,
+            on_node,
         )
         .await
     }
@@ -157,5 +179,49 @@ mod tests {
                 c.sample
             );
         }
+    }
+
+    #[test]
+    fn a_plan_on_the_gpu_searches_as_on_the_cpu() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+        let load = |name: &str| Arc::new(Model::load(&dir.join(name), &Device::Cpu).unwrap());
+        let weights = |name: &str| std::fs::read(dir.join(name).join("model.safetensors")).unwrap();
+        let (world, dynamics) = (load("world"), load("dynamics"));
+        let verifier = GpuVerifier::new(
+            gpu(),
+            (&world, &weights("world")),
+            (&dynamics, &weights("dynamics")),
+            &weights("vq"),
+        )
+        .unwrap();
+        let playground = Playground::new(world, dynamics, 1).unwrap();
+        let goal = playground.goal(2, 1).unwrap();
+        let cfg = PlanConfig {
+            depth: 1,
+            beam: 1,
+            proposals: 3,
+            n: 2,
+            ..PlanConfig::default()
+        };
+        let mut streamed = Vec::new();
+        let on_gpu = block_on(
+            playground.plan_gpu(&verifier, &goal.image, &cfg, |node, image| {
+                streamed.push((node.proposed.clone(), image.dimensions()))
+            }),
+        )
+        .unwrap();
+        let on_cpu = playground.plan(&goal.image, &cfg, |_, _| {}).unwrap();
+        // The proposals are greedy readings and samples of the same start codes: alike on both.
+        let proposed = |p: &crate::imagination::Plan| {
+            p.tree
+                .iter()
+                .map(|n| n.proposed.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(proposed(&on_gpu), proposed(&on_cpu));
+        assert_eq!(streamed.len(), on_gpu.tree.len() - 1);
+        assert!(streamed.iter().all(|s| s.1 == (64, 64)));
+        assert_eq!(on_gpu.steps.len(), on_gpu.images.len());
+        assert_eq!(on_gpu.steps.len(), 1);
     }
 }

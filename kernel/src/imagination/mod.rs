@@ -11,11 +11,10 @@ pub use plan::{MAX_BEAM, MAX_DEPTH, PlanConfig, PlanNode};
 
 use crate::error::{Error, Result};
 use crate::model::backbone::ready;
-use crate::model::dynamics_model::explain_pairs;
-use crate::model::verifier::{best_of_n, check_compatible};
+use crate::model::verifier::check_compatible;
 use crate::model::{DynamicsModel, Role, Sampling, Score, WorldModel};
 use image::RgbImage;
-use plan::{Imagined, Search, Step, search};
+use plan::Search;
 use rollout::{StepCodes, rollout_codes};
 
 /// One step of a rollout.
@@ -44,8 +43,23 @@ pub struct Plan {
     pub images: Vec<RgbImage>,
     /// Whether the last imagined image's tokens all equal the goal's.
     pub reached: bool,
-    /// Every state the search imagined, the start first.
+    /// Every state the search imagined, the start first (in the order `on_node` saw them).
     pub tree: Vec<PlanNode>,
+    /// The plan's steps as indices into `tree`.
+    pub path: Vec<usize>,
+}
+
+impl Plan {
+    /// A search's plan with its imagined frames (`images`, of [`Search::path_codes`]).
+    pub(crate) fn new(found: Search, images: Vec<RgbImage>) -> Plan {
+        Plan {
+            steps: found.path.iter().map(|&i| found.nodes[i].clone()).collect(),
+            images,
+            reached: found.reached,
+            tree: found.nodes,
+            path: found.path,
+        }
+    }
 }
 
 /// Images side by side, left to right, on a common height (a rollout's frames as one picture).
@@ -146,14 +160,8 @@ impl<'a> Imagination<'a> {
         let goal = codes.pop().expect("two images");
         let start = codes.pop().expect("two images");
         let found = self.plan_codes(&start, &goal, cfg, on_node)?;
-        let steps: Vec<PlanNode> = found.path.iter().map(|&i| found.nodes[i].clone()).collect();
-        let images = w.decode_images(&steps.iter().map(|s| s.codes.clone()).collect::<Vec<_>>())?;
-        Ok(Plan {
-            steps,
-            images,
-            reached: found.reached,
-            tree: found.nodes,
-        })
+        let images = w.decode_images(&found.path_codes())?;
+        Ok(Plan::new(found, images))
     }
 
     /// The search on image codes with the world model imagining.
@@ -165,44 +173,12 @@ impl<'a> Imagination<'a> {
         on_node: impl FnMut(&PlanNode),
     ) -> Result<Search> {
         let (w, d) = (&self.world.model, &self.dynamics.model);
-        let imagine = async |_: &(), codes: &[u32], action: &[u32]| -> Result<Imagined<()>> {
-            // A proposal too long for the world model's prompt cannot be imagined.
-            if w.format.check_action(action, Role::World).is_err() {
-                return Ok(None);
-            }
-            let best = best_of_n(
-                (&w.backbone, &w.format),
-                (&d.backbone, &d.format),
-                codes,
-                action,
-                cfg.n,
-                &cfg.sampling,
-            )
-            .await?
-            .swap_remove(0);
-            let read_back = match cfg.relabel {
-                true => {
-                    let pair = [(codes.to_vec(), best.codes.clone())];
-                    let greedy = Sampling::greedy();
-                    let read = explain_pairs(&d.backbone, &d.format, &pair, &greedy).await?;
-                    Some(read.into_iter().next().map(|r| r.0).unwrap_or_default())
-                }
-                false => None,
-            };
-            Ok(Some(Step {
-                state: (),
-                codes: best.codes,
-                verification: Some(best.score),
-                read_back,
-            }))
-        };
-        ready(search(
+        ready(plan::imagine_and_search(
+            (&w.backbone, &w.format),
             (&d.backbone, &d.format),
             &d.text,
-            ((), start.to_vec()),
-            goal,
+            (start, goal),
             cfg,
-            imagine,
             on_node,
         ))
     }
@@ -216,6 +192,7 @@ mod tests {
     use crate::world::generate::{random_chain, rng};
     use crate::world::render::render_scene;
     use candle_core::Device;
+    use plan::{Imagined, Step, search};
     use std::sync::Arc;
 
     fn pair() -> (WorldModel, DynamicsModel) {

@@ -19,9 +19,10 @@
 
 use crate::error::{Error, Result};
 use crate::model::backbone::Backbone;
-use crate::model::dynamics_model::explain_pairs;
+use crate::model::dynamics_model::{explain_pairs, read_back};
 use crate::model::explainer::MAX_PROPOSALS;
-use crate::model::{Format, Sampling, Score};
+use crate::model::verifier::best_of_n;
+use crate::model::{Format, Role, Sampling, Score};
 use crate::playground::MAX_CANDIDATES;
 use crate::tokenize::text::TextTokenizer;
 use serde::{Deserialize, Serialize};
@@ -153,6 +154,16 @@ pub(crate) struct Search {
     pub(crate) path: Vec<usize>,
     /// Whether the last node's tokens all equal the goal's.
     pub(crate) reached: bool,
+}
+
+impl Search {
+    /// The codes of the plan's imagined frames, in order.
+    pub(crate) fn path_codes(&self) -> Vec<Vec<u32>> {
+        self.path
+            .iter()
+            .map(|&i| self.nodes[i].codes.clone())
+            .collect()
+    }
 }
 
 /// What imagining an action gives; `None` when the action cannot be imagined (the simulator
@@ -288,6 +299,48 @@ pub(crate) async fn search<D: Backbone, S: Clone>(
         nodes,
         path,
     })
+}
+
+/// The search with the world model imagining each proposal: a best-of-`cfg.n` from the
+/// parent's codes, verified by the dynamics model and, with [`PlanConfig::relabel`], read back
+/// by it. On any backbones, so candle and the GPU plan with the same code.
+pub(crate) async fn imagine_and_search<W: Backbone, D: Backbone>(
+    world: (&W, &Format),
+    dynamics: (&D, &Format),
+    text: &TextTokenizer,
+    (start, goal): (&[u32], &[u32]),
+    cfg: &PlanConfig,
+    on_node: impl FnMut(&PlanNode),
+) -> Result<Search> {
+    let imagine = async |_: &(), codes: &[u32], action: &[u32]| -> Result<Imagined<()>> {
+        // A proposal too long for the world model's prompt cannot be imagined.
+        if world.1.check_action(action, Role::World).is_err() {
+            return Ok(None);
+        }
+        let best = best_of_n(world, dynamics, codes, action, cfg.n, &cfg.sampling)
+            .await?
+            .swap_remove(0);
+        let read_back = match cfg.relabel {
+            true => Some(read_back(dynamics, codes, &best.codes).await?.0),
+            false => None,
+        };
+        Ok(Some(Step {
+            state: (),
+            codes: best.codes,
+            verification: Some(best.score),
+            read_back,
+        }))
+    };
+    search(
+        dynamics,
+        text,
+        ((), start.to_vec()),
+        goal,
+        cfg,
+        imagine,
+        on_node,
+    )
+    .await
 }
 
 /// Most subgoals read per state (the goal itself, one per region, one per pair of regions).

@@ -7,7 +7,7 @@
 
 use crate::error::Result;
 use crate::model::backbone::Backbone;
-use crate::model::dynamics_model::explain_pairs;
+use crate::model::dynamics_model::read_back;
 use crate::model::verifier::best_of_n;
 use crate::model::{Format, Sampling, Score};
 
@@ -53,10 +53,7 @@ pub(crate) async fn rollout_codes<W: Backbone, D: Backbone>(
         )
         .await?
         .swap_remove(0);
-        let pair = [(previous, best.codes.clone())];
-        let read_back = explain_pairs(dynamics.0, dynamics.1, &pair, &Sampling::greedy())
-            .await?
-            .swap_remove(0);
+        let read_back = read_back(dynamics, &previous, &best.codes).await?;
         steps.push(StepCodes {
             codes: best.codes,
             score: best.score,

@@ -149,6 +149,18 @@ pub(crate) async fn explain_pairs<B: Backbone>(
     Ok(explained)
 }
 
+/// The dynamics model's greedy reading of one change, `before` -> `after` (image codes): the
+/// action's tokens and score. What "reading an imagined step back" means everywhere.
+pub(crate) async fn read_back<B: Backbone>(
+    (backbone, format): (&B, &Format),
+    before: &[u32],
+    after: &[u32],
+) -> Result<(Vec<u32>, Score)> {
+    let pair = [(before.to_vec(), after.to_vec())];
+    let mut read = explain_pairs(backbone, format, &pair, &Sampling::greedy()).await?;
+    Ok(read.swap_remove(0))
+}
+
 /// The sampling side of generating `n` actions at once, whatever runs the model: give it the
 /// logits of each row's last position, it picks each row's next text token (never a control
 /// token or an image token; `<eos>` forced when the action would not fit) and keeps each row's
