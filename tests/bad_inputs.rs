@@ -286,7 +286,7 @@ const CASES: &[Case] = &[
             "--temperature=-1",
         ],
         exit: 2,
-        says: &["--temperature", "positive"],
+        says: &["--temperature", "positive number samples"],
     },
     Case {
         name: "predict, top-p 0",
@@ -714,7 +714,7 @@ const CASES: &[Case] = &[
             "scene.png",
         ],
         exit: 2,
-        says: &["--world-weight", "at least 0"],
+        says: &["--world-weight", "from 0 to 1000"],
     },
     Case {
         name: "explain, sampled and checked at once",
@@ -1033,7 +1033,7 @@ const CASES: &[Case] = &[
             "0",
         ],
         exit: 2,
-        says: &["--steps", "at least 1"],
+        says: &["--steps", "from 1 to"],
     },
     Case {
         name: "train, a family repeated 0 times",
@@ -1279,7 +1279,7 @@ const CASES: &[Case] = &[
             "0",
         ],
         exit: 2,
-        says: &["--keep", "at least 1"],
+        says: &["--keep", "from 1 to"],
     },
     Case {
         name: "bootstrap, onto a dataset",
@@ -1349,7 +1349,7 @@ const CASES: &[Case] = &[
             "abl",
         ],
         exit: 2,
-        says: &["--train-rows", "at least 1"],
+        says: &["--train-rows", "from 1 to"],
     },
     Case {
         name: "ablate, a weight above 1",
@@ -1382,8 +1382,8 @@ const CASES: &[Case] = &[
             "--out",
             "abl",
         ],
-        exit: 1,
-        says: &["--dynamics-lr 0", "positive number"],
+        exit: 2,
+        says: &["--dynamics-lr", "positive number"],
     },
     // scale
     Case {
@@ -1398,7 +1398,7 @@ const CASES: &[Case] = &[
         setup: nothing,
         args: &["scale", "--sizes", "0,250", "--out", "s"],
         exit: 2,
-        says: &["--sizes", "at least 1"],
+        says: &["--sizes", "from 1 to"],
     },
     Case {
         name: "scale, more seeds than a study runs",

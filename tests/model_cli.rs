@@ -535,7 +535,7 @@ fn bad_inputs_are_clear_errors() {
         "--keep",
         "0",
     ]);
-    assert!(e.contains("--keep") && e.contains("at least 1"), "{e}");
+    assert!(e.contains("--keep") && e.contains("from 1 to"), "{e}");
 
     // Every size and rate a command line sets is bounded, refused before any work.
     let run_dir = dir.path().join("bounded");
@@ -547,7 +547,9 @@ fn bad_inputs_are_clear_errors() {
         ("--batch", "0", "1 to 1024"),
         ("--batch", "100000000", "1 to 1024"),
         ("--accum", "5000", "1 to 1024"),
-        ("--steps", "0", "at least 1"),
+        ("--steps", "0", "from 1 to"),
+        ("--steps", "18446744073709551615", "from 1 to"),
+        ("--eval-every", "1e300", "0: only at the end"),
     ] {
         let mut args: Vec<String> = train_args(f, s(&run_dir), "2")
             .into_iter()

@@ -12,7 +12,7 @@ pub struct AblateArgs {
     #[arg(long, value_enum, default_value = "paper")]
     preset: AblationPreset,
     /// Seeds to run (0, 1, ...).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = crate::args::seeds)]
     seeds: u64,
     /// The models folder: `vq/`, `tokenizer.json`, the foundation checkpoint every model
     /// fine-tunes (`foundation-changes/`) and the annotator (`dynamics/`).
@@ -24,13 +24,13 @@ pub struct AblateArgs {
     #[arg(long)]
     tune_seed: Option<u64>,
     /// Labelled training triplets (the preset's unless given).
-    #[arg(long, value_parser = crate::args::at_least_one)]
+    #[arg(long, value_parser = crate::args::count)]
     train_rows: Option<usize>,
     /// Unlabelled videos the annotator labels (the preset's unless given).
-    #[arg(long, value_parser = crate::args::at_least_one)]
+    #[arg(long, value_parser = crate::args::count)]
     videos: Option<usize>,
     /// Annotations kept by the stratified top-K: the synthetic data (the preset's unless given).
-    #[arg(long, value_parser = crate::args::at_least_one)]
+    #[arg(long, value_parser = crate::args::count)]
     keep: Option<usize>,
     /// λ of FDM's recognition-weighted loss (the preset's unless given).
     #[arg(long, value_parser = crate::args::fraction)]
@@ -48,10 +48,10 @@ pub struct AblateArgs {
     #[arg(long)]
     own_annotator: bool,
     /// Peak learning rate of the dynamics model (the preset's, the world models', unless given).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::learning_rate)]
     dynamics_lr: Option<f64>,
     /// Fine-tuning steps of every model (the preset's unless given).
-    #[arg(long, value_parser = crate::args::at_least_one)]
+    #[arg(long, value_parser = crate::args::steps)]
     steps: Option<usize>,
     /// Where the models train and run: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]

@@ -23,14 +23,30 @@ fn whole(s: &str, range: std::ops::RangeInclusive<usize>, hint: &str) -> Result<
     }
 }
 
-/// `--temperature`: 0 (greedy) or a positive finite number.
-pub fn temperature(s: &str) -> Result<f64, String> {
+/// A number in `range`, or a message naming it (and `hint`).
+fn real(s: &str, range: std::ops::RangeInclusive<f64>, hint: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(t) if t.is_finite() && t >= 0.0 => Ok(t),
+        Ok(x) if range.contains(&x) => Ok(x),
         _ => Err(format!(
-            "{s:?} is not a temperature: use 0 (greedy) or a positive number (1 as in the paper)"
+            "{s:?}: use a number from {} to {}{hint}",
+            range.start(),
+            range.end()
         )),
     }
+}
+
+/// Most of anything a count flag sets (rows, videos, seeds, candidates per family, raters).
+const MAX_COUNT: usize = 1_000_000;
+/// Most optimiser steps a run may ask for.
+const MAX_STEPS: usize = 100_000_000;
+
+/// `--temperature`: 0 (greedy) to 10.
+pub fn temperature(s: &str) -> Result<f64, String> {
+    real(
+        s,
+        0.0..=10.0,
+        " (0 is greedy; any positive number samples, 1 as in the paper)",
+    )
 }
 
 /// `--top-p`: a probability in (0, 1].
@@ -58,20 +74,79 @@ pub fn proposals(s: &str) -> Result<usize, String> {
     whole(s, 1..=MAX_PROPOSALS, " (8 is the tuned setting)")
 }
 
-/// A weight: finite and at least 0.
+/// A weight of a score's term: 0 to 1000.
 pub fn weight(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(w) if w.is_finite() && w >= 0.0 => Ok(w),
-        _ => Err(format!("{s:?}: use a number of at least 0")),
-    }
+    real(s, 0.0..=1000.0, "").map(|w| w as f32)
 }
 
-/// A count that must be at least 1.
-pub fn at_least_one(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("{s:?}: use a whole number of at least 1")),
-    }
+/// A count: 1 to a million.
+pub fn count(s: &str) -> Result<usize, String> {
+    whole(s, 1..=MAX_COUNT, "")
+}
+
+/// A count that may be 0: 0 to a million.
+pub fn count_or_zero(s: &str) -> Result<usize, String> {
+    whole(s, 0..=MAX_COUNT, "")
+}
+
+/// Optimiser steps (or steps between checkpoints, evaluations): 1 to 100 million.
+pub fn steps(s: &str) -> Result<usize, String> {
+    whole(s, 1..=MAX_STEPS, " steps")
+}
+
+/// Steps between evaluations or checkpoints: 0 (only at the end) to 100 million.
+pub fn every(s: &str) -> Result<usize, String> {
+    whole(s, 0..=MAX_STEPS, " steps (0: only at the end)")
+}
+
+/// `--top-k`: 0 (every token) to 65,536.
+pub fn top_k(s: &str) -> Result<usize, String> {
+    whole(s, 0..=65_536, " (0 keeps every token)")
+}
+
+/// `--seeds` of a study: 1 to 1000 runs.
+pub fn seeds(s: &str) -> Result<u64, String> {
+    whole(s, 1..=1000, " seeds").map(|n| n as u64)
+}
+
+/// `--rpm`: requests per minute, 0.01 to 100,000.
+pub fn requests_per_minute(s: &str) -> Result<f64, String> {
+    real(s, 0.01..=100_000.0, " requests per minute")
+}
+
+/// `--timeout-s`: 1 second to a day.
+pub fn timeout_s(s: &str) -> Result<u64, String> {
+    whole(s, 1..=86_400, " seconds").map(|n| n as u64)
+}
+
+/// `--retries`: 0 to 100.
+pub fn retries(s: &str) -> Result<usize, String> {
+    whole(s, 0..=100, " retries")
+}
+
+/// `--concurrency`: 1 to 256 requests at once.
+pub fn concurrency(s: &str) -> Result<usize, String> {
+    whole(s, 1..=256, " requests at once")
+}
+
+/// A simulated rater's noise: 0 to 10 judge points.
+pub fn score_noise(s: &str) -> Result<f64, String> {
+    real(s, 0.0..=10.0, " judge points")
+}
+
+/// Channels of a convolution: 1 to 4096.
+pub fn channels(s: &str) -> Result<usize, String> {
+    whole(s, 1..=4096, " channels")
+}
+
+/// An image tokenizer's codebook: 2 to 65,536 codes.
+pub fn codebook(s: &str) -> Result<usize, String> {
+    whole(s, 2..=65_536, " codes")
+}
+
+/// Residual blocks of a decoder stage: 0 to 64.
+pub fn blocks(s: &str) -> Result<usize, String> {
+    whole(s, 0..=64, " blocks")
 }
 
 /// `--repeat FAMILY=TIMES`: a family (task) name and how often its examples are seen per
@@ -159,7 +234,7 @@ mod tests {
         assert!(candidates("0").is_err() && candidates("1024").is_ok());
         assert!(proposals("0").is_err() && proposals("65").unwrap_err().contains("1 to 64"));
         assert!(weight("NaN").is_err() && weight("-1").is_err() && weight("0.5") == Ok(0.5));
-        assert!(temperature("NaN").is_err() && top_p("0").is_err() && at_least_one("0").is_err());
+        assert!(temperature("NaN").is_err() && top_p("0").is_err() && count("0").is_err());
     }
 }
 

@@ -28,10 +28,10 @@ pub struct BenchArgs {
     #[arg(long)]
     tokenizers: Option<PathBuf>,
     /// Timed training steps (batch 16 x 160 tokens each); the median step is reported.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = crate::args::steps)]
     train_steps: usize,
     /// Timed repetitions of best-of-8 and of generation.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = crate::args::count)]
     repeats: usize,
     /// Also run `bench/torch_reference.py` with this Python (torch and transformers
     /// installed) in the same run, and report dynaboot / PyTorch ratios.

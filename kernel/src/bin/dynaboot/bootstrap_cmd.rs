@@ -29,13 +29,13 @@ pub struct BootstrapArgs {
     #[arg(long)]
     out: PathBuf,
     /// K of the stratified top-K: annotated pairs kept.
-    #[arg(long, default_value_t = BootstrapConfig::default().keep, value_parser = crate::args::at_least_one)]
+    #[arg(long, default_value_t = BootstrapConfig::default().keep, value_parser = crate::args::count)]
     keep: usize,
     /// K_f: motion events kept per video.
-    #[arg(long, default_value_t = FrameSelection::default().keep, value_parser = crate::args::at_least_one)]
+    #[arg(long, default_value_t = FrameSelection::default().keep, value_parser = crate::args::count)]
     frames_per_video: usize,
     /// I_f: minimum frames between kept events.
-    #[arg(long, default_value_t = FrameSelection::default().gap)]
+    #[arg(long, default_value_t = FrameSelection::default().gap, value_parser = crate::args::count_or_zero)]
     gap: usize,
     /// Seed of the annotations' random streams.
     #[arg(long, default_value_t = 0)]

@@ -34,7 +34,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 8, value_parser = crate::args::candidates)]
     n: usize,
     /// Test rows per family (the fixed split has 50; all of them take ~55 s on 2 cores).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = crate::args::count)]
     per_family: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,

@@ -37,19 +37,19 @@ pub struct JudgeArgs {
     #[arg(long)]
     data: Option<PathBuf>,
     /// Rows per family, the first ones of each.
-    #[arg(long, default_value_t = 50, value_parser = crate::args::at_least_one)]
+    #[arg(long, default_value_t = 50, value_parser = crate::args::count)]
     per_family: usize,
     /// Requests at a time.
-    #[arg(long, default_value_t = 4, value_parser = crate::args::at_least_one)]
+    #[arg(long, default_value_t = 4, value_parser = crate::args::concurrency)]
     concurrency: usize,
     /// At most this many requests a minute (default: no limit).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::requests_per_minute)]
     rpm: Option<f64>,
     /// Extra tries after a reply that is not a score or a 429 / 5xx / network error.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = crate::args::retries)]
     retries: usize,
     /// Seconds one request may take.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = 120, value_parser = crate::args::timeout_s)]
     timeout_s: u64,
     /// Cache of parsed replies (default: beside --out, `.vlm-cache.jsonl`); a rerun asks
     /// nothing it has a score for.

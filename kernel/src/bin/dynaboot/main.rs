@@ -126,3 +126,92 @@ fn main() {
         std::process::exit(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+    use std::any::TypeId;
+
+    /// Every numeric flag of every subcommand: the words that reach its subcommand, the flag,
+    /// and its value's type.
+    fn numeric_flags() -> Vec<(Vec<String>, String, &'static str)> {
+        let numeric: [(TypeId, &str); 10] = [
+            (TypeId::of::<u8>(), "u8"),
+            (TypeId::of::<u16>(), "u16"),
+            (TypeId::of::<u32>(), "u32"),
+            (TypeId::of::<u64>(), "u64"),
+            (TypeId::of::<usize>(), "usize"),
+            (TypeId::of::<i32>(), "i32"),
+            (TypeId::of::<i64>(), "i64"),
+            (TypeId::of::<f32>(), "f32"),
+            (TypeId::of::<f64>(), "f64"),
+            (TypeId::of::<Vec<usize>>(), "list"),
+        ];
+        fn walk(
+            cmd: &clap::Command,
+            path: Vec<String>,
+            numeric: &[(TypeId, &'static str)],
+            out: &mut Vec<(Vec<String>, String, &'static str)>,
+        ) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_value_parser().type_id();
+                let (Some((_, kind)), Some(long)) =
+                    (numeric.iter().find(|(t, _)| id == *t), arg.get_long())
+                else {
+                    continue;
+                };
+                out.push((path.clone(), format!("--{long}"), kind));
+            }
+            for sub in cmd.get_subcommands() {
+                let mut path = path.clone();
+                path.push(sub.get_name().to_string());
+                walk(sub, path, numeric, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(&Cli::command(), vec!["dynaboot".into()], &numeric, &mut out);
+        out
+    }
+
+    #[test]
+    fn every_numeric_flag_refuses_what_no_run_can_use_and_names_its_range() {
+        let flags = numeric_flags();
+        assert!(
+            flags.len() > 100,
+            "only {} numeric flags found",
+            flags.len()
+        );
+        let mut unbounded = Vec::new();
+        for (path, flag, kind) in &flags {
+            // A seed may be any number of its type; every other number is a size, a rate or
+            // a weight, which no run can use at the type's maximum.
+            let huge: &[&str] = match flag.ends_with("seed") {
+                true => &[],
+                false => &["1e300", "18446744073709551615", "99999999999"],
+            };
+            for value in ["NaN", "inf", "-1"].iter().chain(huge) {
+                let mut words = path.clone();
+                words.push(format!("{flag}={value}"));
+                // A refused value fails as a value error; any other outcome (even a missing
+                // required flag, checked after the values) means the value was taken.
+                let refused = Cli::command().try_get_matches_from(&words).is_err_and(|e| {
+                    matches!(
+                        e.kind(),
+                        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+                    )
+                });
+                if !refused {
+                    unbounded.push(format!("{} {flag} ({kind}) takes {value}", path.join(" ")));
+                }
+            }
+        }
+        assert!(
+            unbounded.is_empty(),
+            "{} unbounded:\n{}",
+            unbounded.len(),
+            unbounded.join("\n")
+        );
+    }
+}

@@ -21,7 +21,7 @@ pub struct SamplingArgs {
     #[arg(long, default_value_t = 1.0, value_parser = crate::args::temperature)]
     temperature: f64,
     /// Keep the k most likely tokens (0 = all).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::args::top_k)]
     top_k: usize,
     /// Keep the smallest set of tokens whose probability reaches p (1 = all).
     #[arg(long, default_value_t = 1.0, value_parser = crate::args::top_p)]

@@ -13,16 +13,16 @@ pub struct ScaleArgs {
     #[arg(long, value_enum, default_value = "default")]
     preset: ScalingPreset,
     /// Labelled sizes L, ascending, comma-separated (the preset's unless given).
-    #[arg(long, value_delimiter = ',', value_parser = crate::args::at_least_one)]
+    #[arg(long, value_delimiter = ',', value_parser = crate::args::count)]
     sizes: Option<Vec<usize>>,
     /// Seeds at sizes up to the preset's small limit (1000 in the default preset).
-    #[arg(long, value_parser = crate::args::at_least_one)]
+    #[arg(long, value_parser = crate::args::count)]
     seeds_small: Option<usize>,
     /// Seeds at larger sizes.
-    #[arg(long, value_parser = crate::args::at_least_one)]
+    #[arg(long, value_parser = crate::args::count)]
     seeds_large: Option<usize>,
     /// Test rows per family (1 to 50, the fixed test split's).
-    #[arg(long, value_parser = crate::args::at_least_one)]
+    #[arg(long, value_parser = crate::args::count)]
     test_per_family: Option<usize>,
     /// Evaluate on a split of the train generator with this seed instead of the fixed test
     /// split (for tuning the study).

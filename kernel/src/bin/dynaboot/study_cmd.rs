@@ -43,7 +43,7 @@ pub enum StudyCommand {
         #[arg(long)]
         data: Option<PathBuf>,
         /// Items per family (task), the first ones of each.
-        #[arg(long, default_value_t = 5, value_parser = crate::args::at_least_one)]
+        #[arg(long, default_value_t = 5, value_parser = crate::args::count)]
         per_family: usize,
         /// Shown on the rating page and in the report.
         #[arg(long, default_value = "dynaboot")]
@@ -75,10 +75,10 @@ pub enum StudyCommand {
     Simulate {
         #[arg(long)]
         study: PathBuf,
-        #[arg(long, default_value_t = 3, value_parser = crate::args::at_least_one)]
+        #[arg(long, default_value_t = 3, value_parser = crate::args::count)]
         raters: usize,
         /// Standard deviation of each rater's noise on the 0-10 judge score.
-        #[arg(long, default_value_t = 2.0)]
+        #[arg(long, default_value_t = 2.0, value_parser = crate::args::score_noise)]
         noise: f64,
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -92,7 +92,7 @@ pub enum StudyCommand {
         #[arg(long)]
         html: Option<PathBuf>,
         /// Judged items shown with their candidates on the HTML page.
-        #[arg(long, default_value_t = 6)]
+        #[arg(long, default_value_t = 6, value_parser = crate::args::count_or_zero)]
         examples: usize,
     },
 }

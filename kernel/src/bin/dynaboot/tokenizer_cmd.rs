@@ -23,7 +23,7 @@ pub enum TokenizerCommand {
         /// Folder to write `vq/` and `tokenizer.json` into.
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value_t = VqTrainConfig::default().steps, value_parser = crate::args::at_least_one)]
+        #[arg(long, default_value_t = VqTrainConfig::default().steps, value_parser = crate::args::steps)]
         steps: usize,
         #[arg(long, default_value_t = VqTrainConfig::default().batch_size, value_parser = crate::args::batch)]
         batch: usize,
@@ -39,10 +39,10 @@ pub enum TokenizerCommand {
         tiny: bool,
         /// Channels of the encoder's stages (the decoder mirrors them); each stage halves the
         /// side, so three stages give 64x64 -> 8x8 tokens.
-        #[arg(long, value_delimiter = ',', default_values_t = VqConfig::default().channels)]
+        #[arg(long, value_delimiter = ',', default_values_t = VqConfig::default().channels, value_parser = crate::args::channels)]
         channels: Vec<usize>,
         /// Codebook entries (image token ids).
-        #[arg(long, default_value_t = VqConfig::default().codebook_size)]
+        #[arg(long, default_value_t = VqConfig::default().codebook_size, value_parser = crate::args::codebook)]
         codebook: usize,
         /// Each token sees only its own patch (1x1 convs, non-overlapping downsamplings): an
         /// edit changes only the ids of the cells whose pixels it changed.
@@ -62,11 +62,11 @@ pub enum TokenizerCommand {
         /// Conv widths of the decoder, full size first (default: mirror `--channels`, or keep
         /// the `--init` VQ's). With `--init --decoder-only` a wider decoder learns to draw the
         /// same token ids.
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, value_delimiter = ',', value_parser = crate::args::channels)]
         decoder_channels: Option<Vec<usize>>,
         /// Residual blocks after each upsampling of the decoder (default: 0, or the `--init`
         /// VQ's).
-        #[arg(long)]
+        #[arg(long, value_parser = crate::args::blocks)]
         decoder_blocks: Option<usize>,
         /// Where dead codes restart: at random encoder outputs of the batch, or at those the
         /// codebook fits worst (rare patches get codes of their own).
@@ -86,7 +86,7 @@ pub enum TokenizerCommand {
         #[arg(long)]
         data: PathBuf,
         /// Evaluate at most this many rows.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::args::count)]
         limit: Option<usize>,
         /// Also write the numbers here as json.
         #[arg(long)]

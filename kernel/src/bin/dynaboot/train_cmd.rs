@@ -108,9 +108,9 @@ pub struct TrainArgs {
     #[arg(long)]
     eval: Option<PathBuf>,
     /// Examples held out of --data when --eval is not given.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = crate::args::count_or_zero)]
     eval_examples: usize,
-    #[arg(long, value_parser = crate::args::at_least_one)]
+    #[arg(long, value_parser = crate::args::steps)]
     steps: Option<usize>,
     /// Sequences per micro-batch (1 to 1024).
     #[arg(long, value_parser = crate::args::batch)]
@@ -122,13 +122,13 @@ pub struct TrainArgs {
     lr: Option<f64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::every)]
     eval_every: Option<usize>,
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::every)]
     checkpoint_every: Option<usize>,
     /// Stop with a checkpoint after this step, keeping the learning-rate schedule of --steps
     /// (a long run in parts: `--resume` continues it).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::steps)]
     stop_after: Option<usize>,
 }
 

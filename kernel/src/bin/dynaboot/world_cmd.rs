@@ -43,7 +43,7 @@ pub enum WorldCommand {
     Show {
         #[arg(long)]
         data: PathBuf,
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = crate::args::count_or_zero)]
         index: usize,
         /// Where to write the side-by-side PNG (default: out/show-INDEX.png).
         #[arg(long)]
