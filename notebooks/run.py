@@ -37,6 +37,7 @@ QUICK = {
     "DYNABOOT_CHAINS": "2",
     "DYNABOOT_ROLLOUT_STEPS": "3",
     "DYNABOOT_PROBLEMS": "2",
+    "DYNABOOT_LIVE_DEPTH": "1",
     # Rows per family of notebooks 01 and 06: 01 asserts an exact-action rate, which 2 rows a
     # family measure too coarsely (the shipped dynamics model, 81 % on the whole test split, names
     # 3 of the first 8 rows and 14 of the first 20), so the quick run keeps the default 5.

@@ -59,7 +59,8 @@ fn fake_vlm(reply: &'static str) -> (String, Arc<AtomicUsize>, Arc<Mutex<Vec<Str
     (url, count, auth)
 }
 
-fn judge(url: &str, out: &std::path::Path) -> String {
+/// Runs `dynaboot judge` against `url`, writing `out`; its exit status and what it printed.
+fn run_judge(url: &str, out: &std::path::Path) -> (bool, String) {
     let world = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/world");
     let o = std::process::Command::new(bin())
         .args([
@@ -75,13 +76,18 @@ fn judge(url: &str, out: &std::path::Path) -> String {
         .env("DYNABOOT_VLM_API_KEY", "sk-test")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "{stdout}{}",
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    stdout
+    (o.status.success(), printed)
+}
+
+fn judge(url: &str, out: &std::path::Path) -> String {
+    let (ok, printed) = run_judge(url, out);
+    assert!(ok, "{printed}");
+    printed
 }
 
 #[test]
@@ -120,12 +126,14 @@ fn replies_that_are_not_scores_are_failures_not_guesses() {
     let (url, count, _) = fake_vlm("It looks like a good edit, maybe 8/10.");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("vlm.json");
-    judge(&url, &out);
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    assert_eq!(report["judged"], 0);
-    assert_eq!(report["failed"], 4);
-    assert_eq!(report["samples"][0]["vlm"]["status"], "failed");
+    // Nothing scored is no score: a failure that says why, and no report.
+    let (ok, printed) = run_judge(&url, &out);
+    assert!(!ok, "{printed}");
+    assert!(
+        printed.contains("none of the 4") && printed.contains("not a score"),
+        "{printed}"
+    );
+    assert!(!out.exists(), "a report without a score was written");
     // Each sample: both questions, three tries each.
     assert_eq!(count.load(Ordering::SeqCst), 24);
 

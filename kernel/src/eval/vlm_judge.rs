@@ -119,6 +119,8 @@ struct CacheLine {
 pub struct VlmJudge {
     config: VlmConfig,
     endpoint: String,
+    /// The endpoint as messages show it: any user and password in the URL left out.
+    shown: String,
     agent: ureq::Agent,
     cache: Mutex<HashMap<String, u8>>,
     next_slot: Mutex<Instant>,
@@ -162,17 +164,24 @@ impl VlmJudge {
         {
             let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
             for line in text.lines() {
-                if let Ok(l) = serde_json::from_str::<CacheLine>(line) {
+                // A line a crash cut short, or a score out of range, is asked again.
+                if let Ok(l) = serde_json::from_str::<CacheLine>(line)
+                    && l.score <= 10
+                {
                     cache.insert(l.key, l.score);
                 }
             }
         }
+        // No redirect is followed: one would resend the request (and its key) to wherever
+        // the endpoint points, or turn the POST into a GET whose reply is read as a score.
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(config.timeout))
             .http_status_as_error(false)
+            .max_redirects(0)
             .build()
             .into();
         Ok(VlmJudge {
+            shown: without_credentials(&endpoint),
             endpoint,
             agent,
             cache: Mutex::new(cache),
@@ -196,6 +205,7 @@ impl VlmJudge {
     fn key(&self, question: Question, action: &str, images: &[&str; 2]) -> String {
         let mut h = Sha256::new();
         for part in [
+            self.endpoint.as_str(),
             self.config.model.as_str(),
             &question.prompt(action),
             images[0],
@@ -261,7 +271,7 @@ impl VlmJudge {
         }
         let mut response = match request.send_json(&body) {
             Ok(r) => r,
-            Err(e) => return Try::Again(format!("{}: {e}", self.endpoint)),
+            Err(e) => return Try::Again(format!("{}: {e}", self.shown)),
         };
         let status = response.status().as_u16();
         let text = response
@@ -270,6 +280,19 @@ impl VlmJudge {
             .unwrap_or_else(|e| format!("(unreadable body: {e})"));
         match status {
             200..=299 => {}
+            300..=399 => {
+                let to = response
+                    .headers()
+                    .get("location")
+                    .and_then(|l| l.to_str().ok())
+                    .map(without_credentials)
+                    .unwrap_or_else(|| "(no Location)".into());
+                return Try::Stop(format!(
+                    "HTTP {status}: {} redirects to {to}; the judge follows no redirect \
+                     (it would resend the request elsewhere): give the final URL with --vlm",
+                    self.shown
+                ));
+            }
             429 | 500..=599 => return Try::Again(format!("HTTP {status}: {}", short(&text))),
             401 | 403 => {
                 return Try::Stop(format!(
@@ -476,6 +499,19 @@ pub fn vlm_report(
         });
     }
     let judged = scored.len();
+    if judged == 0 {
+        let why = samples
+            .iter()
+            .find_map(|s| match &s.vlm {
+                Verdict::Failed { reason } => Some(reason.as_str()),
+                Verdict::Scored(_) => None,
+            })
+            .unwrap_or("no samples");
+        return Err(Error::Invalid(format!(
+            "the VLM scored none of the {} samples, so there is no score: {why}",
+            samples.len()
+        )));
+    }
     let scores = Scores::over_families(scored);
     Ok(VlmReport {
         model: model.to_string(),
@@ -495,6 +531,20 @@ pub fn vlm_report(
         }),
         samples,
     })
+}
+
+/// `url` with any `user:password@` left out.
+fn without_credentials(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..host_end].rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://***@{host}{}", &rest[host_end..]),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
 }
 
 fn short(text: &str) -> String {
@@ -553,55 +603,62 @@ mod tests {
     fn fake_endpoint() -> (String, TestServer, Arc<Mutex<Seen>>) {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let state = seen.clone();
-        let app = axum::Router::new().route(
-            "/v1/chat/completions",
-            axum::routing::post(
-                move |headers: HeaderMap, Json(body): Json<serde_json::Value>| {
-                    let seen = state.clone();
-                    async move {
-                        if headers.get("authorization").and_then(|v| v.to_str().ok())
-                            != Some("Bearer k")
-                        {
-                            return (StatusCode::UNAUTHORIZED, "bad key").into_response();
-                        }
-                        let content = &body["messages"][0]["content"];
-                        let text = content[0]["text"].as_str().unwrap_or("").to_string();
-                        assert_eq!(content.as_array().map(|c| c.len()), Some(3));
-                        assert!(
-                            content[1]["image_url"]["url"]
-                                .as_str()
-                                .unwrap()
-                                .starts_with("data:image/png;base64,")
-                        );
-                        let success = text.contains("How completely");
-                        let action = text.split('"').nth(1).unwrap_or("").to_string();
-                        let tries = {
-                            let mut s = seen.lock().unwrap();
-                            s.times.push(Instant::now());
-                            let n = s.tries.entry(format!("{action}{success}")).or_default();
-                            *n += 1;
-                            *n
-                        };
-                        let words: Vec<&str> = action.split(' ').collect();
-                        let reply = match words[0] {
-                            "act" => words[if success { 1 } else { 2 }].to_string(),
-                            "flaky" if tries == 1 => {
-                                return (StatusCode::TOO_MANY_REQUESTS, "slow down")
-                                    .into_response();
+        let app = axum::Router::new()
+            .route(
+                "/moved/chat/completions",
+                axum::routing::post(|| async {
+                    (StatusCode::FOUND, [("location", "/v1/chat/completions")]).into_response()
+                }),
+            )
+            .route(
+                "/v1/chat/completions",
+                axum::routing::post(
+                    move |headers: HeaderMap, Json(body): Json<serde_json::Value>| {
+                        let seen = state.clone();
+                        async move {
+                            if headers.get("authorization").and_then(|v| v.to_str().ok())
+                                != Some("Bearer k")
+                            {
+                                return (StatusCode::UNAUTHORIZED, "bad key").into_response();
                             }
-                            "flaky" => "5".into(),
-                            "halting" if tries == 1 => "Seven".into(),
-                            "halting" => "6".into(),
-                            _ => "I would give it a 7 out of 10".into(),
-                        };
-                        Json(serde_json::json!({
-                            "choices": [{"message": {"role": "assistant", "content": reply}}]
-                        }))
-                        .into_response()
-                    }
-                },
-            ),
-        );
+                            let content = &body["messages"][0]["content"];
+                            let text = content[0]["text"].as_str().unwrap_or("").to_string();
+                            assert_eq!(content.as_array().map(|c| c.len()), Some(3));
+                            assert!(
+                                content[1]["image_url"]["url"]
+                                    .as_str()
+                                    .unwrap()
+                                    .starts_with("data:image/png;base64,")
+                            );
+                            let success = text.contains("How completely");
+                            let action = text.split('"').nth(1).unwrap_or("").to_string();
+                            let tries = {
+                                let mut s = seen.lock().unwrap();
+                                s.times.push(Instant::now());
+                                let n = s.tries.entry(format!("{action}{success}")).or_default();
+                                *n += 1;
+                                *n
+                            };
+                            let words: Vec<&str> = action.split(' ').collect();
+                            let reply = match words[0] {
+                                "act" => words[if success { 1 } else { 2 }].to_string(),
+                                "flaky" if tries == 1 => {
+                                    return (StatusCode::TOO_MANY_REQUESTS, "slow down")
+                                        .into_response();
+                                }
+                                "flaky" => "5".into(),
+                                "halting" if tries == 1 => "Seven".into(),
+                                "halting" => "6".into(),
+                                _ => "I would give it a 7 out of 10".into(),
+                            };
+                            Json(serde_json::json!({
+                                "choices": [{"message": {"role": "assistant", "content": reply}}]
+                            }))
+                            .into_response()
+                        }
+                    },
+                ),
+            );
         let server = TestServer::start(app);
         (format!("http://{}/v1", server.addr), server, seen)
     }
@@ -710,5 +767,70 @@ mod tests {
         .unwrap()
         .to_string();
         assert!(e.contains("http://"), "{e}");
+    }
+
+    #[test]
+    fn no_redirect_is_followed_and_nothing_judged_is_no_score() {
+        let (url, _server, seen) = fake_endpoint();
+        // The redirect leads to a working endpoint: followed, it would give a score.
+        let moved = url.replace("/v1", "/moved");
+        let judge = VlmJudge::new(config(&moved, None)).unwrap();
+        let verdicts = judge.judge_all(&samples(&["act 7 7"]), &|| {}).unwrap();
+        match &verdicts[0] {
+            Verdict::Failed { reason } => {
+                assert!(
+                    reason.contains("302") && reason.contains("redirects to"),
+                    "{reason}"
+                )
+            }
+            s => panic!("a redirect was followed: {s:?}"),
+        }
+        assert_eq!(judge.traffic().retries, 0);
+        assert!(
+            seen.lock().unwrap().times.is_empty(),
+            "the redirect reached the endpoint"
+        );
+        // Nothing scored is no score at all, with the reason.
+        let items = crate::eval::test_split_items(1, 64);
+        let predictions: Vec<RgbImage> = items.iter().map(|i| i.source.clone()).collect();
+        let failed = vec![
+            Verdict::Failed {
+                reason: "HTTP 500: down".into()
+            };
+            items.len()
+        ];
+        let e = vlm_report("fake", &items, &predictions, failed, None, judge.traffic())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("none of the 4") && e.contains("HTTP 500: down"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_cache_is_the_endpoints_and_holds_only_scores_and_urls_hide_passwords() {
+        let (url, _server, seen) = fake_endpoint();
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache.jsonl");
+        let judge = VlmJudge::new(config(&url, Some(cache.clone()))).unwrap();
+        judge.judge_all(&samples(&["act 3 3"]), &|| {}).unwrap();
+        // The same questions to another endpoint are asked there, not read from the cache.
+        let other = url.replace("127.0.0.1", "localhost");
+        let elsewhere = VlmJudge::new(config(&other, Some(cache.clone()))).unwrap();
+        elsewhere.judge_all(&samples(&["act 3 3"]), &|| {}).unwrap();
+        assert_eq!(elsewhere.traffic().cached, 0);
+        // A cached score out of range is asked again.
+        let text = std::fs::read_to_string(&cache).unwrap();
+        std::fs::write(&cache, text.replace("\"score\":3", "\"score\":99")).unwrap();
+        let again = VlmJudge::new(config(&url, Some(cache))).unwrap();
+        again.judge_all(&samples(&["act 3 3"]), &|| {}).unwrap();
+        assert_eq!((again.traffic().cached, again.traffic().requests), (0, 2));
+        assert_eq!(seen.lock().unwrap().times.len(), 6);
+        assert_eq!(
+            without_credentials("https://me:secret@host:8/v1/chat/completions"),
+            "https://***@host:8/v1/chat/completions"
+        );
+        assert_eq!(without_credentials("http://host/a@b"), "http://host/a@b");
     }
 }

@@ -6,7 +6,7 @@
 use crate::args::VerifiedWorldArgs;
 use crate::predict_cmd::{SamplingArgs, load};
 use crate::progress::bar;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use dynaboot::data::AuroraDataset;
 use dynaboot::eval::vlm_judge::{VlmConfig, VlmJudge, default_cache, vlm_report};
@@ -63,11 +63,6 @@ pub struct JudgeArgs {
 }
 
 pub fn run(a: JudgeArgs) -> Result<()> {
-    if let Some(r) = a.rpm
-        && !(r > 0.0 && r.is_finite())
-    {
-        bail!("--rpm {r}: give a positive number of requests a minute");
-    }
     let api_key = std::env::var(&a.key_env).ok().filter(|k| !k.is_empty());
     if api_key.is_none() {
         println!(
