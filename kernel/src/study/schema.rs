@@ -82,6 +82,30 @@ pub(crate) fn study_error(path: &Path, message: impl std::fmt::Display) -> Error
     }
 }
 
+/// The schema version of the study at `path`, refusing a file that is not a study this build
+/// reads: not SQLite, SQLite without a study's version (an empty file too: `study create`
+/// writes its version before the file appears), or written by a newer dynaboot. Only reads.
+pub(crate) fn study_version(conn: &Connection, path: &Path) -> Result<u32> {
+    let version: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| study_error(path, format!("not an SQLite database ({e})")))?;
+    match version {
+        0 => Err(study_error(
+            path,
+            "is not a dynaboot study (an empty file, or an SQLite database without a study's \
+             schema version); give a file made by `dynaboot study create`",
+        )),
+        v if v > VERSION => Err(study_error(
+            path,
+            format!(
+                "schema version {v} was written by a newer dynaboot (this one reads up to \
+                 {VERSION}); update dynaboot to open it"
+            ),
+        )),
+        v => Ok(v),
+    }
+}
+
 /// Brings `conn` (the file at `path`) to [`VERSION`], applying the missing migrations.
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<u32> {
     migrate_to(conn, path, VERSION)
@@ -92,28 +116,7 @@ pub(crate) fn migrate_to(conn: &mut Connection, path: &Path, target: u32) -> Res
     let err = |e: rusqlite::Error| study_error(path, e);
     let version: u32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| study_error(path, format!("not an SQLite database ({e})")))?;
-    if version > VERSION {
-        return Err(study_error(
-            path,
-            format!(
-                "schema version {version} was written by a newer dynaboot (this one reads up \
-                 to {VERSION}); update dynaboot to open it"
-            ),
-        ));
-    }
-    if version == 0 {
-        let tables: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-            .map_err(|e| study_error(path, format!("not an SQLite database ({e})")))?;
-        if tables > 0 {
-            return Err(study_error(
-                path,
-                "is an SQLite database but not a dynaboot study (no schema version); \
-                 give a file made by `dynaboot study create`",
-            ));
-        }
-    }
+        .map_err(err)?;
     for (v, sql) in MIGRATIONS
         .iter()
         .enumerate()
@@ -163,6 +166,11 @@ mod tests {
             )
             .unwrap();
         }
+        // Read only, an old study is refused with the way to migrate it, and left as it was.
+        let before = std::fs::read(&path).unwrap();
+        let e = Study::open_to_read(&path).err().unwrap().to_string();
+        assert!(e.contains("older") && e.contains("study serve"), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
         let study = Study::open(&path).unwrap();
         let version: u32 = Connection::open(&path)
             .unwrap()
@@ -177,6 +185,16 @@ mod tests {
         // Opening again applies nothing twice.
         drop(study);
         assert_eq!(Study::open(&path).unwrap().submissions().unwrap(), 1);
+        // Migrated, it reads without a write: the same answers, the file's bytes unchanged.
+        let before = std::fs::read(&path).unwrap();
+        let read = Study::open_to_read(&path).unwrap();
+        assert_eq!(read.submissions().unwrap(), 1);
+        assert!(
+            read.add_rater("x").is_err(),
+            "a study opened to read took a write"
+        );
+        drop(read);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
     }
 
     #[test]
@@ -201,6 +219,24 @@ mod tests {
             .unwrap();
         let e = Study::open(&other).err().unwrap().to_string();
         assert!(e.contains("not a dynaboot study"), "{e}");
+
+        // An empty file is not made a study: refused, and left as it was (0 bytes).
+        let empty = dir.path().join("empty.sqlite");
+        std::fs::write(&empty, b"").unwrap();
+        let e = Study::open(&empty).err().unwrap().to_string();
+        assert!(
+            e.contains("not a dynaboot study") && e.contains("empty"),
+            "{e}"
+        );
+        let e = Study::open_to_read(&empty).err().unwrap().to_string();
+        assert!(e.contains("not a dynaboot study"), "{e}");
+        assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("empty"))
+            .collect();
+        assert_eq!(leftovers, ["empty.sqlite"]);
 
         let text = dir.path().join("notes.txt");
         std::fs::write(&text, "these are not the tables you are looking for").unwrap();

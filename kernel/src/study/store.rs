@@ -1,12 +1,12 @@
 //! A study's SQLite file: create it atomically, open it (migrating older versions), add raters
 //! and record their judgments, each submission one transaction.
 
-use super::schema::{migrate, study_error};
+use super::schema::{VERSION, migrate, study_error, study_version};
 use crate::data::Sidecar;
 use crate::error::{Error, Result};
 use crate::png::png_bytes;
 use image::RgbImage;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 
 /// One compared system (a checkpoint with or without a verifier, or "copy the source").
@@ -126,6 +126,7 @@ impl Study {
         let mut conn = Connection::open(path).map_err(|e| study_error(path, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|e| study_error(path, e))?;
+        study_version(&conn, path)?;
         migrate(&mut conn, path)?;
         // WAL: readers never block the writer; FULL: a committed judgment survives a killed
         // server and a power cut; a second writer waits up to 5 s instead of failing.
@@ -142,17 +143,56 @@ impl Study {
 
     /// Opens an existing study, migrating it to this version's schema.
     pub fn open(path: &Path) -> Result<Study> {
-        if !path.is_file() {
-            return Err(study_error(
-                path,
-                "no such file; make one with `dynaboot study create`",
-            ));
-        }
+        Self::check_file(path)?;
         let conn = Self::connect(path)?;
         Ok(Study {
             conn,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Opens an existing study only to read it (a report): nothing is written, so a study the
+    /// user may not write (a read-only file or folder) opens too. A study of an older schema
+    /// must be opened once by a command that writes (`study serve`, `study rater`) to migrate.
+    pub fn open_to_read(path: &Path) -> Result<Study> {
+        Self::check_file(path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| study_error(path, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| study_error(path, e))?;
+        let version = study_version(&conn, path).map_err(|e| match e {
+            // SQLite reads a study in write-ahead-log mode only beside its `-shm` file, which
+            // it must be able to create where the study cannot be written.
+            Error::Study { message, .. } if message.contains("unable to open") => study_error(
+                path,
+                "cannot be read here: SQLite needs to write its shared-memory file (-shm) \
+                 beside a study in write-ahead-log mode; copy the study to a writable folder",
+            ),
+            e => e,
+        })?;
+        if version < VERSION {
+            return Err(study_error(
+                path,
+                format!(
+                    "schema version {version} is older than this dynaboot's ({VERSION}); open \
+                     it once with `dynaboot study serve` or `study rater`, which migrate it"
+                ),
+            ));
+        }
+        Ok(Study {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn check_file(path: &Path) -> Result<()> {
+        match path.is_file() {
+            true => Ok(()),
+            false => Err(study_error(
+                path,
+                "no such file; make one with `dynaboot study create`",
+            )),
+        }
     }
 
     /// Writes a new study to `path`: built in a temporary file beside it and renamed into

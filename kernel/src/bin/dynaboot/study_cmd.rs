@@ -188,9 +188,6 @@ pub fn run(cmd: StudyCommand) -> Result<()> {
             noise,
             seed,
         } => {
-            if !(noise >= 0.0 && noise.is_finite()) {
-                bail!("--noise {noise}: give a standard deviation of 0 or more");
-            }
             let mut study = Study::open(&study)?;
             let size = match study.items()?.first() {
                 Some(item) => {
@@ -220,7 +217,7 @@ pub fn run(cmd: StudyCommand) -> Result<()> {
             html,
             examples,
         } => {
-            let study = Study::open(&study)?;
+            let study = Study::open_to_read(&study)?;
             let report = analyse(&study)?;
             println!("{}", systems_table(&report).markdown());
             println!("{}", pairs_table(&report).markdown());
