@@ -93,6 +93,32 @@ const CASES: &[Case] = &[
         says: &["nope.png", "No such file"],
     },
     Case {
+        name: "predict, image is a device that never ends",
+        setup: nothing,
+        args: &[
+            "predict",
+            "--world",
+            "{models}/world",
+            "--image",
+            "/dev/zero",
+            "--action",
+            ACTION,
+            "--out",
+            "out",
+        ],
+        exit: 1,
+        says: &["/dev/zero", "is a device", "give an image"],
+    },
+    Case {
+        name: "predict, a folder for a checkpoint's config",
+        setup: |d| std::fs::create_dir_all(d.join("ckpt/config.json")).unwrap(),
+        args: &[
+            "predict", "--world", "ckpt", "--image", "nope.png", "--action", ACTION, "--out", "out",
+        ],
+        exit: 1,
+        says: &["config.json", "is a folder", "give a JSON file"],
+    },
+    Case {
         name: "predict, image not an image",
         setup: |d| write(d, "text.png", "hello"),
         args: &[

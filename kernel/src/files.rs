@@ -1,5 +1,6 @@
-//! File helpers: atomic writes (temp file + rename, so a crash never leaves half a file) and
-//! image loading with messages that say what is wrong.
+//! File helpers: atomic writes (temp file + rename, so a crash never leaves half a file), the
+//! one way an input file is read (regular files only, each kind up to a limit) and image
+//! loading with messages that say what is wrong.
 
 use crate::error::{Error, Result};
 use image::RgbImage;
@@ -99,6 +100,137 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, candle_core::Tensor)])
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
+/// What an input file holds; each kind is read whole only up to its limit.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Input {
+    /// An image (PNG or JPEG).
+    Image,
+    /// JSON: a config, a tokenizer, a dataset's rows, a record, a cache.
+    Json,
+    /// A model's weights (safetensors).
+    Weights,
+}
+
+impl Input {
+    /// The most bytes read of this kind.
+    pub(crate) const fn limit(self) -> u64 {
+        match self {
+            Input::Image => 64 << 20,
+            Input::Json => 1 << 30,
+            Input::Weights => 64 << 30,
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Input::Image => "an image",
+            Input::Json => "a JSON file",
+            Input::Weights => "a safetensors file",
+        }
+    }
+}
+
+/// What a path that is not a regular file is, in words.
+fn not_a_file(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_fifo() {
+            return "a named pipe";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if meta.is_dir() {
+        "a folder"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Reads the input file at `path` whole, the one way every input is read: what is not a
+/// regular file (a folder, a device such as /dev/zero, a named pipe) and a file over its
+/// kind's limit are refused before anything is read, naming the path and the limit; no more
+/// than the limit is read even from a file that grows meanwhile.
+pub(crate) fn read_input(path: &Path, kind: Input) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let refuse = |m: String| Error::io(path, std::io::Error::other(m));
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(refuse(format!(
+            "is {}; give {}",
+            not_a_file(&meta),
+            kind.what()
+        )));
+    }
+    let limit = kind.limit();
+    let too_large = |len: u64| {
+        refuse(format!(
+            "is {} MiB; {} is read up to {} MiB",
+            len >> 20,
+            kind.what(),
+            limit >> 20
+        ))
+    };
+    if meta.len() > limit {
+        return Err(too_large(meta.len()));
+    }
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// [`read_input`] as UTF-8 text.
+pub(crate) fn read_input_text(path: &Path, kind: Input) -> Result<String> {
+    String::from_utf8(read_input(path, kind)?).map_err(|e| {
+        Error::io(
+            path,
+            std::io::Error::other(format!(
+                "is not UTF-8 text (byte {}); give {}",
+                e.utf8_error().valid_up_to(),
+                kind.what()
+            )),
+        )
+    })
+}
+
+/// The largest side of an image read, in pixels.
+const MAX_IMAGE_SIDE: u32 = 8192;
+
+/// Decodes an image file's bytes, refusing one larger than [`MAX_IMAGE_SIDE`] on a side (a
+/// small file can claim a huge picture) with a message that says so.
+fn decode_image(path: &Path, bytes: &[u8]) -> Result<image::DynamicImage> {
+    let bad = |message: String| Error::Image {
+        path: path.into(),
+        message,
+    };
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| bad(format!("cannot be read ({e})")))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    reader.limits(limits);
+    reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => bad(format!(
+            "is larger than {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} pixels (or claims to be); \
+             resize it first"
+        )),
+        e => bad(format!("cannot decode ({e}); PNG and JPEG are supported")),
+    })
+}
+
 /// Writes `img` as a PNG at `path`, atomically.
 pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
     write_atomic(path, &crate::png::png_bytes(img)?)
@@ -106,21 +238,14 @@ pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
 
 /// Loads a PNG or JPEG (any format the `image` crate detects) as 8-bit RGB.
 pub(crate) fn load_rgb(path: &Path) -> Result<RgbImage> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let img = image::load_from_memory(&bytes).map_err(|e| Error::Image {
-        path: path.into(),
-        message: format!("cannot decode ({e}); PNG and JPEG are supported"),
-    })?;
-    Ok(img.to_rgb8())
+    let bytes = read_input(path, Input::Image)?;
+    Ok(decode_image(path, &bytes)?.to_rgb8())
 }
 
 /// An RGB image of any size (PNG or JPEG); other channel counts are an error naming the file.
 pub fn load_rgb_image(path: &Path) -> Result<RgbImage> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let img = image::load_from_memory(&bytes).map_err(|e| Error::Image {
-        path: path.into(),
-        message: format!("cannot decode ({e}); PNG and JPEG are supported"),
-    })?;
+    let bytes = read_input(path, Input::Image)?;
+    let img = decode_image(path, &bytes)?;
     let channels = img.color().channel_count();
     if channels != 3 {
         return Err(Error::Image {
@@ -226,6 +351,65 @@ pub fn earlier_output_refused(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inputs_that_are_not_files_or_too_large_are_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let says = |path: &Path, kind: Input| read_input(path, kind).unwrap_err().to_string();
+        // A device that never ends, a folder, a named pipe with no writer (opening it would
+        // block): refused at once, by what they are.
+        let e = says(Path::new("/dev/zero"), Input::Json);
+        assert!(e.contains("/dev/zero") && e.contains("a device"), "{e}");
+        assert!(says(dir.path(), Input::Image).contains("a folder"));
+        let fifo = dir.path().join("pipe");
+        if std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            assert!(says(&fifo, Input::Image).contains("a named pipe"));
+        }
+        // Larger than the kind's limit (a sparse file: nothing is written or read).
+        let big = dir.path().join("big.png");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(Input::Image.limit() + 1)
+            .unwrap();
+        let e = says(&big, Input::Image);
+        assert!(e.contains("big.png") && e.contains("up to 64 MiB"), "{e}");
+        // A small PNG that claims a huge picture is refused before it is decoded.
+        let mut bomb = crate::png::png_bytes(&RgbImage::new(1, 1)).unwrap();
+        bomb[16..24].copy_from_slice(&[0, 1, 0, 0, 0, 1, 0, 0]); // IHDR: 65536 x 65536
+        let crc = crc32(&bomb[12..29]);
+        bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+        let path = dir.path().join("bomb.png");
+        std::fs::write(&path, &bomb).unwrap();
+        let e = load_rgb_image(&path).unwrap_err().to_string();
+        assert!(e.contains("larger than 8192x8192"), "{e}");
+        // Text that is not UTF-8 says so.
+        let latin = dir.path().join("config.json");
+        std::fs::write(&latin, b"{\"name\": \"caf\xe9\"}").unwrap();
+        let e = read_input_text(&latin, Input::Json)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not UTF-8"), "{e}");
+    }
+
+    /// The CRC-32 of a PNG chunk (type and data).
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
 
     #[test]
     fn only_the_temp_files_of_killed_writes_are_removed() {

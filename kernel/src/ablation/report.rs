@@ -195,7 +195,7 @@ fn draws_table(r: &AblationResults) -> Table {
 /// `models/ablation/results.json`).
 #[cfg(feature = "fs")]
 pub fn load_results(path: &Path) -> Result<AblationResults> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::files::read_input_text(path, crate::files::Input::Json)?;
     serde_json::from_str(&text).map_err(|e| {
         Error::Invalid(format!(
             "{}: not the results.json of `dynaboot ablate` ({e}); rerun the ablation to \

@@ -64,7 +64,7 @@ impl AuroraDataset {
     /// Loads a dataset from a json file or a folder holding one.
     pub fn load(path: &Path) -> Result<Self> {
         let json = find_json(path)?;
-        let text = std::fs::read_to_string(&json).map_err(|e| Error::io(&json, e))?;
+        let text = crate::files::read_input_text(&json, crate::files::Input::Json)?;
         let rows = parse_rows(&text, &json.display().to_string())?;
         Ok(AuroraDataset { json, rows })
     }
@@ -207,7 +207,7 @@ impl VideoDataset {
     /// The videos listed in `dir/videos.json` (their labels are not read).
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join(VIDEOS_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let text = crate::files::read_input_text(&path, crate::files::Input::Json)?;
         Ok(VideoDataset {
             dir: dir.to_path_buf(),
             videos: parse_videos(&text, &path.display().to_string())?,
@@ -236,7 +236,7 @@ impl VideoDataset {
     /// The hidden action labels. For evaluating an annotator only; never for training.
     pub fn labels_for_evaluation(&self) -> Result<Vec<VideoLabels>> {
         let path = self.dir.join(LABELS_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let text = crate::files::read_input_text(&path, crate::files::Input::Json)?;
         parse_labels(&text, &path.display().to_string())
     }
 

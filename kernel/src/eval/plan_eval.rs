@@ -154,7 +154,7 @@ pub struct PlanEval {
 impl PlanEval {
     /// The record `dynaboot plan eval` wrote.
     pub fn load(path: &std::path::Path) -> Result<PlanEval> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::files::read_input_text(path, crate::files::Input::Json)?;
         serde_json::from_str(&text).map_err(|e| {
             Error::Invalid(format!(
                 "{}: not a planning record ({e}); make one with `dynaboot plan eval`",

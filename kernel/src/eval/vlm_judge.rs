@@ -162,7 +162,7 @@ impl VlmJudge {
         if let Some(path) = &config.cache
             && path.exists()
         {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            let text = crate::files::read_input_text(path, crate::files::Input::Json)?;
             for line in text.lines() {
                 // A line a crash cut short, or a score out of range, is asked again.
                 if let Ok(l) = serde_json::from_str::<CacheLine>(line)

@@ -294,7 +294,7 @@ pub(crate) fn save_adapter(
 /// Reads an adapter folder's config.
 pub fn load_adapter_config(dir: &Path) -> Result<AdapterConfig> {
     let path = dir.join(ADAPTER_CONFIG);
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let text = crate::files::read_input_text(&path, crate::files::Input::Json)?;
     let c: AdapterConfig = serde_json::from_str(&text).map_err(|e| Error::Malformed {
         file: path.display().to_string(),
         row: None,
@@ -320,7 +320,7 @@ pub(crate) fn load_adapter(dir: &Path, device: &Device) -> Result<Model> {
 
 /// Whether `dir` holds a dynaboot checkpoint (a `config.json` with a `dynaboot` object).
 pub(crate) fn is_dynaboot_checkpoint(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("config.json"))
+    crate::files::read_input_text(&dir.join("config.json"), crate::files::Input::Json)
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .is_some_and(|v| v.get("dynaboot").is_some())

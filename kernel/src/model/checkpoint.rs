@@ -201,7 +201,7 @@ impl Model {
         }
         let config = load_config(dir)?;
         let w = dir.join("model.safetensors");
-        let weights = std::fs::read(&w).map_err(|e| Error::io(&w, e))?;
+        let weights = crate::files::read_input(&w, crate::files::Input::Weights)?;
         let vq_dir = checked_vq_dir(dir, &config)?;
         let vq = ImageTokenizer::load(&vq_dir, device)?;
         let text = TextTokenizer::load(&dir.join("tokenizer.json"))?;
@@ -276,7 +276,7 @@ fn check_finite(tensors: &std::collections::HashMap<String, candle_core::Tensor>
 #[cfg(feature = "fs")]
 pub fn vq_fingerprint(vq_dir: &std::path::Path) -> Result<String> {
     let path = vq_dir.join("model.safetensors");
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let bytes = crate::files::read_input(&path, crate::files::Input::Weights)?;
     vq_weights_fingerprint(&bytes).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
 }
 
@@ -360,7 +360,7 @@ pub(crate) fn checked_vq_dir(
 #[cfg(feature = "fs")]
 pub(crate) fn load_config(dir: &std::path::Path) -> Result<ModelConfig> {
     let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let text = crate::files::read_input_text(&path, crate::files::Input::Json)?;
     parse_config(&text, &path.display().to_string())
 }
 
@@ -435,7 +435,7 @@ pub fn export(from: &std::path::Path, to: &std::path::Path, dtype: DType) -> Res
     save(to, &config, &named, &text)?;
     let metrics = from.join("metrics.jsonl");
     if metrics.exists() {
-        let bytes = std::fs::read(&metrics).map_err(|e| Error::io(&metrics, e))?;
+        let bytes = crate::files::read_input(&metrics, crate::files::Input::Json)?;
         crate::files::write_atomic(&to.join("metrics.jsonl"), &bytes)?;
     }
     Ok(())

@@ -138,7 +138,7 @@ pub struct HfCheckpoint {
 }
 
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+    crate::files::read_input_text(path, crate::files::Input::Json)
 }
 
 impl HfCheckpoint {

@@ -104,7 +104,7 @@ fn stage<T: Serialize + DeserializeOwned>(
     run: impl FnOnce() -> Result<T>,
 ) -> Result<(T, f64)> {
     if path.exists() {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::files::read_input_text(path, crate::files::Input::Json)?;
         let s: Stage<T> = serde_json::from_str(&text).map_err(|e| {
             Error::Invalid(format!(
                 "{}: {e}; this study folder was written by another version: start a new study \
@@ -439,12 +439,14 @@ pub fn run_scaling(
     let config_path = dir.join(CONFIG_FILE);
     let json = serde_json::to_string_pretty(cfg).expect("configs serialise");
     if earlier == EarlierStudy::Resume {
-        let text = std::fs::read_to_string(&config_path).map_err(|_| {
-            Error::Invalid(format!(
-                "--resume: {} holds no study ({CONFIG_FILE}); start without --resume",
-                dir.display()
-            ))
-        })?;
+        let text = crate::files::read_input_text(&config_path, crate::files::Input::Json).map_err(
+            |_| {
+                Error::Invalid(format!(
+                    "--resume: {} holds no study ({CONFIG_FILE}); start without --resume",
+                    dir.display()
+                ))
+            },
+        )?;
         // More (or fewer) seeds extend a study: no cell depends on how many there are.
         let same = serde_json::from_str::<ScalingConfig>(&text).is_ok_and(|earlier| {
             ScalingConfig {

@@ -75,7 +75,7 @@ impl TextTokenizer {
     /// Reads a `tokenizer.json`.
     #[cfg(feature = "fs")]
     pub fn load(path: &std::path::Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::files::read_input_text(path, crate::files::Input::Json)?;
         Self::from_json(&text).map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))
     }
 

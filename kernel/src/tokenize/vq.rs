@@ -279,7 +279,7 @@ impl ImageTokenizer {
     #[cfg(feature = "fs")]
     pub fn load(dir: &std::path::Path, device: &Device) -> Result<Self> {
         let cfg_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
+        let text = crate::files::read_input_text(&cfg_path, crate::files::Input::Json)?;
         let config: VqConfig = serde_json::from_str(&text).map_err(|e| Error::Malformed {
             file: cfg_path.display().to_string(),
             row: None,
@@ -287,7 +287,7 @@ impl ImageTokenizer {
             message: e.to_string(),
         })?;
         let w = dir.join("model.safetensors");
-        let bytes = std::fs::read(&w).map_err(|e| Error::io(&w, e))?;
+        let bytes = crate::files::read_input(&w, crate::files::Input::Weights)?;
         Self::from_safetensors(config, bytes, device)
             .map_err(|e| Error::Invalid(format!("{}: {e}", w.display())))
     }

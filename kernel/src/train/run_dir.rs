@@ -102,7 +102,7 @@ impl Trainer {
         device: &Device,
     ) -> Result<Self> {
         let path = dir.join(STATE_FILE);
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let bytes = crate::files::read_input(&path, crate::files::Input::Weights)?;
         let bad = |m: String| Error::Malformed {
             file: path.display().to_string(),
             row: None,
@@ -236,7 +236,7 @@ impl Trainer {
 
 /// Drops metric lines past `step` (written after the checkpoint a run resumes from).
 fn truncate_metrics(path: &Path, step: usize) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Ok(text) = crate::files::read_input_text(path, crate::files::Input::Json) else {
         return Ok(());
     };
     let kept: String = text
