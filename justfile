@@ -75,7 +75,7 @@ models:
     cargo run --release -- train --role dynamics --base models/foundation --data data/train --data data/train2 --data data/train3 --data data/train4 --eval data/tune --steps 5000 --eval-every 1000 --repeat whatsup=2 --out runs/dynamics
     cargo run --release -- export --force --from runs/world --to models/world
     cargo run --release -- export --force --from runs/dynamics --to models/dynamics
-    cargo run --release -- eval --world models/world --dynamics models/dynamics --n 8 --data data/test --out models/eval.json --html out/models-eval.html
+    cargo run --release -- eval --world models/world --dynamics models/dynamics --n 8 --data data/test --out models/eval.json --html out/models-eval.html --force
 
 # Pretrain the foundation into models/foundation: the backbone with no role, trained on 24 000
 # fresh frame pairs of the embedded world without their actions (scene captions, scene

@@ -72,7 +72,7 @@ fn run_judge(url: &str, out: &std::path::Path) -> (bool, String) {
             "--world",
             s(&world),
         ])
-        .args(["--per-family", "1", "--out", s(out)])
+        .args(["--per-family", "1", "--out", s(out), "--force"])
         .env("DYNABOOT_VLM_API_KEY", "sk-test")
         .output()
         .unwrap();

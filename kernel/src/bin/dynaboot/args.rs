@@ -284,13 +284,29 @@ impl PairArgs {
     }
 }
 
-/// Refuses to replace a file this command did not write, unless `force`.
+/// The check of every file output, before any work: refuses a path that is not a file (a
+/// folder, a device, a named pipe; even with `force`), an existing file unless `force` (the
+/// command did not write it), and a folder it cannot write in (probed with a file it removes
+/// again). The write itself is atomic (`files::write_atomic`).
 pub fn check_output(path: &Path, force: bool, flag: &str) -> Result<()> {
-    if path.exists() && !force {
-        anyhow::bail!(
-            "{flag} {} already exists; pass --force to replace it, or choose another path",
-            path.display()
-        );
+    let shown = path.display();
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.is_file() {
+            anyhow::bail!("{flag} {shown} exists and is not a file; give the path of a file");
+        }
+        if !force {
+            anyhow::bail!(
+                "{flag} {shown} already exists; pass --force to replace it, or choose another path"
+            );
+        }
     }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{flag} {shown}: cannot make the folder {}", dir.display()))?;
+    let probe = dir.join(format!(".dynaboot-probe-{}", std::process::id()));
+    std::fs::File::create(&probe)
+        .with_context(|| format!("{flag} {shown}: cannot write in {}", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! copies a checkpoint with half-precision weights for shipping.
 
 use crate::args::VerifiedWorldArgs;
+use crate::args::check_output;
 use crate::predict_cmd::{CheckArgs, SamplingArgs, load};
 use crate::progress::bar;
 use anyhow::{Context, Result};
@@ -37,6 +38,9 @@ pub struct EvalArgs {
     /// Also write an HTML page with the tables and example images.
     #[arg(long)]
     html: Option<PathBuf>,
+    /// Replace --out and --html where they exist.
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     sampling: SamplingArgs,
     #[command(flatten)]
@@ -56,6 +60,10 @@ pub struct EvalFile {
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
+    check_output(&a.out, a.force, "--out")?;
+    if let Some(h) = &a.html {
+        check_output(h, a.force, "--html")?;
+    }
     let world = WorldModel::new(load(&a.models.world)?).context("--world")?;
     let dynamics = match &a.models.dynamics {
         Some(p) if p == &a.models.world => {

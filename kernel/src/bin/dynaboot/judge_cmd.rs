@@ -58,11 +58,15 @@ pub struct JudgeArgs {
     /// The report (json).
     #[arg(long)]
     out: PathBuf,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     sampling: SamplingArgs,
 }
 
 pub fn run(a: JudgeArgs) -> Result<()> {
+    crate::args::check_output(&a.out, a.force, "--out")?;
     let api_key = std::env::var(&a.key_env).ok().filter(|k| !k.is_empty());
     if api_key.is_none() {
         println!(

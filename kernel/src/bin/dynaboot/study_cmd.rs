@@ -94,6 +94,9 @@ pub enum StudyCommand {
         /// Judged items shown with their candidates on the HTML page.
         #[arg(long, default_value_t = 6, value_parser = crate::args::count_or_zero)]
         examples: usize,
+        /// Replace --out and --html where they exist.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -216,7 +219,12 @@ pub fn run(cmd: StudyCommand) -> Result<()> {
             out,
             html,
             examples,
+            force,
         } => {
+            crate::args::check_output(&out, force, "--out")?;
+            if let Some(h) = &html {
+                crate::args::check_output(h, force, "--html")?;
+            }
             let study = Study::open_to_read(&study)?;
             let report = analyse(&study)?;
             println!("{}", systems_table(&report).markdown());

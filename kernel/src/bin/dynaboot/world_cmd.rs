@@ -48,6 +48,9 @@ pub enum WorldCommand {
         /// Where to write the side-by-side PNG (default: out/show-INDEX.png).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace --out if it exists.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -61,7 +64,12 @@ pub fn run(cmd: WorldCommand) -> Result<()> {
             size,
             force,
         } => generate(split, n, seed, &out, size, force),
-        WorldCommand::Show { data, index, out } => show(&data, index, out),
+        WorldCommand::Show {
+            data,
+            index,
+            out,
+            force,
+        } => show(&data, index, out, force),
     }
 }
 
@@ -157,7 +165,11 @@ fn already_there(out: &Path, manifest: &serde_json::Value, force: bool) -> Resul
     Err(dynaboot::files::earlier_output_refused(out, &out.join(f), "a dataset", None).into())
 }
 
-fn show(data: &std::path::Path, index: usize, out: Option<PathBuf>) -> Result<()> {
+fn show(data: &std::path::Path, index: usize, out: Option<PathBuf>, force: bool) -> Result<()> {
+    // The default, out/show-INDEX.png, is this command's own scratch file: replaced freely.
+    let replace = force || out.is_none();
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("out/show-{index}.png")));
+    crate::args::check_output(&out, replace, "--out")?;
     let ds = AuroraDataset::load(data)?;
     let Some(row) = ds.rows.get(index) else {
         bail!(
@@ -190,8 +202,7 @@ fn show(data: &std::path::Path, index: usize, out: Option<PathBuf>) -> Result<()
         h * scale,
         image::imageops::FilterType::Nearest,
     );
-    let path = out.unwrap_or_else(|| PathBuf::from(format!("out/show-{index}.png")));
-    save_png(&path, &sheet)?;
-    println!("wrote {}", path.display());
+    save_png(&out, &sheet)?;
+    println!("wrote {}", out.display());
     Ok(())
 }
