@@ -50,6 +50,41 @@ fn bundle(json: &serde_json::Value, images: &[Option<&RgbImage>]) -> Result<JsVa
     Ok(out.into())
 }
 
+/// Hands `(json, PNG)` pairs to one of the page's callbacks as they come, keeping the first
+/// failure (an image that cannot be encoded, a callback that throws) to report when the work
+/// is done; after one, nothing more is sent.
+struct Handout {
+    callback: js_sys::Function,
+    failed: Option<JsError>,
+}
+
+impl Handout {
+    fn new(callback: js_sys::Function) -> Self {
+        Handout {
+            callback,
+            failed: None,
+        }
+    }
+
+    fn send(&mut self, meta: &serde_json::Value, image: &RgbImage) {
+        if self.failed.is_some() {
+            return;
+        }
+        let sent = png(image).and_then(|bytes| {
+            let bytes = js_sys::Uint8Array::from(bytes.as_slice());
+            let meta = JsValue::from_str(&meta.to_string());
+            self.callback
+                .call2(&JsValue::NULL, &meta, &bytes)
+                .map_err(|e| JsError::new(&format!("{e:?}")))
+        });
+        self.failed = sent.err();
+    }
+
+    fn finish(self) -> Result<(), JsError> {
+        self.failed.map_or(Ok(()), Err)
+    }
+}
+
 const BUSY: &str = "busy: wait for the prediction or the plan to finish";
 
 /// The contents of a checkpoint's files: `config.json`, `model.safetensors`, `tokenizer.json`.
@@ -245,27 +280,12 @@ impl Demo {
                 ..PlanConfig::default()
             };
             let mut id = 0;
-            let mut failed = None;
+            let mut out = Handout::new(on_node);
             let send = |node: &PlanNode, image: &RgbImage| {
                 id += 1;
-                if failed.is_some() {
-                    return;
-                }
                 let mut meta = serde_json::to_value(node).unwrap_or_default();
                 meta["id"] = id.into();
-                let sent = png(image).and_then(|bytes| {
-                    let bytes = js_sys::Uint8Array::from(bytes.as_slice());
-                    on_node
-                        .call2(
-                            &JsValue::NULL,
-                            &JsValue::from_str(&meta.to_string()),
-                            &bytes,
-                        )
-                        .map_err(|e| JsError::new(&format!("{e:?}")))
-                });
-                if let Err(e) = sent {
-                    failed = Some(e);
-                }
+                out.send(&meta, image);
             };
             let playground = session
                 .playground
@@ -276,9 +296,7 @@ impl Demo {
                 None => playground.plan(&goal, &cfg, send),
             }
             .map_err(js)?;
-            if let Some(e) = failed {
-                return Err(e.into());
-            }
+            out.finish()?;
             let json = serde_json::json!({
                 "steps": plan.steps,
                 "reached": plan.reached,
@@ -360,29 +378,15 @@ impl Demo {
                 seed,
                 ..Default::default()
             };
-            let mut failed = None;
+            let mut out = Handout::new(on_candidate);
             let send = |c: &Prediction| {
-                if failed.is_some() {
-                    return;
-                }
                 let meta = serde_json::json!({
                     "rank": c.rank,
                     "sample": c.sample,
                     "score": c.score.sum,
                     "score_per_token": c.score.mean,
-                })
-                .to_string();
-                let sent = png(&c.image)
-                    .map(|bytes| (meta, bytes))
-                    .and_then(|(meta, bytes)| {
-                        let bytes = js_sys::Uint8Array::from(bytes.as_slice());
-                        on_candidate
-                            .call2(&JsValue::NULL, &JsValue::from_str(&meta), &bytes)
-                            .map_err(|e| JsError::new(&format!("{e:?}")))
-                    });
-                if let Err(e) = sent {
-                    failed = Some(e);
-                }
+                });
+                out.send(&meta, &c.image);
             };
             let playground = session
                 .playground
@@ -397,7 +401,8 @@ impl Demo {
                 None => playground.predict(&action, n, &sampling, send),
             }
             .map_err(js)?;
-            failed.map_or(Ok(JsValue::UNDEFINED), |e| Err(e.into()))
+            out.finish()?;
+            Ok(JsValue::UNDEFINED)
         })
     }
 

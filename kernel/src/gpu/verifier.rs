@@ -111,8 +111,9 @@ mod tests {
     use candle_core::Device;
     use std::sync::Arc;
 
-    #[test]
-    fn best_of_n_on_the_gpu_chooses_as_the_cpu_does() {
+    /// The shipped pair on the GPU, and a playground over it on the CPU (scene seed 1); the
+    /// dynamics model's checkpoint for candle's own scoring.
+    fn shipped_pair() -> (GpuVerifier, Playground, Arc<Model>) {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
         let load = |name: &str| Arc::new(Model::load(&dir.join(name), &Device::Cpu).unwrap());
         let weights = |name: &str| std::fs::read(dir.join(name).join("model.safetensors")).unwrap();
@@ -125,6 +126,12 @@ mod tests {
         )
         .unwrap();
         let playground = Playground::new(world, dynamics.clone(), 1).unwrap();
+        (verifier, playground, dynamics)
+    }
+
+    #[test]
+    fn best_of_n_on_the_gpu_chooses_as_the_cpu_does() {
+        let (verifier, playground, dynamics) = shipped_pair();
         let action = playground.suggestions(1)[0].clone();
         let sampling = Sampling {
             seed: 5,
@@ -183,18 +190,7 @@ mod tests {
 
     #[test]
     fn a_plan_on_the_gpu_searches_as_on_the_cpu() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
-        let load = |name: &str| Arc::new(Model::load(&dir.join(name), &Device::Cpu).unwrap());
-        let weights = |name: &str| std::fs::read(dir.join(name).join("model.safetensors")).unwrap();
-        let (world, dynamics) = (load("world"), load("dynamics"));
-        let verifier = GpuVerifier::new(
-            gpu(),
-            (&world, &weights("world")),
-            (&dynamics, &weights("dynamics")),
-            &weights("vq"),
-        )
-        .unwrap();
-        let playground = Playground::new(world, dynamics, 1).unwrap();
+        let (verifier, playground, _) = shipped_pair();
         let goal = playground.goal(2, 1).unwrap();
         let cfg = PlanConfig {
             depth: 1,
