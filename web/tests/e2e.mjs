@@ -180,7 +180,10 @@ const rows = await page.$$eval("#plan-table tr", (trs) => trs.map((tr) => tr.chi
 if (!rows.every((r) => r === planActions.length + 2)) fail(`plan table cells ${rows}`);
 const realCells = await page.$$eval("#plan-table tr:last-child td", (td) => td.slice(1).map((t) => (t.querySelector("img") ? "image" : t.textContent)));
 const reachedInWorld = /in the true world it reaches the goal/.test(verdict);
-if (reachedInWorld !== realCells.every((c) => c === "image")) fail(`the verdict and the real row disagree: ${verdict} / ${realCells}`);
+// Reached means every action happened; a refused action means not reached (a plan whose
+// actions all happen may still end elsewhere).
+if (reachedInWorld && !realCells.every((c) => c === "image")) fail(`reached, yet an action was refused: ${verdict} / ${realCells}`);
+if (!reachedInWorld && !/does not reach the goal/.test(verdict)) fail(`no verdict in the true world: ${verdict}`);
 if (shot) await page.locator("#goal-panel").screenshot({ path: shot.replace(/\.png$/, "-plan.png") });
 
 let nativePlan = null;
