@@ -81,10 +81,10 @@ pub fn hf_config(data: &[u8]) {
     let _ = dynaboot::model::hf::HfCheckpoint::open(&dir);
 }
 
-/// A checkpoint's `model.safetensors` as loading reads it (NaN/Inf refused), and an image
-/// tokenizer's as its fingerprint reads it.
+/// A checkpoint's `model.safetensors` as loading reads it (its recorded config parsed,
+/// NaN/Inf refused), and an image tokenizer's as its fingerprint reads it.
 pub fn safetensors(data: &[u8]) {
-    let _ = dynaboot::model::checkpoint::read_weights(data);
+    let _ = dynaboot::weights::Weights::read(data, "model.safetensors");
     let _ = dynaboot::model::checkpoint::vq_weights_fingerprint(data);
 }
 

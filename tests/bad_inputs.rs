@@ -463,7 +463,12 @@ const CASES: &[Case] = &[
             "out",
         ],
         exit: 1,
-        says: &["does not match config.json", "same checkpoint"],
+        says: &[
+            "w/config.json",
+            "`intermediate_size` is 80",
+            "saved with 512",
+            "set `intermediate_size` back to 512",
+        ],
     },
     Case {
         name: "predict, a context of a billion positions",
@@ -525,11 +530,7 @@ const CASES: &[Case] = &[
             "out",
         ],
         exit: 1,
-        says: &[
-            "does not match config.json",
-            "embed_tokens",
-            "same checkpoint",
-        ],
+        says: &["w/config.json", "`vocab_size` is 12", "saved with 960"],
     },
     Case {
         name: "predict, truncated weights",
@@ -1612,20 +1613,26 @@ const CASES: &[Case] = &[
     },
 ];
 
-/// Every file under `dir` with its bytes.
+/// Every entry under `dir` with its bytes (a symlink: its target; a named pipe: a mark).
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut files = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap() {
-            let path = e.unwrap().path();
-            if path.is_dir() {
+            let e = e.unwrap();
+            let (path, kind) = (e.path(), e.file_type().unwrap());
+            let bytes = if kind.is_dir() {
                 stack.push(path.clone());
-                files.insert(path.strip_prefix(dir).unwrap().to_path_buf(), Vec::new());
+                Vec::new()
+            } else if kind.is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                target.to_string_lossy().as_bytes().to_vec()
+            } else if kind.is_file() {
+                std::fs::read(&path).unwrap()
             } else {
-                let bytes = std::fs::read(&path).unwrap();
-                files.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
-            }
+                b"not a file".to_vec()
+            };
+            files.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
         }
     }
     files
@@ -1712,4 +1719,590 @@ fn the_corpus_command_lines_work_on_good_input() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Every leaf of `v` as a JSON pointer, in order.
+fn leaves(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => m
+            .iter()
+            .for_each(|(k, v)| leaves(v, format!("{at}/{k}"), out)),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| leaves(v, format!("{at}/{i}"), out)),
+        _ => out.push(at),
+    }
+}
+
+/// Another value of the same kind: the nearest number, the other boolean, another name of
+/// the same set where the field holds one (a role, a layout), else an edited string.
+fn another(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Bool(b) => Value::Bool(!b),
+        Value::Number(n) if n.is_u64() => (n.as_u64().unwrap() + 1).into(),
+        Value::Number(n) => match n.as_f64().unwrap() {
+            0.0 => 0.5.into(),
+            x => (x * 2.0).into(),
+        },
+        Value::String(s) => match s.as_str() {
+            "world" => "dynamics".into(),
+            "dynamics" => "world".into(),
+            "action_first" => "source_first".into(),
+            "source_first" => "action_first".into(),
+            s => format!("{s}-edited").into(),
+        },
+        other => panic!("not a leaf: {other}"),
+    }
+}
+
+/// The issue's config-perturbation test: each field of a shipped checkpoint's config.json
+/// (the world model's, the dynamics model's, the image tokenizer's) set to another value is
+/// refused when loading, naming the field, unless the field cannot change what the model
+/// computes; those load. The weights are never touched.
+#[test]
+fn every_config_field_of_the_shipped_checkpoints_is_checked_against_the_weights() {
+    // Fields that only shape training (an initialiser, the VQ's losses and codebook updates).
+    const INERT: [&str; 4] = [
+        "/initializer_range",
+        "/commitment",
+        "/ema_decay",
+        "/dead_code_threshold",
+    ];
+    let mut cases = 0;
+    let mut wrong = Vec::new();
+    for checkpoint in ["world", "dynamics", "vq"] {
+        let dir = tempfile::tempdir().unwrap();
+        copy_checkpoint(dir.path(), checkpoint, checkpoint);
+        let config_path = dir.path().join(checkpoint).join("config.json");
+        let original = std::fs::read_to_string(&config_path).unwrap();
+        let config: serde_json::Value = serde_json::from_str(&original).unwrap();
+        let weights = std::fs::read(dir.path().join(checkpoint).join("model.safetensors")).unwrap();
+        let load = || -> Result<(), String> {
+            let dir = dir.path().join(checkpoint);
+            let cpu = &candle_core::Device::Cpu;
+            match checkpoint {
+                "vq" => dynaboot::tokenize::ImageTokenizer::load(&dir, cpu).map(|_| ()),
+                _ => dynaboot::model::Model::load(&dir, cpu).map(|_| ()),
+            }
+            .map_err(|e| e.to_string())
+        };
+        load().expect("the shipped checkpoint loads");
+        let mut fields = Vec::new();
+        leaves(&config, String::new(), &mut fields);
+        for field in fields {
+            cases += 1;
+            let mut edited = config.clone();
+            let leaf = edited.pointer_mut(&field).unwrap();
+            *leaf = another(leaf);
+            std::fs::write(&config_path, serde_json::to_string_pretty(&edited).unwrap()).unwrap();
+            let name = field
+                .trim_start_matches('/')
+                .split('/')
+                .next_back()
+                .unwrap();
+            match (load(), INERT.contains(&field.as_str())) {
+                (Ok(()), false) => wrong.push(format!("{checkpoint} {field}: loaded")),
+                (Err(e), true) => wrong.push(format!("{checkpoint} {field} (inert): {e}")),
+                (Err(e), false) if !e.contains(name) && !e.contains("config.json") => {
+                    wrong.push(format!("{checkpoint} {field}: names neither: {e}"))
+                }
+                _ => {}
+            }
+        }
+        std::fs::write(&config_path, &original).unwrap();
+        load().expect("the restored checkpoint loads");
+        let after = std::fs::read(dir.path().join(checkpoint).join("model.safetensors")).unwrap();
+        assert!(after == weights, "{checkpoint}: the weights changed");
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(cases > 40, "{cases} fields");
+}
+
+/// What a flag's value is, for the systematic hostile test.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Role {
+    /// A file or folder the command reads.
+    Input,
+    /// A file the command writes.
+    OutFile,
+    /// A folder the command writes into.
+    OutDir,
+    /// Not a path (a number, a word, a list), or a program to run (`bench --torch`) or a
+    /// path inside a spec (`study create --system NAME=WORLD`), which the corpus covers.
+    Other,
+}
+
+/// Every flag of the CLI by its role; the test refuses a flag missing here, so a new path
+/// flag is hostile-tested from the day it lands. Per command where the same name differs.
+fn role(command: &str, flag: &str) -> Option<Role> {
+    use Role::*;
+    const INPUTS: &[&str] = &[
+        "world",
+        "dynamics",
+        "base",
+        "adapter",
+        "verify",
+        "verify-adapter",
+        "vqgan",
+        "data",
+        "tokenizers",
+        "synthetic",
+        "eval",
+        "videos",
+        "from",
+        "models",
+        "init",
+        "image",
+        "before",
+        "after",
+        "start",
+        "goal",
+        "study",
+        "cache",
+    ];
+    const OTHERS: &[&str] = &[
+        "split",
+        "n",
+        "seed",
+        "size",
+        "index",
+        "steps",
+        "batch",
+        "lr",
+        "vocab-size",
+        "channels",
+        "codebook",
+        "device",
+        "decoder-channels",
+        "decoder-blocks",
+        "restarts",
+        "dead-code-threshold",
+        "limit",
+        "role",
+        "weighted",
+        "weighting",
+        "preset",
+        "lora",
+        "eval-examples",
+        "accum",
+        "eval-every",
+        "checkpoint-every",
+        "stop-after",
+        "action",
+        "temperature",
+        "top-k",
+        "top-p",
+        "proposals",
+        "world-weight",
+        "depth",
+        "problem-seed",
+        "max-depth",
+        "beam",
+        "candidates",
+        "proposal-weight",
+        "step-cost",
+        "verify-weight",
+        "chains",
+        "keep",
+        "frames-per-video",
+        "gap",
+        "vlm",
+        "model",
+        "key-env",
+        "per-family",
+        "concurrency",
+        "rpm",
+        "retries",
+        "timeout-s",
+        "name",
+        "addr",
+        "raters",
+        "noise",
+        "examples",
+        "seeds",
+        "tune-seed",
+        "train-rows",
+        "dynamics-lr",
+        "sizes",
+        "seeds-small",
+        "seeds-large",
+        "test-per-family",
+        "train-steps",
+        "repeats",
+        "tokens",
+        "actions",
+        "system",
+        "torch",
+        "repeat",
+    ];
+    let out_files = [
+        ("world show", "out"),
+        ("tokenizer eval", "json"),
+        ("plan eval", "out"),
+        ("plan eval", "html"),
+        ("rollout eval", "out"),
+        ("eval", "out"),
+        ("eval", "html"),
+        ("judge", "out"),
+        ("study create", "out"),
+        ("study report", "out"),
+        ("study report", "html"),
+    ];
+    if out_files.contains(&(command, flag)) {
+        Some(OutFile)
+    } else if flag == "out" || (command, flag) == ("export", "to") {
+        Some(OutDir)
+    } else if INPUTS.contains(&flag) {
+        Some(Input)
+    } else if OTHERS.contains(&flag) {
+        Some(Other)
+    } else {
+        None
+    }
+}
+
+/// Every command of the CLI (space-separated words) with the flags that take a value, read
+/// from `--help` the way a user finds them.
+fn commands() -> Vec<(String, Vec<String>)> {
+    fn help(words: &[&str]) -> String {
+        let mut args = words.to_vec();
+        args.push("--help");
+        let out = run(&args);
+        assert!(out.status.success(), "{words:?} --help");
+        String::from_utf8(out.stdout).unwrap()
+    }
+    let mut found = Vec::new();
+    let mut stack: Vec<Vec<String>> = vec![vec![]];
+    while let Some(words) = stack.pop() {
+        let text = help(&words.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+        let mut in_commands = false;
+        for line in text.lines() {
+            if line == "Commands:" {
+                in_commands = true;
+            } else if line.is_empty() {
+                in_commands = false;
+            } else if in_commands {
+                let name = line.split_whitespace().next().unwrap();
+                if name != "help" {
+                    let mut sub = words.clone();
+                    sub.push(name.to_string());
+                    stack.push(sub);
+                }
+            }
+        }
+        if !words.is_empty() {
+            let mut flags: Vec<String> = text
+                .lines()
+                .filter_map(|l| {
+                    let l = l.trim_start();
+                    let l = l.split_once(", ").map_or(l, |(_, long)| long);
+                    let (flag, rest) = l.strip_prefix("--")?.split_once(' ')?;
+                    rest.starts_with('<').then(|| flag.to_string())
+                })
+                .collect();
+            flags.dedup();
+            if !flags.is_empty() {
+                found.push((words.join(" "), flags));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// A command line for `command` that is right but for the flag under test (which is added
+/// to it): the paths it names are in the shared fixture folder `{fx}` or the models.
+fn base_line(command: &str) -> Option<&'static [&'static str]> {
+    Some(match command {
+        "demo" => &["--per-family", "1", "--n", "1"],
+        "world generate" => &["--split", "train", "--n", "1"],
+        "world show" => &["--data", "{fx}/ds"],
+        "tokenizer train" => &["--data", "{fx}/ds", "--steps", "1"],
+        "tokenizer eval" => &["--tokenizers", "{models}", "--data", "{fx}/ds"],
+        "train" => &["--role", "world", "--data", "{fx}/ds", "--steps", "1"],
+        "predict" => &[
+            "--world",
+            "{models}/world",
+            "--image",
+            "{fx}/scene.png",
+            "--action",
+            ACTION,
+            "--n",
+            "1",
+        ],
+        "explain" => &[
+            "--dynamics",
+            "{models}/dynamics",
+            "--before",
+            "{fx}/scene.png",
+            "--after",
+            "{fx}/scene.png",
+        ],
+        "plan" => &[
+            "--start",
+            "{fx}/scene.png",
+            "--goal",
+            "{fx}/scene.png",
+            "--depth",
+            "1",
+        ],
+        "plan eval" => &["--depth", "1", "--n", "1"],
+        "rollout" => &["--image", "{fx}/scene.png", "--actions", ACTION, "--n", "1"],
+        "rollout eval" => &["--steps", "1", "--n", "1", "--chains", "1"],
+        "bootstrap" => &["--dynamics", "{models}/dynamics", "--videos", "{fx}/videos"],
+        "eval" => &["--world", "{models}/world", "--data", "{fx}/ds", "--n", "1"],
+        "judge" => &[
+            "--vlm",
+            "http://127.0.0.1:9/v1",
+            "--model",
+            "m",
+            "--world",
+            "{models}/world",
+            "--per-family",
+            "1",
+            "--n",
+            "1",
+            "--retries",
+            "0",
+        ],
+        "export" => &["--from", "{models}/world"],
+        "study create" => &[
+            "--system",
+            "a={models}/world",
+            "--system",
+            "b={models}/world",
+            "--data",
+            "{fx}/ds",
+        ],
+        "study rater" => &["--study", "{fx}/study.sqlite", "--name", "r"],
+        "study serve" => &["--study", "{fx}/study.sqlite", "--addr", "127.0.0.1:0"],
+        "study simulate" => &["--study", "{fx}/study.sqlite"],
+        "study report" => &["--study", "{fx}/study.sqlite"],
+        "ablate" => &["--preset", "smoke"],
+        "scale" => &["--preset", "smoke"],
+        "bench" => &["--train-steps", "1", "--repeats", "1"],
+        "logits" => &["--tokens", "1,2,3", "--base", "{models}/world"],
+        "merge" => &["--base", "{models}/world", "--adapter", "{fx}/adapter"],
+        _ => return None,
+    })
+}
+
+/// The issue's systematic hostile test: every path flag of every command, found by walking
+/// the CLI's help, pointed at what a hostile user would give it: an input at a device that
+/// never ends (/dev/zero), a named pipe nobody writes, an empty file and a symlink loop; an
+/// output at the user's existing file (without --force), a device (/dev/null) and a named
+/// pipe. Each must fail with a message that names the flag or the path, never panic, end in
+/// bounded time (the command is killed after 60 s) and memory (6 GiB of address space), and
+/// leave every file of the user's folder as it was. (A read-only folder cannot be tested as
+/// root, which bypasses permissions.)
+#[test]
+fn every_path_flag_of_every_command_refuses_hostile_paths() {
+    use std::os::unix::fs::symlink;
+    use std::time::{Duration, Instant};
+    let models = models();
+    let models = models.to_str().unwrap();
+    let fx = tempfile::tempdir().unwrap();
+    let fxs = fx.path().to_str().unwrap();
+    png(fx.path(), "scene.png", scene());
+    for args in [
+        vec![
+            "world",
+            "generate",
+            "--split",
+            "train",
+            "--n",
+            "1",
+            "--out",
+            &format!("{fxs}/ds"),
+        ],
+        vec![
+            "world",
+            "generate",
+            "--split",
+            "videos",
+            "--n",
+            "1",
+            "--out",
+            &format!("{fxs}/videos"),
+        ],
+    ] {
+        let out = run(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = run(&[
+        "train",
+        "--base",
+        &format!("{models}/world"),
+        "--lora",
+        "r=2",
+        "--role",
+        "world",
+        "--data",
+        &format!("{fxs}/ds"),
+        "--steps",
+        "1",
+        "--out",
+        &format!("{fxs}/adapter"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let world = format!("a={models}/world");
+    let out = run(&[
+        "study",
+        "create",
+        "--out",
+        &format!("{fxs}/study.sqlite"),
+        "--system",
+        &world,
+        "--system",
+        &world.replacen("a=", "b=", 1),
+        "--data",
+        &format!("{fxs}/ds"),
+        "--per-family",
+        "1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fixtures = snapshot(fx.path());
+
+    let mut unknown = Vec::new();
+    let mut cases = Vec::new();
+    for (command, flags) in commands() {
+        let Some(base) = base_line(&command) else {
+            unknown.push(format!("{command}: no base command line"));
+            continue;
+        };
+        for flag in flags {
+            match role(&command, &flag) {
+                None => unknown.push(format!("{command} --{flag}: no role")),
+                Some(Role::Other) => {}
+                Some(r) => {
+                    let values: &[&str] = match r {
+                        Role::Input => &["/dev/zero", "fifo", "empty", "loop"],
+                        _ => &["existing", "/dev/null", "fifo"],
+                    };
+                    for v in values {
+                        cases.push((command.clone(), base, flag.clone(), r, *v));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "the test does not know:\n{}",
+        unknown.join("\n")
+    );
+
+    let run_case = |(command, base, flag, role, value): &(String, &[&str], String, Role, &str)| -> Option<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("existing"), b"the user's notes").unwrap();
+        std::fs::write(d.join("empty"), b"").unwrap();
+        symlink("loop", d.join("loop")).unwrap();
+        let fifo = d.join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let before = snapshot(d);
+        let mut args: Vec<String> = command.split(' ').map(String::from).collect();
+        let mut rest: Vec<String> = base.iter().map(|a| a.replace("{models}", models).replace("{fx}", fxs)).collect();
+        // The flag under test replaces the base's value where the base gives one.
+        if let Some(i) = rest.iter().position(|a| *a == format!("--{flag}")) {
+            rest.drain(i..i + 2);
+        }
+        args.extend(rest);
+        args.push(format!("--{flag}"));
+        args.push(value.to_string());
+        if *role != Role::OutDir && *role != Role::OutFile && !args.contains(&"--out".to_string()) && base_line(command).is_some() {
+            // Commands that write need somewhere harmless to write.
+            if ["demo", "world generate", "tokenizer train", "train", "predict", "plan", "rollout", "bootstrap", "export", "ablate", "scale", "merge"].contains(&command.as_str()) {
+                args.extend([if command == "export" { "--to" } else { "--out" }.into(), "fresh-out".into()]);
+            } else if ["world show", "plan eval", "rollout eval", "eval", "judge", "study report"].contains(&command.as_str()) {
+                args.extend(["--out".into(), "fresh-out.json".into()]);
+            }
+        }
+        let start = Instant::now();
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 6291456; exec \"$0\" \"$@\"")
+            .arg(dynaboot_tests::bin())
+            .args(&args)
+            .current_dir(d)
+            .env("DYNABOOT_MODELS", models)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break Some(s);
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        use std::io::Read;
+        child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        let mut wrong = Vec::new();
+        match status.map(|s| s.code()) {
+            None => wrong.push("still running after 60 s".to_string()),
+            Some(Some(1 | 2)) => {}
+            Some(code) => wrong.push(format!("exit {code:?}")),
+        }
+        if stderr.contains("panicked") {
+            wrong.push("panicked".into());
+        }
+        if status.is_some() && !stderr.contains(&format!("--{flag}")) && !stderr.contains(value) {
+            wrong.push("names neither the flag nor the path".into());
+        }
+        let after = snapshot(d);
+        if after.get(Path::new("existing")) != before.get(Path::new("existing")) || after.keys().filter(|k| before.contains_key(*k)).count() != before.len() {
+            wrong.push("the user's files changed".into());
+        }
+        (!wrong.is_empty()).then(|| format!("{} --{flag} {value}: {}\n  {}", command, wrong.join("; "), stderr.trim().lines().last().unwrap_or("")))
+    };
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(case) = cases.get(i) else { break };
+                    if let Some(f) = run_case(case) {
+                        failures.lock().unwrap().push(f);
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        snapshot(fx.path()) == fixtures,
+        "the shared fixtures changed"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    assert!(cases.len() > 150, "{} cases", cases.len());
 }

@@ -80,10 +80,14 @@ pub(crate) fn remove_stale_temps(dir: &Path) -> Result<usize> {
     Ok(removed)
 }
 
-/// Writes named tensors as a safetensors file, atomically, readable as any file the user
-/// creates (the safetensors crate writes through a private temp file, mode 0600, which would
-/// keep a checkpoint from a web server or a colleague).
-pub fn write_safetensors(path: &Path, tensors: &[(String, candle_core::Tensor)]) -> Result<()> {
+/// Writes named tensors as a safetensors file with `metadata` in its header, atomically,
+/// readable as any file the user creates (the safetensors crate writes through a private temp
+/// file, mode 0600, which would keep a checkpoint from a web server or a colleague).
+pub fn write_safetensors(
+    path: &Path,
+    tensors: &[(String, candle_core::Tensor)],
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> Result<()> {
     let map: std::collections::HashMap<String, candle_core::Tensor> =
         tensors.iter().cloned().collect();
     let tmp = temp_beside(path)?;
@@ -91,9 +95,9 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, candle_core::Tensor)])
         .and_then(|f| f.metadata())
         .map_err(|e| Error::io(&tmp, e))?
         .permissions();
-    if let Err(e) = candle_core::safetensors::save(&map, &tmp) {
+    if let Err(e) = safetensors::serialize_to_file(&map, metadata, &tmp) {
         let _ = std::fs::remove_file(&tmp);
-        return Err(e.into());
+        return Err(Error::Invalid(format!("{}: {e}", path.display())));
     }
     std::fs::set_permissions(&tmp, usual).map_err(|e| Error::io(&tmp, e))?;
     pause_before_rename();
@@ -442,7 +446,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let t = candle_core::Tensor::zeros(2, candle_core::DType::F32, &candle_core::Device::Cpu)
             .unwrap();
-        write_safetensors(&dir.path().join("model.safetensors"), &[("w".into(), t)]).unwrap();
+        write_safetensors(
+            &dir.path().join("model.safetensors"),
+            &[("w".into(), t)],
+            None,
+        )
+        .unwrap();
         write_atomic(&dir.path().join("config.json"), b"{}").unwrap();
         let mode = |n: &str| {
             let m = std::fs::metadata(dir.path().join(n)).unwrap();

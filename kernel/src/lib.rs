@@ -34,6 +34,7 @@ pub mod study;
 mod test_server;
 pub mod tokenize;
 pub mod train;
+pub mod weights;
 pub mod world;
 
 pub use error::{Error, Result};

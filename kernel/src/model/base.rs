@@ -57,6 +57,14 @@ impl BaseModel {
     /// without it images can be encoded (training) but not decoded (prediction).
     pub fn open(dir: &Path, vqgan: Option<&Path>, dtype: DType, device: &Device) -> Result<Self> {
         if is_dynaboot_checkpoint(dir) {
+            if let Some(path) = vqgan {
+                return Err(Error::Invalid(format!(
+                    "--vqgan {}: {} is a dynaboot checkpoint, which brings its own image \
+                     tokenizer; --vqgan is for HF Chameleon bases only: leave it out",
+                    path.display(),
+                    dir.display()
+                )));
+            }
             Self::open_dynaboot(dir, dtype, device)
         } else {
             Self::open_chameleon(dir, vqgan, dtype, device)
@@ -286,7 +294,7 @@ pub(crate) fn save_adapter(
     tensors: &[(String, Tensor)],
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    crate::files::write_safetensors(&dir.join(ADAPTER_WEIGHTS), tensors)?;
+    crate::files::write_safetensors(&dir.join(ADAPTER_WEIGHTS), tensors, None)?;
     let json = serde_json::to_string_pretty(config).expect("configs serialise");
     crate::files::write_atomic(&dir.join(ADAPTER_CONFIG), json.as_bytes())
 }

@@ -169,6 +169,19 @@ impl ChameleonConfig {
                 self.max_position_embeddings
             ));
         }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+            return Err(format!(
+                "rope_theta {} must be a positive number (10000 for Chameleon, Anole and \
+                 dynaboot's models)",
+                self.rope_theta
+            ));
+        }
+        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0 && self.rms_norm_eps < 1.0) {
+            return Err(format!(
+                "rms_norm_eps {} must be a small positive number (1e-5 in the shipped models)",
+                self.rms_norm_eps
+            ));
+        }
         if self.vocab_size == 0 || self.num_hidden_layers == 0 || self.intermediate_size == 0 {
             return Err(
                 "vocab_size, num_hidden_layers and intermediate_size must be positive".into(),

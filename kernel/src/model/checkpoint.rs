@@ -12,12 +12,12 @@
 use super::chameleon::{Chameleon, ChameleonConfig};
 use super::format::{Format, Role, WorldLayout};
 use super::vocab::Vocab;
-use crate::error::{Error, Result, candle_reason};
+use crate::error::{Error, Result};
 use crate::tokenize::{ImageCodec, ImageTokenizer, TextTokenizer};
+use crate::weights::Weights;
+use candle_core::Device;
 #[cfg(feature = "fs")]
 use candle_core::Tensor;
-use candle_core::{DType, Device};
-use candle_nn::VarBuilder;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +41,10 @@ pub struct ModelMeta {
     #[serde(default)]
     pub world_layout: WorldLayout,
 }
+
+/// Fields of `config.json` that cannot change what the weights compute: the initialiser's
+/// range and where the image tokenizer's folder is (its fingerprint is checked).
+const INERT_FIELDS: &[&str] = &["initializer_range", "dynaboot.vq_path"];
 
 /// `config.json` of a checkpoint.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -96,23 +100,26 @@ pub struct Model {
 }
 
 impl Model {
-    /// Puts a checkpoint together from its parts (what the browser does after fetching them).
+    /// Puts a checkpoint together from its parts (what the browser does after fetching them);
+    /// `files` names its config and weights in errors.
     pub(crate) fn from_parts(
         config: ModelConfig,
         weights: Vec<u8>,
         vq: impl Into<ImageCodec>,
         text: TextTokenizer,
         device: &Device,
+        files: [&str; 2],
     ) -> Result<Self> {
-        // Parsed once: checked for NaN/Inf, then handed to the model.
-        let tensors = read_weights(&weights)?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-        let backbone = Chameleon::new(config.backbone.clone(), vb).map_err(|e| {
-            Error::Invalid(format!(
-                "model.safetensors does not match config.json ({e}); the two must come from the same checkpoint"
-            ))
+        let [config_file, weights_file] = files;
+        // Parsed once: checked (values, the config they were saved with, every tensor
+        // used), then handed to the model.
+        let weights = Weights::read(&weights, weights_file)?;
+        weights.check_config(&config, config_file, INERT_FIELDS)?;
+        let backbone = weights.build(config_file, device, |vb| {
+            Chameleon::new(config.backbone.clone(), vb)
         })?;
         Self::assemble(config, backbone, vq, text)
+            .map_err(|e| Error::Invalid(format!("{config_file}: {e}")))
     }
 
     /// Puts a checkpoint together from the contents of its files, as the browser fetches
@@ -142,9 +149,11 @@ impl Model {
             field: None,
             message: e.to_string(),
         })?;
-        let vq = ImageTokenizer::from_safetensors(vq_config, vq_weights, device)?;
+        let vq_files = ["vq/config.json", "vq/model.safetensors"];
+        let vq = ImageTokenizer::from_safetensors(vq_config, vq_weights, device, vq_files)?;
         let text = TextTokenizer::from_json(tokenizer_json)?;
-        Self::from_parts(config, weights, vq, text, device)
+        let files = ["config.json", "model.safetensors"];
+        Self::from_parts(config, weights, vq, text, device, files)
     }
 
     /// Wraps a backbone (e.g. one just trained) with its tokenizers.
@@ -171,7 +180,7 @@ impl Model {
         }
         if meta.vocab.size() != config.backbone.vocab_size {
             return Err(Error::Invalid(format!(
-                "config.json: vocab_size {} but the vocabulary layout has {} ids",
+                "vocab_size {} but the vocabulary layout has {} ids",
                 config.backbone.vocab_size,
                 meta.vocab.size()
             )));
@@ -205,8 +214,9 @@ impl Model {
         let vq_dir = checked_vq_dir(dir, &config)?;
         let vq = ImageTokenizer::load(&vq_dir, device)?;
         let text = TextTokenizer::load(&dir.join("tokenizer.json"))?;
-        Self::from_parts(config, weights, vq, text, device)
-            .map_err(|e| Error::Invalid(format!("{}: {e}", dir.display())))
+        let config_file = dir.join("config.json").display().to_string();
+        let files = [config_file.as_str(), &w.display().to_string()];
+        Self::from_parts(config, weights, vq, text, device, files)
     }
 
     /// The device the weights live on.
@@ -230,45 +240,6 @@ impl Model {
         self.format.check_action(&ids, role)?;
         Ok(ids)
     }
-}
-
-/// The tensors of a checkpoint's `model.safetensors` (its bytes), refused when they are not
-/// safetensors or hold NaN or infinite values.
-pub fn read_weights(
-    weights: &[u8],
-) -> Result<std::collections::HashMap<String, candle_core::Tensor>> {
-    let tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu).map_err(|e| {
-        let e = candle_reason(&e);
-        Error::Invalid(format!(
-            "model.safetensors cannot be read ({e}); the file is truncated or not safetensors: \
-             copy or train the checkpoint again"
-        ))
-    })?;
-    check_finite(&tensors)?;
-    Ok(tensors)
-}
-
-/// Refuses weights holding NaN or infinite values (a run that diverged, a damaged copy): they
-/// would load and then print empty actions with a NaN log-likelihood.
-fn check_finite(tensors: &std::collections::HashMap<String, candle_core::Tensor>) -> Result<()> {
-    let mut names: Vec<&String> = tensors.keys().collect();
-    names.sort();
-    for name in names {
-        let values = tensors[name]
-            .to_dtype(DType::F32)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
-        let bad = values.iter().filter(|v| !v.is_finite()).count();
-        if bad > 0 {
-            return Err(Error::Invalid(format!(
-                "model.safetensors: `{name}` holds {bad} NaN or infinite values of {}; the \
-                 weights are broken (a run that diverged?): train again, or export an earlier \
-                 checkpoint",
-                values.len()
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// The fingerprint a checkpoint records of the image tokenizer in `vq_dir`, see
@@ -409,7 +380,11 @@ pub(crate) fn fingerprint(vq_weights: &[u8]) -> String {
 /// ships; loading converts back to f32) and `vq_path` rewritten for the new place. Training
 /// state (`train_state.safetensors`, metrics) is not copied.
 #[cfg(feature = "fs")]
-pub fn export(from: &std::path::Path, to: &std::path::Path, dtype: DType) -> Result<()> {
+pub fn export(
+    from: &std::path::Path,
+    to: &std::path::Path,
+    dtype: candle_core::DType,
+) -> Result<()> {
     if crate::files::same_folder(from, to) {
         return Err(Error::Invalid(format!(
             "export: {} and {} are the same folder; export to another one",
@@ -420,8 +395,12 @@ pub fn export(from: &std::path::Path, to: &std::path::Path, dtype: DType) -> Res
     let mut config = load_config(from)?;
     let vq_dir = checked_vq_dir(from, &config)?;
     let w = from.join("model.safetensors");
-    let tensors = candle_core::safetensors::load(&w, &Device::Cpu)
-        .map_err(|e| Error::Invalid(format!("{}: {}", w.display(), candle_reason(&e))))?;
+    // Read as loading reads it: what is exported is a checkpoint that loads.
+    let bytes = crate::files::read_input(&w, crate::files::Input::Weights)?;
+    let weights = Weights::read(&bytes, &w.display().to_string())?;
+    let config_file = from.join("config.json").display().to_string();
+    weights.check_config(&config, &config_file, INERT_FIELDS)?;
+    let tensors = weights.into_tensors();
     let mut named: Vec<(String, Tensor)> = tensors
         .into_iter()
         .map(|(k, v)| Ok((k, v.to_dtype(dtype)?)))
@@ -449,7 +428,11 @@ pub fn save(
     tensors: &[(String, Tensor)],
     text: &TextTokenizer,
 ) -> Result<()> {
-    crate::files::write_safetensors(&dir.join("model.safetensors"), tensors)?;
+    crate::files::write_safetensors(
+        &dir.join("model.safetensors"),
+        tensors,
+        Some(crate::weights::metadata(config)),
+    )?;
     text.save(&dir.join("tokenizer.json"))?;
     let json = serde_json::to_string_pretty(config).expect("configs serialise");
     crate::files::write_atomic(&dir.join("config.json"), json.as_bytes())

@@ -367,7 +367,9 @@ fn variant_file(v: Variant) -> &'static str {
     }
 }
 
-/// The study's cells in the order they run: every size's seeds, then the coverage variant's.
+/// The study's cells in the order they run: by labelled size, each size's seeds, then (at
+/// its size) the coverage variant's; so the cheap cells come first and a study stopped part
+/// of the way holds every result of its smaller sizes.
 pub(crate) fn cells(cfg: &ScalingConfig) -> Vec<Cell> {
     let mut cells: Vec<Cell> = cfg
         .sizes
@@ -387,6 +389,8 @@ pub(crate) fn cells(cfg: &ScalingConfig) -> Vec<Cell> {
             coverage: true,
         }));
     }
+    // Stable: the seeds stay in order within a size and a kind.
+    cells.sort_by_key(|c| (c.size, c.coverage));
     cells
 }
 
@@ -577,10 +581,10 @@ mod tests {
     }
 
     #[test]
-    fn every_size_runs_its_seeds_then_the_coverage_variant() {
+    fn cells_run_by_size_with_the_coverage_variant_after_its_size() {
         let cfg = crate::scaling::ScalingPreset::Default.config();
         let c = cells(&cfg);
-        assert_eq!(c.len(), 5 + 5 + 3 + 3 + 5);
+        assert_eq!(c.len(), 5 + 5 + 5 + 3 + 3);
         assert_eq!(
             c[0],
             Cell {
@@ -589,7 +593,10 @@ mod tests {
                 coverage: false
             }
         );
-        assert!(c[16..].iter().all(|c| c.coverage && c.size == 1000));
+        assert!(c[5..10].iter().all(|c| !c.coverage && c.size == 1000));
+        assert!(c[10..15].iter().all(|c| c.coverage && c.size == 1000));
+        assert!(c[15..].iter().all(|c| !c.coverage && c.size > 1000));
+        assert!(c.windows(2).all(|w| w[0].size <= w[1].size));
         let dirs: std::collections::BTreeSet<PathBuf> =
             c.iter().map(|c| c.dir(Path::new("s"))).collect();
         assert_eq!(dirs.len(), c.len(), "every cell has its own folder");

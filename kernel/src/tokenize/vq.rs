@@ -13,6 +13,7 @@
 use crate::error::{Error, Result};
 use crate::nn::Conv2d;
 use crate::nn::conv::upsample2x;
+use crate::weights::Weights;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 use image::RgbImage;
@@ -261,18 +262,20 @@ impl ImageTokenizer {
         })
     }
 
-    /// Loads weights from safetensors bytes; they must match `config`.
+    /// Loads weights from safetensors bytes; they must match `config`. `files` names the
+    /// config and the weights in errors.
     pub(crate) fn from_safetensors(
         config: VqConfig,
         bytes: Vec<u8>,
         device: &Device,
+        files: [&str; 2],
     ) -> Result<Self> {
-        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, device)?;
-        Self::new(config, vb).map_err(|e| {
-            Error::Invalid(format!(
-                "image tokenizer weights do not match its config: {e}"
-            ))
-        })
+        let [config_file, weights_file] = files;
+        let weights = Weights::read(&bytes, weights_file)?;
+        // The losses' weights and the codebook's updates only shape training.
+        let inert = ["commitment", "ema_decay", "dead_code_threshold"];
+        weights.check_config(&config, config_file, &inert)?;
+        weights.build(config_file, device, |vb| Self::new(config, vb))
     }
 
     /// Loads `config.json` and `model.safetensors` from a folder.
@@ -288,8 +291,8 @@ impl ImageTokenizer {
         })?;
         let w = dir.join("model.safetensors");
         let bytes = crate::files::read_input(&w, crate::files::Input::Weights)?;
-        Self::from_safetensors(config, bytes, device)
-            .map_err(|e| Error::Invalid(format!("{}: {e}", w.display())))
+        let files = [cfg_path.display().to_string(), w.display().to_string()];
+        Self::from_safetensors(config, bytes, device, files.each_ref().map(|f| f.as_str()))
     }
 
     /// Saves `config.json` and `model.safetensors` (atomically) into a folder.
@@ -299,7 +302,11 @@ impl ImageTokenizer {
         tensors: &[(String, Tensor)],
         dir: &std::path::Path,
     ) -> Result<()> {
-        crate::files::write_safetensors(&dir.join("model.safetensors"), tensors)?;
+        crate::files::write_safetensors(
+            &dir.join("model.safetensors"),
+            tensors,
+            Some(crate::weights::metadata(config)),
+        )?;
         let json = serde_json::to_string_pretty(config).expect("configs serialise");
         crate::files::write_atomic(&dir.join("config.json"), json.as_bytes())
     }

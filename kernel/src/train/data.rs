@@ -185,7 +185,7 @@ pub fn load_examples(
                 ),
             ];
             // The cache only saves time: a read-only dataset folder still trains.
-            let _ = crate::files::write_safetensors(&cache, &tensors);
+            let _ = crate::files::write_safetensors(&cache, &tensors, None);
             coded
         }
     };

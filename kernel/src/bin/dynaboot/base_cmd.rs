@@ -150,7 +150,7 @@ pub fn merge(a: MergeArgs) -> Result<()> {
                 all.insert(name, t.to_dtype(dtype)?);
             }
             let tensors: Vec<(String, Tensor)> = all.into_iter().collect();
-            dynaboot::files::write_safetensors(&a.out.join("model.safetensors"), &tensors)?;
+            dynaboot::files::write_safetensors(&a.out.join("model.safetensors"), &tensors, None)?;
             for f in ["config.json", "tokenizer.json", "generation_config.json"] {
                 let from = a.base.join(f);
                 if from.exists() {

@@ -91,6 +91,9 @@ pub enum TokenizerCommand {
         /// Also write the numbers here as json.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Replace an existing --json file.
+        #[arg(long, requires = "json")]
+        force: bool,
     },
 }
 
@@ -155,7 +158,8 @@ pub fn run(cmd: TokenizerCommand) -> Result<()> {
             data,
             limit,
             json,
-        } => eval(&tokenizers, &data, limit, json),
+            force,
+        } => eval(&tokenizers, &data, limit, json, force),
     }
 }
 
@@ -325,7 +329,16 @@ pub fn train(
     Ok(())
 }
 
-pub fn eval(dir: &Path, data: &Path, limit: Option<usize>, json: Option<PathBuf>) -> Result<()> {
+pub fn eval(
+    dir: &Path,
+    data: &Path,
+    limit: Option<usize>,
+    json: Option<PathBuf>,
+    force: bool,
+) -> Result<()> {
+    if let Some(path) = &json {
+        crate::args::check_output(path, force, "--json")?;
+    }
     let vq = ImageTokenizer::load(&dir.join("vq"), &Device::Cpu).with_context(|| {
         format!(
             "--tokenizers {}: give the folder `dynaboot tokenizer train --out` wrote (it holds vq/)",
