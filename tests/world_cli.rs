@@ -225,3 +225,48 @@ fn generate_keeps_a_dataset_it_did_not_write_in_this_run() {
     ok(&[args("4"), vec!["--force"]].concat());
     assert_eq!(AuroraDataset::load(&out).unwrap().rows.len(), 4);
 }
+
+/// A `--force` rewrite that stops half-way (here an image it cannot write; a kill or a full
+/// disk alike) leaves a folder every command refuses, never the old rows beside new images.
+#[test]
+fn an_interrupted_rewrite_leaves_no_dataset_to_mistake_for_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("d");
+    let args = |seed: &'static str| {
+        vec![
+            "world",
+            "generate",
+            "--split",
+            "train",
+            "--n",
+            "6",
+            "--seed",
+            seed,
+            "--size",
+            "32",
+            "--out",
+            s(&out),
+            "--force",
+        ]
+    };
+    ok(&args("0"));
+    // The fourth row's image cannot be written: a folder holds its name.
+    let blocked = out.join("images/00003_input.png");
+    std::fs::remove_file(&blocked).unwrap();
+    std::fs::create_dir(&blocked).unwrap();
+    let e = fails(&args("1"));
+    assert!(e.contains("00003_input.png"), "{e}");
+    assert!(
+        !out.join("data.json").exists(),
+        "the old rows survived the rewrite"
+    );
+    let e = fails(&[
+        "world",
+        "show",
+        "--data",
+        s(&out),
+        "--out",
+        s(&dir.path().join("s.png")),
+    ]);
+    assert!(e.contains("data.json"), "{e}");
+}

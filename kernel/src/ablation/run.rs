@@ -146,9 +146,7 @@ pub fn run_ablation(
     let train_dir = dir.join("data/train");
     write_triplets(&train_dir, &triplets(1, cfg.train_rows), render, |_| {})?;
     let video_dir = dir.join("data/videos");
-    let vids = videos(2, cfg.videos, cfg.video, render, |_| {});
-    let video_set = VideoDataset::write(&video_dir, &vids)?;
-    drop(vids);
+    let video_set = VideoDataset::write(&video_dir, videos(2, cfg.videos, cfg.video, render))?;
     let labels = video_set.labels_for_evaluation()?;
     let fingerprint = vq_fingerprint(&models.join("vq"))?;
     let labelled = load_examples(&train_dir, &vq, &fingerprint, &text)?;

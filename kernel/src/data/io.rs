@@ -240,8 +240,12 @@ impl VideoDataset {
         parse_labels(&text, &path.display().to_string())
     }
 
-    /// Writes videos (frames as PNGs) and, separately, their labels.
-    pub fn write(dir: &Path, videos: &[(String, crate::world::Video)]) -> Result<Self> {
+    /// Writes videos (frames as PNGs) as they come, one in memory at a time, and then their
+    /// rows and, separately, their labels.
+    pub fn write(
+        dir: &Path,
+        videos: impl IntoIterator<Item = (String, crate::world::Video)>,
+    ) -> Result<Self> {
         let mut rows = Vec::new();
         let mut labels = Vec::new();
         for (id, v) in videos {
@@ -255,14 +259,11 @@ impl VideoDataset {
                     .zip(&v.frames)
                     .try_for_each(|(f, img)| save_png(&dir.join(f), img))?;
             }
-            rows.push(VideoRow {
-                id: id.clone(),
-                frames,
-            });
             labels.push(VideoLabels {
                 id: id.clone(),
-                segments: v.segments.clone(),
+                segments: v.segments,
             });
+            rows.push(VideoRow { id, frames });
         }
         write_atomic(&dir.join(VIDEOS_FILE), json(&rows).as_bytes())?;
         write_atomic(&dir.join(LABELS_FILE), json(&labels).as_bytes())?;
@@ -359,7 +360,7 @@ mod tests {
             },
         );
         let n = v.frames.len();
-        VideoDataset::write(dir.path(), &[("v0".into(), v)]).unwrap();
+        VideoDataset::write(dir.path(), [("v0".into(), v)]).unwrap();
         let ds = VideoDataset::load(dir.path()).unwrap();
         assert_eq!(ds.frames(0).unwrap().len(), n);
         let videos_json = std::fs::read_to_string(dir.path().join(VIDEOS_FILE)).unwrap();

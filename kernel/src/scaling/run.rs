@@ -527,8 +527,7 @@ pub fn run_scaling(
         VideoDataset::load(&video_dir)?
     } else {
         log(&format!("generating {} videos", cfg.videos));
-        let vids = videos(2, cfg.videos, cfg.video, render, |_| {});
-        VideoDataset::write(&video_dir, &vids)?
+        VideoDataset::write(&video_dir, videos(2, cfg.videos, cfg.video, render))?
     };
     let labels = video_set.labels_for_evaluation()?;
     let test: Vec<EvalItem> = match cfg.tune_seed {

@@ -273,16 +273,9 @@ pub fn videos(
     n: usize,
     cfg: VideoConfig,
     render: RenderConfig,
-    mut progress: impl FnMut(usize),
-) -> Vec<(String, Video)> {
+) -> impl Iterator<Item = (String, Video)> {
     let mut rng = rng(seed);
-    (0..n)
-        .map(|i| {
-            let v = random_video(&mut rng, cfg, render);
-            progress(i + 1);
-            (format!("v{i:04}"), v)
-        })
-        .collect()
+    (0..n).map(move |i| (format!("v{i:04}"), random_video(&mut rng, cfg, render)))
 }
 
 fn placed(scene: &Scene) -> Vec<Instance> {
@@ -479,7 +472,7 @@ mod tests {
                 .num_threads(threads)
                 .build()
                 .unwrap()
-                .install(|| videos(9, 3, VideoConfig::default(), render, |_| {}))
+                .install(|| videos(9, 3, VideoConfig::default(), render).collect::<Vec<_>>())
         };
         let one = make(1);
         let four = make(4);

@@ -3,6 +3,7 @@
 use crate::progress::bar;
 use anyhow::{Context, Result, bail};
 use clap::{Subcommand, ValueEnum};
+use dynaboot::data::video::LABELS_FILE;
 use dynaboot::data::{AuroraDataset, DATA_FILE, VIDEOS_FILE, VideoDataset, write_triplets};
 use dynaboot::files::{save_png, write_atomic};
 use dynaboot::world::generate::{self, TEST_PER_FAMILY, Triplet};
@@ -115,11 +116,11 @@ pub fn generate(
         Split::Videos => {
             let n = n.unwrap_or(50);
             let pb = bar(n, "videos");
-            let videos = generate::videos(seed, n, VideoConfig::default(), render, |i| {
-                pb.set_position(i as u64)
-            });
+            // Written as they are made: memory holds one video, whatever --n.
+            let videos =
+                generate::videos(seed, n, VideoConfig::default(), render).inspect(|_| pb.inc(1));
+            VideoDataset::write(out, videos)?;
             pb.finish_and_clear();
-            VideoDataset::write(out, &videos)?;
             println!(
                 "wrote {} videos to {} (labels apart in videos.labels.json)",
                 n,
@@ -136,8 +137,10 @@ pub fn generate(
 const MANIFEST: &str = "generated.json";
 
 /// Whether `out` already holds exactly the dataset `manifest` describes; an `out` holding any
-/// other dataset is refused unless `force` (then the old manifest goes first, so an
-/// interrupted rewrite is never taken for the old dataset).
+/// other dataset is refused unless `force`. Then the old dataset's index files (its rows, its
+/// manifest) go first, before any image is written, and the new ones are written last: a
+/// rewrite killed half-way (or stopped by a full disk) leaves a folder that every command
+/// refuses as holding no dataset, never the old rows beside the new images.
 fn already_there(out: &Path, manifest: &serde_json::Value, force: bool) -> Result<bool> {
     let Some(f) = [DATA_FILE, VIDEOS_FILE]
         .into_iter()
@@ -149,9 +152,12 @@ fn already_there(out: &Path, manifest: &serde_json::Value, force: bool) -> Resul
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
     if force {
-        if recorded.is_some() {
-            std::fs::remove_file(out.join(MANIFEST))
-                .with_context(|| format!("removing {}", out.join(MANIFEST).display()))?;
+        for index in [MANIFEST, DATA_FILE, VIDEOS_FILE, LABELS_FILE] {
+            let path = out.join(index);
+            if path.is_file() {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
+            }
         }
         return Ok(false);
     }
