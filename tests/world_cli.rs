@@ -270,3 +270,48 @@ fn an_interrupted_rewrite_leaves_no_dataset_to_mistake_for_the_old_one() {
     ]);
     assert!(e.contains("data.json"), "{e}");
 }
+
+/// Two runs never write into one folder at once: the second is refused while the first is
+/// alive, and the folder is free again once it ends (here: killed).
+#[test]
+fn a_second_run_on_an_output_folder_in_use_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("d");
+    let args = |n: &str| {
+        let words = [
+            "world", "generate", "--split", "train", "--size", "32", "--out",
+        ];
+        let mut v: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        v.extend([s(&out).to_string(), "--n".into(), n.into()]);
+        v
+    };
+    let mut first = std::process::Command::new(dynaboot_tests::bin())
+        .args(args("3000"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first run has claimed the folder once it has written an image into it.
+    let started = std::time::Instant::now();
+    while !out.join("images").exists() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the first run wrote nothing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second: Vec<String> = args("4");
+    let e = fails(&second.iter().map(|a| a.as_str()).collect::<Vec<_>>());
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(
+        e.contains(s(&out)) && e.contains("another dynaboot run"),
+        "{e}"
+    );
+    ok(&[
+        second.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        vec!["--force"],
+    ]
+    .concat());
+    assert_eq!(AuroraDataset::load(&out).unwrap().rows.len(), 4);
+}

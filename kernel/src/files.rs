@@ -318,6 +318,7 @@ pub fn clear_earlier_output(
     instead: Option<&str>,
     force: bool,
 ) -> Result<()> {
+    lock_output_folder(out)?;
     let Some(first) = earlier.first() else {
         return Ok(());
     };
@@ -333,6 +334,37 @@ pub fn clear_earlier_output(
         removed.map_err(|e| Error::io(path, e))?;
     }
     Ok(())
+}
+
+/// Claims the output folder `out` (made if missing) for this process until it exits, so that
+/// two runs never write into one folder at once: a second run is refused while the first is
+/// alive. An advisory lock on the folder itself: nothing is added to it, and the lock goes
+/// with the process however it ends. Claiming a folder this process holds again is allowed.
+pub fn lock_output_folder(out: &Path) -> Result<()> {
+    use std::sync::{Mutex, OnceLock};
+    static HELD: OnceLock<Mutex<Vec<(std::path::PathBuf, std::fs::File)>>> = OnceLock::new();
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let canonical = out.canonicalize().map_err(|e| Error::io(out, e))?;
+    let mut held = HELD
+        .get_or_init(Default::default)
+        .lock()
+        .expect("not poisoned");
+    if held.iter().any(|(p, _)| *p == canonical) {
+        return Ok(());
+    }
+    let folder = std::fs::File::open(&canonical).map_err(|e| Error::io(out, e))?;
+    match folder.try_lock() {
+        Ok(()) => {
+            held.push((canonical, folder));
+            Ok(())
+        }
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Invalid(format!(
+            "--out {} is being written by another dynaboot run right now; wait for it to end \
+             or choose another --out",
+            out.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(out, e)),
+    }
 }
 
 /// The refusal of [`clear_earlier_output`]: `out` holds `what`, of which `first` is a file.

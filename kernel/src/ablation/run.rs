@@ -125,7 +125,7 @@ pub fn run_ablation(
             )));
         }
     }
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    crate::files::lock_output_folder(dir)?;
     let annotator = match &cfg.annotator {
         Some(dir) => Some(DynamicsModel::new(Arc::new(Model::load(
             &models.join(dir),

@@ -443,6 +443,7 @@ pub fn run_scaling(
     let config_path = dir.join(CONFIG_FILE);
     let json = serde_json::to_string_pretty(cfg).expect("configs serialise");
     if earlier == EarlierStudy::Resume {
+        crate::files::lock_output_folder(dir)?;
         let text = crate::files::read_input_text(&config_path, crate::files::Input::Json).map_err(
             |_| {
                 Error::Invalid(format!(

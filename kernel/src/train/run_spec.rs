@@ -152,8 +152,10 @@ impl RunSpec {
         if let Some(repeats) = self.overrides.repeats.as_ref().filter(|r| !r.is_empty()) {
             check_mixture(repeats.keys(), &self.families()?)?;
         }
-        if let (Some(out), false) = (&self.out, resume) {
-            clear_earlier_run(out, self.replace)?;
+        match (&self.out, resume) {
+            (Some(out), false) => clear_earlier_run(out, self.replace)?,
+            (Some(out), true) => crate::files::lock_output_folder(out)?,
+            (None, _) => {}
         }
         let base = match &self.start {
             Start::Base { dir, vqgan } | Start::Lora { dir, vqgan, .. } => Some(
