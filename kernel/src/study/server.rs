@@ -312,7 +312,19 @@ pub(crate) fn router(study: Study, remote: bool) -> Result<Router> {
 /// The link a rater opens.
 pub fn rater_link(addr: SocketAddr, rater: &Rater, secret: Option<&str>) -> String {
     let key = secret.map(|s| format!("?key={s}")).unwrap_or_default();
-    format!("http://{addr}/r/{}{key}", rater.token)
+    // Served on every interface (0.0.0.0, [::]): a rater reaches it by this machine's name.
+    let host = match addr.ip().is_unspecified() {
+        true => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into()),
+        false => match addr {
+            SocketAddr::V4(a) => a.ip().to_string(),
+            SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        },
+    };
+    format!("http://{host}:{}/r/{}{key}", addr.port(), rater.token)
 }
 
 /// Serves `study` on `listener` until `shutdown` resolves. Beyond a loopback address the
@@ -335,6 +347,24 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_name_a_host_a_rater_can_reach() {
+        let rater = Rater {
+            id: 1,
+            name: "r".into(),
+            token: "t0k".into(),
+            seed: 0,
+        };
+        let link = |a: &str| rater_link(a.parse().unwrap(), &rater, Some("s"));
+        assert_eq!(link("127.0.0.1:8090"), "http://127.0.0.1:8090/r/t0k?key=s");
+        assert_eq!(link("[::1]:8090"), "http://[::1]:8090/r/t0k?key=s");
+        for every in ["0.0.0.0:8090", "[::]:8090"] {
+            let l = link(every);
+            assert!(!l.contains("0.0.0.0") && !l.contains("[::]"), "{l}");
+            assert!(l.ends_with(":8090/r/t0k?key=s"), "{l}");
+        }
+    }
     use crate::study::store::tests::small_study;
     use crate::test_server::TestServer;
     use std::io::{Read, Write};

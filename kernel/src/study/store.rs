@@ -210,6 +210,9 @@ impl Study {
                 "already exists; choose another file or remove it first",
             ));
         }
+        for (system, _) in systems {
+            check_name("system", system).map_err(|m| study_error(path, m))?;
+        }
         if systems.len() < 2 {
             return Err(study_error(
                 path,
@@ -431,9 +434,7 @@ impl Study {
     /// Adds a rater with a fresh token and seed.
     pub fn add_rater(&self, name: &str) -> Result<Rater> {
         let name = name.trim();
-        if name.is_empty() || name.len() > 100 {
-            return Err(self.err(format!("rater name {name:?}: give 1 to 100 characters")));
-        }
+        check_name("rater", name).map_err(|m| self.err(m))?;
         let token = random_token();
         let seed = u64::from_str_radix(&token[..16], 16).expect("hex");
         self.conn
@@ -628,9 +629,41 @@ impl Study {
     }
 }
 
+/// A rater's or a system's name as reports print it: 1 to 100 characters, none of them a
+/// control character or `|` (the reports' tables are Markdown).
+fn check_name(kind: &str, name: &str) -> std::result::Result<(), String> {
+    let chars = name.chars().count();
+    if !(1..=100).contains(&chars) {
+        return Err(format!(
+            "{kind} name {name:?}: give 1 to 100 characters (it has {chars})"
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control() || *c == '|') {
+        return Err(format!(
+            "{kind} name {name:?}: {c:?} cannot be in a name (the report prints names in \
+             tables): choose another"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_counted_in_characters_and_keep_the_tables_whole() {
+        assert!(
+            check_name("rater", &"é".repeat(100)).is_ok(),
+            "200 bytes, 100 characters"
+        );
+        let e = check_name("rater", &"é".repeat(101)).unwrap_err();
+        assert!(e.contains("(it has 101)"), "{e}");
+        let e = check_name("system", "a|b").unwrap_err();
+        assert!(e.contains("'|'") && e.contains("system name"), "{e}");
+        assert!(check_name("rater", "line\nbreak").is_err());
+        assert!(check_name("rater", "").is_err());
+    }
 
     pub(crate) fn pixel(v: u8) -> RgbImage {
         RgbImage::from_pixel(4, 4, image::Rgb([v, v, v]))

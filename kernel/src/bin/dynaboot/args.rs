@@ -79,6 +79,26 @@ pub fn weight(s: &str) -> Result<f32, String> {
     real(s, 0.0..=1000.0, "").map(|w| w as f32)
 }
 
+/// `--addr`: HOST:PORT, the host an IP address or a name (`localhost:8090`), resolved here;
+/// a name's IPv4 address first.
+pub fn socket_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    let hint = "use HOST:PORT, e.g. 127.0.0.1:8090 or localhost:8090";
+    let found: Vec<std::net::SocketAddr> = s
+        .to_socket_addrs()
+        .map_err(|e| format!("{s:?}: {e}; {hint}"))?
+        .collect();
+    found
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(found.first())
+        .copied()
+        .ok_or_else(|| format!("{s:?} names no address; {hint}"))
+}
+
 /// A count: 1 to a million.
 pub fn count(s: &str) -> Result<usize, String> {
     whole(s, 1..=MAX_COUNT, "")
@@ -213,6 +233,15 @@ pub fn vocab_size(s: &str) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_take_a_host_name_and_say_the_form_when_wrong() {
+        let local = socket_addr("localhost:8090").unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 8090, "{local}");
+        assert_eq!(socket_addr("0.0.0.0:1").unwrap().to_string(), "0.0.0.0:1");
+        let e = socket_addr("localhost").unwrap_err();
+        assert!(e.contains("HOST:PORT"), "{e}");
+    }
 
     #[test]
     fn ranges_are_enforced_and_named() {

@@ -58,7 +58,7 @@ pub enum StudyCommand {
         #[arg(long)]
         name: String,
         /// The address the study is (or will be) served on, for the link.
-        #[arg(long, default_value = "127.0.0.1:8090")]
+        #[arg(long, default_value = "127.0.0.1:8090", value_parser = crate::args::socket_addr)]
         addr: SocketAddr,
     },
     /// Serve the rating page. On a loopback address (the default) it serves this machine
@@ -66,7 +66,7 @@ pub enum StudyCommand {
     Serve {
         #[arg(long)]
         study: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:8090")]
+        #[arg(long, default_value = "127.0.0.1:8090", value_parser = crate::args::socket_addr)]
         addr: SocketAddr,
     },
     /// Add simulated raters who judge every item by the exact judge's score of each candidate
