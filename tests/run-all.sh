@@ -23,16 +23,19 @@ export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --features dynaboot/notebook -q -- -D warnings
-# The API's documentation: every pub item documented (lib.rs warns), no link to a private item.
-# Cargo 1.95's target-info probe for rustdoc has failed on a fresh clone here, reading stray text
-# as its input, and the rustc-info cache then kept the failure: no cache, and one more try
-# (a real documentation warning fails both).
-doc() { CARGO_CACHE_RUSTC_INFO=0 RUSTDOCFLAGS="-D warnings" cargo doc -p dynaboot --no-deps --features notebook -q; }
-doc || { echo "cargo doc failed; once more"; doc; }
 
 step "unit and end-to-end tests"
 # tests/support.rs builds the CLI with these same flags so it reuses this build; change both together.
 cargo test --workspace --features dynaboot/notebook
+
+step "API documentation"
+# Every pub item documented (lib.rs warns), no link to a private item. Here, after the tests:
+# run straight after a cold clippy build, cargo 1.95's target-info probe for rustdoc failed on a
+# fresh clone of this machine (it read stray compiler output as its input), twice in a row;
+# the same command passed every time on a warm build. No rustc-info cache, so a failed probe is
+# not kept, and one more try (a real documentation warning fails both).
+doc() { CARGO_CACHE_RUSTC_INFO=0 RUSTDOCFLAGS="-D warnings" cargo doc -p dynaboot --no-deps --features notebook -q; }
+doc || { echo "cargo doc failed; once more"; doc; }
 
 # Release, so the web demo's build below reuses these artifacts (a debug wasm build of the
 # dependencies at opt-level 3 with full debug info took 6 minutes on its own).
