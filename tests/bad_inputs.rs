@@ -2256,6 +2256,12 @@ fn every_path_flag_of_every_command_refuses_hostile_paths() {
         if status.is_some() && !stderr.contains(&format!("--{flag}")) && !stderr.contains(value) {
             wrong.push("names neither the flag nor the path".into());
         }
+        // As root a rename onto /dev/null replaces it: it must still be the device.
+        use std::os::unix::fs::FileTypeExt;
+        let null = std::fs::symlink_metadata("/dev/null").unwrap().file_type();
+        if !null.is_char_device() {
+            wrong.push("replaced /dev/null".into());
+        }
         let after = snapshot(d);
         if after.get(Path::new("existing")) != before.get(Path::new("existing")) || after.keys().filter(|k| before.contains_key(*k)).count() != before.len() {
             wrong.push("the user's files changed".into());

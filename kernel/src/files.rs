@@ -34,6 +34,15 @@ fn pause_before_rename() {
 /// The temp file an atomic write of `path` goes through (`.NAME.PID.tmp` beside it, the
 /// pattern [`remove_stale_temps`] clears), its folder created.
 fn temp_beside(path: &Path) -> Result<std::path::PathBuf> {
+    // The rename would replace whatever is there: as root, even /dev/null.
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        return Err(Error::Invalid(format!(
+            "{} exists and is not a file (a folder or a device): give the path of a file",
+            path.display()
+        )));
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
@@ -336,14 +345,17 @@ pub fn clear_earlier_output(
     Ok(())
 }
 
-/// Claims the output folder `out` (made if missing) for this process until it exits, so that
+/// Claims the output folder `out` (where it exists) for this process until it exits, so that
 /// two runs never write into one folder at once: a second run is refused while the first is
 /// alive. An advisory lock on the folder itself: nothing is added to it, and the lock goes
 /// with the process however it ends. Claiming a folder this process holds again is allowed.
 pub fn lock_output_folder(out: &Path) -> Result<()> {
     use std::sync::{Mutex, OnceLock};
     static HELD: OnceLock<Mutex<Vec<(std::path::PathBuf, std::fs::File)>>> = OnceLock::new();
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    if !out.is_dir() {
+        // Nothing to claim yet, and nothing is made before the command's checks have passed.
+        return Ok(());
+    }
     let canonical = out.canonicalize().map_err(|e| Error::io(out, e))?;
     let mut held = HELD
         .get_or_init(Default::default)

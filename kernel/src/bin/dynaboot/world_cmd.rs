@@ -96,6 +96,7 @@ pub fn generate(
         Split::Test => "test",
     };
     let manifest = serde_json::json!({ "split": name, "n": n, "seed": seed, "size": size });
+    std::fs::create_dir_all(out).with_context(|| format!("--out {}", out.display()))?;
     dynaboot::files::lock_output_folder(out)?;
     if already_there(out, &manifest, force)? {
         return Ok(());
