@@ -362,7 +362,10 @@ fn bad_inputs_are_clear_errors() {
     };
     let mismatched = edited("mismatched", "intermediate_size", serde_json::json!(80));
     let e = predict(&image, "push the red cube to the left", &mismatched);
-    assert!(e.contains("does not match config.json"), "{e}");
+    assert!(
+        e.contains("mismatched/config.json") && e.contains("`intermediate_size` is 80"),
+        "{e}"
+    );
 
     let truncated = copy("truncated");
     let w = truncated.join("model.safetensors");
