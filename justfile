@@ -110,12 +110,19 @@ ablate:
     mkdir -p models/ablation.new && cp out/ablate/results.json out/ablate/report.md models/ablation.new/
     rm -rf models/ablation && mv models/ablation.new models/ablation
 
-# The scaling study (issue 42; estimated at about 3 hours on 2 cores, not yet timed): FT and FDM across labelled sizes, each
+# The scaling study (issue 42; about 7 hours of compute on 2 cores, over several sessions): FT and FDM across labelled sizes, each
 # size's own dynamics model labelling the videos. It runs in runs/scaling, whose .gitignore keeps
 # only the finished stages' json, so a study stopped in one session resumes (--resume) in the
 # next, exactly; the record goes to models/scaling/.
 scale:
     cargo run --release -- scale --out runs/scaling $(test -f runs/scaling/study.json && echo --resume)
+    mkdir -p models/scaling.new && cp runs/scaling/results.json runs/scaling/report.md models/scaling.new/
+    rm -rf models/scaling && mv models/scaling.new models/scaling
+
+# The record of the scaling study so far, running nothing (safe while it runs): its finished
+# cells added up, the cells still to run named in the report; to models/scaling/.
+scale-report:
+    cargo run --release -- scale --out runs/scaling --report
     mkdir -p models/scaling.new && cp runs/scaling/results.json runs/scaling/report.md models/scaling.new/
     rm -rf models/scaling && mv models/scaling.new models/scaling
 

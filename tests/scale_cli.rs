@@ -1,7 +1,8 @@
 //! End to end: `dynaboot scale --preset smoke` (nested labelled sizes, each size's own
 //! dynamics model labelling the videos, FT / FDM / FDM with the weighted loss, two verifiers,
 //! the findings) writes well-formed results, and a study killed midway and resumed with
-//! `--resume` ends with the numbers of an uninterrupted one.
+//! `--resume` ends with the numbers of an uninterrupted one; `--report` writes the record of a
+//! study so far.
 
 use dynaboot_tests::{bin, fails, ok, s};
 use std::path::Path;
@@ -96,6 +97,9 @@ fn a_study_killed_midway_resumes_to_the_uninterrupted_numbers() {
         report.contains("dynaboot scale --preset smoke"),
         "the command that made it"
     );
+    // `--report` reads a finished study back to the record its run wrote.
+    ok(&report_args(&models, s(&a)));
+    assert_eq!(results(&a), r);
 
     // Killed while its second size trains a world model, or wherever it got to.
     let mut child = std::process::Command::new(bin())
@@ -117,6 +121,21 @@ fn a_study_killed_midway_resumes_to_the_uninterrupted_numbers() {
     // Without --resume the folder is not touched.
     let e = fails(&args(&models, s(&b)));
     assert!(e.contains("--resume"), "{e}");
+    // Its record so far, running nothing: the first size's cell, the second named as missing.
+    ok(&report_args(&models, s(&b)));
+    let partial = results(&b);
+    assert_eq!(partial["cells"].as_array().unwrap().len(), 1, "{partial}");
+    assert_eq!(partial["missing"][0]["size"], 16, "{partial}");
+    assert_eq!(
+        partial["sizes"].as_array().unwrap().len(),
+        1,
+        "no row without a cell"
+    );
+    let progress = std::fs::read_to_string(b.join("report.md")).unwrap();
+    assert!(
+        progress.contains("1 of 2 cells finished") && progress.contains("L = 16 seed 0"),
+        "{progress}"
+    );
     ok(&resume_args(&models, s(&b)));
     assert_eq!(without_seconds(&results(&a)), without_seconds(&results(&b)));
 
@@ -128,6 +147,10 @@ fn a_study_killed_midway_resumes_to_the_uninterrupted_numbers() {
     std::fs::remove_file(c.join("results.json")).unwrap();
     ok(&resume_args(&models, s(&c)));
     assert_eq!(without_seconds(&results(&a)), without_seconds(&results(&c)));
+}
+
+fn report_args<'a>(models: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec!["scale", "--report", "--models", models, "--out", out]
 }
 
 fn resume_args<'a>(models: &'a str, out: &'a str) -> Vec<&'a str> {

@@ -5,7 +5,7 @@
 //! the covered and the uncovered families.
 
 use super::ScalingConfig;
-use super::run::CellResult;
+use super::run::{Cell, CellResult};
 use crate::ablation::Variant;
 use crate::eval::WorldReport;
 use crate::stats::Estimate;
@@ -38,6 +38,9 @@ pub struct SizeRow {
     pub fdm_weighted: Option<Estimate>,
     /// ...
     pub weighted_minus_plain: Option<Estimate>,
+    /// ... and minus FT: the paper's full method against fine-tuning on L alone.
+    #[serde(default)]
+    pub weighted_minus_ft: Option<Estimate>,
     /// The dynamics model's exact-action rate on the test rows.
     pub dynamics_exact: Estimate,
     /// Its ROUGE-L rescaled (a random valid action 0, the reference 1).
@@ -107,6 +110,23 @@ pub struct ScalingResults {
     pub cells: Vec<CellResult>,
     /// Compute time of all cells, summed (a resumed study counts each stage once).
     pub seconds: f64,
+    /// The cells still to run, for the record of a study in progress (empty when it is
+    /// done): the rows above add up the finished cells only.
+    #[serde(default)]
+    pub missing: Vec<Cell>,
+}
+
+impl ScalingResults {
+    /// Reads a study's record (`results.json`, as `dynaboot scale` writes it).
+    pub fn load(path: &std::path::Path) -> crate::error::Result<ScalingResults> {
+        let text = crate::files::read_input_text(path, crate::files::Input::Json)?;
+        serde_json::from_str(&text).map_err(|e| {
+            crate::error::Error::Invalid(format!(
+                "{}: not a scaling study's record ({e}); make one with `dynaboot scale`",
+                path.display()
+            ))
+        })
+    }
 }
 
 fn n1(r: &WorldReport) -> f64 {
@@ -125,55 +145,66 @@ fn n1_on(r: &WorldReport, keep: impl Fn(&str) -> bool) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
-/// Adds the cells up.
-pub(crate) fn summarise(cfg: &ScalingConfig, cells: Vec<CellResult>) -> ScalingResults {
-    let sizes: Vec<SizeRow> = cfg
+/// Adds the finished cells up; `missing` are those still to run (a size or the coverage
+/// variant without a finished cell has no row).
+pub(crate) fn summarise(
+    cfg: &ScalingConfig,
+    cells: Vec<CellResult>,
+    missing: Vec<Cell>,
+) -> ScalingResults {
+    let at = |size: usize| -> Vec<&CellResult> {
+        cells
+            .iter()
+            .filter(|c| !c.cell.coverage && c.cell.size == size)
+            .collect()
+    };
+    let measured: Vec<usize> = cfg
         .sizes
         .iter()
-        .map(|&size| {
-            size_row(
-                size,
-                &cells
-                    .iter()
-                    .filter(|c| !c.cell.coverage && c.cell.size == size)
-                    .collect::<Vec<_>>(),
-            )
-        })
+        .copied()
+        .filter(|&size| !at(size).is_empty())
         .collect();
-    let coverage = cfg.coverage.as_ref().map(|c| {
-        let runs: Vec<&CellResult> = cells.iter().filter(|c| c.cell.coverage).collect();
-        let names: Vec<String> = c.families.iter().map(|f| f.name().to_string()).collect();
-        let part = |covered: bool| {
-            let on = |v: Variant| -> Vec<f64> {
-                runs.iter()
-                    .map(|r| {
-                        n1_on(&r.worlds[&v].own, |f| {
-                            names.iter().any(|n| n == f) == covered
+    let sizes: Vec<SizeRow> = measured
+        .iter()
+        .map(|&size| size_row(size, &at(size)))
+        .collect();
+    let covered: Vec<&CellResult> = cells.iter().filter(|c| c.cell.coverage).collect();
+    let coverage = cfg
+        .coverage
+        .as_ref()
+        .filter(|_| !covered.is_empty())
+        .map(|c| {
+            let runs = &covered;
+            let names: Vec<String> = c.families.iter().map(|f| f.name().to_string()).collect();
+            let part = |covered: bool| {
+                let on = |v: Variant| -> Vec<f64> {
+                    runs.iter()
+                        .map(|r| {
+                            n1_on(&r.worlds[&v].own, |f| {
+                                names.iter().any(|n| n == f) == covered
+                            })
                         })
-                    })
-                    .collect()
+                        .collect()
+                };
+                let (ft, fdm) = (on(Variant::Ft), on(Variant::FdmWithoutWeighting));
+                CoveragePart {
+                    ft: Estimate::of(&ft),
+                    fdm: Estimate::of(&fdm),
+                    fdm_minus_ft: Estimate::paired(&fdm, &ft),
+                }
             };
-            let (ft, fdm) = (on(Variant::Ft), on(Variant::FdmWithoutWeighting));
-            CoveragePart {
-                ft: Estimate::of(&ft),
-                fdm: Estimate::of(&fdm),
-                fdm_minus_ft: Estimate::paired(&fdm, &ft),
+            CoverageResult {
+                size: c.size,
+                families: names.clone(),
+                covered: part(true),
+                uncovered: part(false),
             }
-        };
-        CoverageResult {
-            size: c.size,
-            families: names.clone(),
-            covered: part(true),
-            uncovered: part(false),
-        }
-    });
-    let diffs: Vec<(usize, Vec<f64>)> = cfg
-        .sizes
+        });
+    let diffs: Vec<(usize, Vec<f64>)> = measured
         .iter()
         .map(|&size| {
-            let d = cells
+            let d = at(size)
                 .iter()
-                .filter(|c| !c.cell.coverage && c.cell.size == size)
                 .map(|c| {
                     n1(&c.worlds[&Variant::FdmWithoutWeighting].own)
                         - n1(&c.worlds[&Variant::Ft].own)
@@ -190,6 +221,7 @@ pub(crate) fn summarise(cfg: &ScalingConfig, cells: Vec<CellResult>) -> ScalingR
         crossover: crossover(&diffs),
         cells,
         seconds,
+        missing,
     }
 }
 
@@ -225,6 +257,7 @@ fn size_row(size: usize, runs: &[&CellResult]) -> SizeRow {
         fdm_best_shipped: best(Variant::FdmWithoutWeighting, true),
         fdm_weighted: weighted.as_ref().map(|w| Estimate::of(w)),
         weighted_minus_plain: weighted.as_ref().map(|w| Estimate::paired(w, &fdm)),
+        weighted_minus_ft: weighted.as_ref().map(|w| Estimate::paired(w, &ft)),
         dynamics_exact: Estimate::of(&of(&|r| r.dynamics.exact)),
         dynamics_normalised: Estimate::of(&dyn_norm),
         world_normalised: Estimate::of(&world_norm),

@@ -8,21 +8,29 @@ use crate::eval::report::{Table, html_page};
 use crate::stats::Estimate;
 use std::path::Path;
 
+/// An estimate in a table: its mean and 95 % interval, or no interval from a single seed.
+fn interval(e: &Estimate, scale: f64, number: impl Fn(f64) -> String) -> String {
+    if e.n < 2 {
+        return format!("{} (one seed)", number(scale * e.mean));
+    }
+    format!(
+        "{} [{}, {}]",
+        number(scale * e.mean),
+        number(scale * e.ci_low),
+        number(scale * e.ci_high)
+    )
+}
+
 fn est(e: &Estimate) -> String {
-    format!("{:.2} [{:.2}, {:.2}]", e.mean, e.ci_low, e.ci_high)
+    interval(e, 1.0, |v| format!("{v:.2}"))
 }
 
 fn diff(e: &Estimate) -> String {
-    format!("{:+.2} [{:+.2}, {:+.2}]", e.mean, e.ci_low, e.ci_high)
+    interval(e, 1.0, |v| format!("{v:+.2}"))
 }
 
 fn pct(e: &Estimate) -> String {
-    format!(
-        "{:.1} % [{:.1}, {:.1}]",
-        100.0 * e.mean,
-        100.0 * e.ci_low,
-        100.0 * e.ci_high
-    )
+    interval(e, 100.0, |v| format!("{v:.1}")).replacen(' ', " % ", 1)
 }
 
 /// The report's tables.
@@ -39,6 +47,7 @@ pub fn tables(r: &ScalingResults) -> Vec<Table> {
             "FDM - FT",
             "FDM + weighted loss",
             "weighted - plain",
+            "weighted - FT",
         ],
     );
     for s in &r.sizes {
@@ -51,6 +60,7 @@ pub fn tables(r: &ScalingResults) -> Vec<Table> {
             diff(&s.fdm_minus_ft),
             s.fdm_weighted.as_ref().map_or("—".into(), est),
             s.weighted_minus_plain.as_ref().map_or("—".into(), diff),
+            s.weighted_minus_ft.as_ref().map_or("—".into(), diff),
         ]);
     }
     let mut premise = Table::new(
@@ -153,6 +163,21 @@ pub fn tables(r: &ScalingResults) -> Vec<Table> {
     out
 }
 
+/// For a study in progress, which cells the numbers leave out.
+fn progress(r: &ScalingResults) -> String {
+    if r.missing.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = r.missing.iter().map(|c| c.to_string()).collect();
+    format!(
+        "A study in progress: {} of {} cells finished; the numbers add up those only. Still \
+         to run: {}.\n\n",
+        r.cells.len(),
+        r.cells.len() + r.missing.len(),
+        names.join(", ")
+    )
+}
+
 /// Writes `results.json`, `report.md` and `report.html` into `dir`; `command` is the command
 /// line that ran the study, quoted in the report.
 pub fn write_reports(dir: &Path, r: &ScalingResults, command: &str) -> Result<()> {
@@ -196,7 +221,7 @@ pub fn write_reports(dir: &Path, r: &ScalingResults, command: &str) -> Result<()
             None => String::new(),
         },
         seconds = r.seconds,
-    );
+    ) + &progress(r);
     let ts = tables(r);
     let md = format!("# dynaboot scaling study\n\n{intro}")
         + &ts.iter().map(Table::markdown).collect::<String>();

@@ -48,6 +48,13 @@ pub struct Cell {
     pub coverage: bool,
 }
 
+impl std::fmt::Display for Cell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.coverage { " (coverage)" } else { "" };
+        write!(f, "L = {}{kind} seed {}", self.size, self.seed)
+    }
+}
+
 impl Cell {
     /// The cell's folder under the study's.
     fn dir(&self, study: &Path) -> PathBuf {
@@ -97,22 +104,31 @@ struct Stage<T> {
     seconds: f64,
 }
 
+/// The stage result an earlier run of the study wrote in `path`, with its seconds; none
+/// where the stage has not finished.
+fn finished_stage<T: DeserializeOwned>(path: &Path) -> Result<Option<(T, f64)>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = crate::files::read_input_text(path, crate::files::Input::Json)?;
+    let s: Stage<T> = serde_json::from_str(&text).map_err(|e| {
+        Error::Invalid(format!(
+            "{}: {e}; this study folder was written by another version: start a new study \
+             (--force) or remove the file to redo its stage",
+            path.display()
+        ))
+    })?;
+    Ok(Some((s.result, s.seconds)))
+}
+
 /// The stage result in `path` if an earlier run of the study wrote it, else `run`'s,
 /// written there.
 fn stage<T: Serialize + DeserializeOwned>(
     path: &Path,
     run: impl FnOnce() -> Result<T>,
 ) -> Result<(T, f64)> {
-    if path.exists() {
-        let text = crate::files::read_input_text(path, crate::files::Input::Json)?;
-        let s: Stage<T> = serde_json::from_str(&text).map_err(|e| {
-            Error::Invalid(format!(
-                "{}: {e}; this study folder was written by another version: start a new study \
-                 (--force) or remove the file to redo its stage",
-                path.display()
-            ))
-        })?;
-        return Ok((s.result, s.seconds));
+    if let Some(done) = finished_stage(path)? {
+        return Ok(done);
     }
     let t0 = Instant::now();
     let result = run()?;
@@ -200,11 +216,7 @@ impl Study<'_> {
         };
         let steps = cfg.steps_for(cell.size);
         let seed = cell.seed;
-        let name = format!(
-            "L = {}{} seed {seed}",
-            cell.size,
-            if cell.coverage { " (coverage)" } else { "" }
-        );
+        let name = cell.to_string();
         let mut own: Option<DynamicsModel> = None;
         let dynamics_model = |own: &mut Option<DynamicsModel>| -> Result<()> {
             if own.is_none() {
@@ -261,17 +273,12 @@ impl Study<'_> {
             load_examples(&syn_dir, &vq, &fingerprint, &text)?
         };
 
-        let mut variants = vec![Variant::Ft, Variant::FdmWithoutWeighting];
-        if !cell.coverage && cfg.weighted_at(cell.size) {
-            variants.push(Variant::Fdm);
-        }
         let mut worlds = BTreeMap::new();
         let mut seconds = s_dyn + s_ann;
-        for variant in variants {
+        for variant in variants(cfg, cell) {
             let v = variant_name(variant);
             log(&format!("{name}: world model {v}"));
-            let file = format!("world-{}.json", variant_file(variant));
-            let (verified, s) = stage(&dir.join(file), || {
+            let (verified, s) = stage(&world_stage(&dir, variant), || {
                 dynamics_model(&mut own)?;
                 let mut data = labelled.clone();
                 if variant.synthetic() {
@@ -322,18 +329,113 @@ impl Study<'_> {
             ));
             worlds.insert(variant, verified);
         }
-        Ok(CellResult {
-            cell: cell.clone(),
-            steps,
-            dynamics_normalised: (dynamics.rouge_l - self.guess) / (1.0 - self.guess),
-            dynamics,
-            annotated: annotation.annotated,
-            synthetic: annotation.kept.len(),
-            annotator_all: annotation.all,
-            annotator_kept: annotation.quality,
-            worlds,
-            seconds,
-        })
+        Ok(cell_result(
+            cfg, cell, dynamics, self.guess, annotation, worlds, seconds,
+        ))
+    }
+}
+
+/// The world models a cell trains: FT and FDM, and FDM with the weighted loss at the sizes
+/// that have it.
+fn variants(cfg: &ScalingConfig, cell: &Cell) -> Vec<Variant> {
+    let mut v = vec![Variant::Ft, Variant::FdmWithoutWeighting];
+    if !cell.coverage && cfg.weighted_at(cell.size) {
+        v.push(Variant::Fdm);
+    }
+    v
+}
+
+/// The stage file of a world model of the cell in `dir`.
+fn world_stage(dir: &Path, variant: Variant) -> PathBuf {
+    dir.join(format!("world-{}.json", variant_file(variant)))
+}
+
+/// A cell's record from its stages' results; `guess` is a random valid action's ROUGE-L on
+/// the test rows.
+fn cell_result(
+    cfg: &ScalingConfig,
+    cell: &Cell,
+    dynamics: DynamicsReport,
+    guess: f64,
+    annotation: Annotated,
+    worlds: BTreeMap<Variant, Verified>,
+    seconds: f64,
+) -> CellResult {
+    CellResult {
+        cell: cell.clone(),
+        steps: cfg.steps_for(cell.size),
+        dynamics_normalised: (dynamics.rouge_l - guess) / (1.0 - guess),
+        dynamics,
+        annotated: annotation.annotated,
+        synthetic: annotation.kept.len(),
+        annotator_all: annotation.all,
+        annotator_kept: annotation.quality,
+        worlds,
+        seconds,
+    }
+}
+
+/// The cell's record if every one of its stages has finished in the study folder `study`.
+fn finished_cell(
+    cfg: &ScalingConfig,
+    study: &Path,
+    cell: &Cell,
+    guess: f64,
+) -> Result<Option<CellResult>> {
+    let dir = cell.dir(study);
+    let Some((dynamics, s_dyn)) = finished_stage::<DynamicsReport>(&dir.join("dynamics.json"))?
+    else {
+        return Ok(None);
+    };
+    let Some((annotation, s_ann)) = finished_stage::<Annotated>(&dir.join("annotation.json"))?
+    else {
+        return Ok(None);
+    };
+    let mut worlds = BTreeMap::new();
+    let mut seconds = s_dyn + s_ann;
+    for variant in variants(cfg, cell) {
+        let Some((verified, s)) = finished_stage::<Verified>(&world_stage(&dir, variant))? else {
+            return Ok(None);
+        };
+        worlds.insert(variant, verified);
+        seconds += s;
+    }
+    Ok(Some(cell_result(
+        cfg, cell, dynamics, guess, annotation, worlds, seconds,
+    )))
+}
+
+/// The record of the study in `dir` so far, running nothing: the cells whose every stage has
+/// finished, added up, and the cells still to run (`ScalingResults::missing`). `models` is
+/// the folder the study ran from (for the test rows' image size).
+pub fn read_scaling(dir: &Path, models: &Path) -> Result<ScalingResults> {
+    let config_path = dir.join(CONFIG_FILE);
+    let text = crate::files::read_input_text(&config_path, crate::files::Input::Json)?;
+    let cfg: ScalingConfig = serde_json::from_str(&text).map_err(|e| {
+        Error::Invalid(format!(
+            "{}: {e}; not a scaling study's configuration (written by `dynaboot scale`)",
+            config_path.display()
+        ))
+    })?;
+    cfg.validate()?;
+    let (vq, _) = load_tokenizers(models, &Device::Cpu)?;
+    let guess = guess_rouge_l(&study_test_rows(&cfg, vq.image_size() as u32))?;
+    let (mut done, mut missing) = (Vec::new(), Vec::new());
+    for cell in cells(&cfg) {
+        match finished_cell(&cfg, dir, &cell, guess)? {
+            Some(r) => done.push(r),
+            None => missing.push(cell),
+        }
+    }
+    Ok(summarise(&cfg, done, missing))
+}
+
+/// The rows every model of the study is evaluated on: the fixed test split's, or a tuning
+/// split's.
+fn study_test_rows(cfg: &ScalingConfig, image_size: u32) -> Vec<EvalItem> {
+    match cfg.tune_seed {
+        Some(seed) => generated_items(seed, cfg.test_per_family, image_size),
+        None => test_split_items(cfg.test_per_family, image_size),
     }
 }
 
@@ -531,10 +633,7 @@ pub fn run_scaling(
         VideoDataset::write(&video_dir, videos(2, cfg.videos, cfg.video, render))?
     };
     let labels = video_set.labels_for_evaluation()?;
-    let test: Vec<EvalItem> = match cfg.tune_seed {
-        Some(seed) => generated_items(seed, cfg.test_per_family, size),
-        None => test_split_items(cfg.test_per_family, size),
-    };
+    let test = study_test_rows(cfg, size);
     let study = Study {
         cfg,
         models,
@@ -556,7 +655,7 @@ pub fn run_scaling(
     for cell in cells(cfg) {
         results.push(study.run_cell(&cell, &mut log)?);
     }
-    Ok(summarise(cfg, results))
+    Ok(summarise(cfg, results, Vec::new()))
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 use anyhow::Result;
 use clap::Args;
 use dynaboot::scaling::{
-    EarlierStudy, ScalingConfig, ScalingPreset, run_scaling, tables, write_reports,
+    EarlierStudy, ScalingConfig, ScalingPreset, ScalingResults, read_scaling, run_scaling, tables,
+    write_reports,
 };
 use std::path::PathBuf;
 
@@ -47,9 +48,32 @@ pub struct ScaleArgs {
     /// Replace a study already in --out.
     #[arg(long)]
     force: bool,
+    /// Run nothing: write the record of the study in --out so far (its finished cells added
+    /// up, the cells still to run named) beside it, as a finished study does. Safe while the
+    /// study runs.
+    #[arg(long, conflicts_with_all = [
+        "resume", "force", "preset", "sizes", "seeds_small", "seeds_large", "test_per_family",
+        "tune_seed", "no_coverage", "device",
+    ])]
+    report: bool,
 }
 
 pub fn run(a: ScaleArgs) -> Result<()> {
+    if a.report {
+        let models = match &a.models {
+            Some(m) => m.clone(),
+            None => dynaboot::shipped::shipped_models()?,
+        };
+        let results = read_scaling(&a.out, &models)?;
+        return finish(&a.out, &results, |r| {
+            format!(
+                "wrote {}/results.json, report.md, report.html: {} of {} cells finished",
+                a.out.display(),
+                r.cells.len(),
+                r.cells.len() + r.missing.len()
+            )
+        });
+    }
     let t0 = std::time::Instant::now();
     let device = crate::device(&a.device)?;
     let preset = a.preset.config();
@@ -80,20 +104,32 @@ pub fn run(a: ScaleArgs) -> Result<()> {
     let results = run_scaling(&cfg, &models, &a.out, &device, earlier, |line| {
         println!("[{:>6.0}s] {line}", t0.elapsed().as_secs_f64())
     })?;
-    for t in tables(&results) {
+    finish(&a.out, &results, |r| {
+        format!(
+            "done in {:.0}s ({:.0} s of compute in the study's cells); wrote {}/results.json, \
+             report.md, report.html",
+            t0.elapsed().as_secs_f64(),
+            r.seconds,
+            a.out.display()
+        )
+    })
+}
+
+/// Prints the record's tables, writes its files into the study folder `out` (quoting this
+/// command line) and prints `done`'s line.
+fn finish(
+    out: &std::path::Path,
+    results: &ScalingResults,
+    done: impl Fn(&ScalingResults) -> String,
+) -> Result<()> {
+    for t in tables(results) {
         print!("{}", t.markdown());
     }
     let command: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| a != "--resume")
         .collect();
-    write_reports(&a.out, &results, &format!("dynaboot {}", command.join(" ")))?;
-    println!(
-        "== done in {:.0}s ({:.0} s of compute in the study's cells); wrote {}/results.json, \
-         report.md, report.html",
-        t0.elapsed().as_secs_f64(),
-        results.seconds,
-        a.out.display()
-    );
+    write_reports(out, results, &format!("dynaboot {}", command.join(" ")))?;
+    println!("== {}", done(results));
     Ok(())
 }
