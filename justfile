@@ -110,6 +110,14 @@ ablate:
     mkdir -p models/ablation.new && cp out/ablate/results.json out/ablate/report.md models/ablation.new/
     rm -rf models/ablation && mv models/ablation.new models/ablation
 
+# The same ablation in the paper's own regime: each seed's own dynamics model, fine-tuned on
+# the same 250 labelled triplets, labels the videos and verifies (not the shipped one, trained
+# on 48,000); its record goes beside the other, to models/ablation-own-annotator/.
+ablate-own:
+    cargo run --release -- ablate --preset paper --seeds 3 --own-annotator --out out/ablate-own
+    mkdir -p models/ablation-own-annotator.new && cp out/ablate-own/results.json out/ablate-own/report.md models/ablation-own-annotator.new/
+    rm -rf models/ablation-own-annotator && mv models/ablation-own-annotator.new models/ablation-own-annotator
+
 # The scaling study (issue 42; about 7 hours of compute on 2 cores, over several sessions): FT and FDM across labelled sizes, each
 # size's own dynamics model labelling the videos. It runs in runs/scaling, whose .gitignore keeps
 # only the finished stages' json, so a study stopped in one session resumes (--resume) in the

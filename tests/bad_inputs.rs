@@ -1928,6 +1928,7 @@ fn role(command: &str, flag: &str) -> Option<Role> {
         "sizes",
         "seeds-small",
         "seeds-large",
+        "seeds-coverage",
         "test-per-family",
         "train-steps",
         "repeats",

@@ -97,6 +97,11 @@ fn a_study_killed_midway_resumes_to_the_uninterrupted_numbers() {
         report.contains("dynaboot scale --preset smoke"),
         "the command that made it"
     );
+    // One seed measures no spread: the report says those sizes need more.
+    assert!(
+        report.contains("wider than ±0.4") && report.contains("L = 8 (one seed)"),
+        "{report}"
+    );
     // `--report` reads a finished study back to the record its run wrote.
     ok(&report_args(&models, s(&a)));
     assert_eq!(results(&a), r);
@@ -146,6 +151,19 @@ fn a_study_killed_midway_resumes_to_the_uninterrupted_numbers() {
     assert!(!c.join("data").exists() && c.join("study.json").exists());
     std::fs::remove_file(c.join("results.json")).unwrap();
     ok(&resume_args(&models, s(&c)));
+    assert_eq!(without_seconds(&results(&a)), without_seconds(&results(&c)));
+    // Resumed without its seed counts, a study keeps its own (the preset's 2 would add cells).
+    ok(&[
+        "scale",
+        "--preset",
+        "smoke",
+        "--no-coverage",
+        "--models",
+        &models,
+        "--out",
+        s(&c),
+        "--resume",
+    ]);
     assert_eq!(without_seconds(&results(&a)), without_seconds(&results(&c)));
 }
 

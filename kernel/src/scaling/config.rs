@@ -38,6 +38,9 @@ pub struct ScalingConfig {
     pub seeds_small: usize,
     /// Seeds at larger sizes.
     pub seeds_large: usize,
+    /// Seeds of the coverage variant (none: as many as at its size).
+    #[serde(default)]
+    pub seeds_coverage: Option<usize>,
     /// The largest size that counts as small (more seeds: the noise is larger there).
     pub small_max: usize,
     /// Unlabelled videos every dynamics model labels (the same pool at every size).
@@ -89,6 +92,7 @@ impl ScalingPreset {
                 sizes: vec![8, 16],
                 seeds_small: 2,
                 seeds_large: 2,
+                seeds_coverage: None,
                 small_max: 8,
                 videos: 3,
                 video: VideoConfig::default(),
@@ -120,6 +124,7 @@ impl ScalingPreset {
                 sizes: vec![250, 1000, 4000, 16000],
                 seeds_small: 5,
                 seeds_large: 3,
+                seeds_coverage: None,
                 small_max: 1000,
                 videos: 400,
                 video: VideoConfig::default(),
@@ -165,6 +170,15 @@ impl ScalingConfig {
         }
     }
 
+    /// Seeds of the coverage variant.
+    pub fn coverage_seeds(&self) -> usize {
+        match (&self.coverage, self.seeds_coverage) {
+            (None, _) => 0,
+            (Some(_), Some(n)) => n,
+            (Some(c), None) => self.seeds_for(c.size),
+        }
+    }
+
     /// Whether FDM with the weighted loss is trained at size `l` (the smallest and the
     /// largest).
     pub fn weighted_at(&self, l: usize) -> bool {
@@ -191,6 +205,7 @@ impl ScalingConfig {
         let positive = [
             ("--seeds-small", self.seeds_small),
             ("--seeds-large", self.seeds_large),
+            ("--seeds-coverage", self.seeds_coverage.unwrap_or(1)),
             ("--videos", self.videos),
             ("--keep", self.keep),
             ("--test-per-family", self.test_per_family),
@@ -205,6 +220,7 @@ impl ScalingConfig {
             ("--sizes", self.pool_size(), 100_000),
             ("--seeds-small", self.seeds_small, 20),
             ("--seeds-large", self.seeds_large, 20),
+            ("--seeds-coverage", self.seeds_coverage.unwrap_or(0), 20),
             ("--test-per-family", self.test_per_family, 50),
             ("--n", self.n, 64),
             ("--videos", self.videos, 10_000),
@@ -269,5 +285,21 @@ mod tests {
             ..c.clone()
         };
         assert!(e(no_seeds).contains("--seeds-large 0"));
+        let coverage_seeds = ScalingConfig {
+            seeds_coverage: Some(21),
+            ..c.clone()
+        };
+        assert!(e(coverage_seeds).contains("--seeds-coverage 21"));
+        assert_eq!(c.coverage_seeds(), 5, "as many as at its size");
+        let apart = ScalingConfig {
+            seeds_coverage: Some(8),
+            ..c.clone()
+        };
+        assert_eq!(apart.coverage_seeds(), 8);
+        let none = ScalingConfig {
+            coverage: None,
+            ..apart
+        };
+        assert_eq!(none.coverage_seeds(), 0);
     }
 }

@@ -21,4 +21,4 @@ mod run;
 pub use config::{Coverage, ScalingConfig, ScalingPreset};
 pub use findings::{CoveragePart, CoverageResult, Crossover, ScalingResults, SizeRow};
 pub use report::{tables, write_reports};
-pub use run::{Cell, CellResult, EarlierStudy, Verified, read_scaling, run_scaling};
+pub use run::{Cell, CellResult, EarlierStudy, Verified, read_scaling, run_scaling, study_config};

@@ -144,9 +144,10 @@ pub fn tables(r: &ScalingResults) -> Vec<Table> {
         let mut t = Table::new(
             &format!(
                 "Coverage: {} labelled triplets of {} only; videos and test rows of every family \
-                 (judge at N = 1)",
+                 (judge at N = 1, {} seeds)",
                 c.size,
-                c.families.join(" and ")
+                c.families.join(" and "),
+                c.covered.ft.n
             ),
             &["test rows", "FT", "FDM", "FDM - FT"],
         );
@@ -161,6 +162,42 @@ pub fn tables(r: &ScalingResults) -> Vec<Table> {
         out.push(t);
     }
     out
+}
+
+/// The study's power target: the widest half-width an FDM - FT interval may have for its
+/// size to say whether the synthetic data helps (issue 42's; more seeds narrow it).
+pub(crate) const POWER_HALF_WIDTH: f64 = 0.4;
+
+/// Which sizes' FDM - FT intervals (and the coverage variant's) are wider than the power target.
+fn power(r: &ScalingResults) -> String {
+    let half = |e: &Estimate| (e.ci_high - e.ci_low) / 2.0;
+    let mut wide: Vec<String> = r
+        .sizes
+        .iter()
+        .filter(|s| s.fdm_minus_ft.n < 2 || half(&s.fdm_minus_ft) > POWER_HALF_WIDTH)
+        .map(|s| match s.fdm_minus_ft.n {
+            0 | 1 => format!("L = {} (one seed)", s.size),
+            _ => format!("L = {} (±{:.2})", s.size, half(&s.fdm_minus_ft)),
+        })
+        .collect();
+    if let Some(c) = &r.coverage {
+        for (name, part) in [("covered", &c.covered), ("uncovered", &c.uncovered)] {
+            if half(&part.fdm_minus_ft) > POWER_HALF_WIDTH {
+                wide.push(format!(
+                    "coverage, {name} (±{:.2})",
+                    half(&part.fdm_minus_ft)
+                ));
+            }
+        }
+    }
+    match wide.is_empty() {
+        true => format!("Every FDM - FT interval is within ±{POWER_HALF_WIDTH} judge points.\n\n"),
+        false => format!(
+            "FDM - FT intervals wider than ±{POWER_HALF_WIDTH} judge points (more seeds would \
+             narrow them): {}.\n\n",
+            wide.join(", ")
+        ),
+    }
 }
 
 /// For a study in progress, which cells the numbers leave out.
@@ -216,12 +253,21 @@ pub fn write_reports(dir: &Path, r: &ScalingResults, command: &str) -> Result<()
         },
         n = c.n,
         reading = cross.reading,
-        interval = match cross.interval {
-            Some((lo, hi)) => format!(" (95 % interval of the crossing: L = {lo:.0} to {hi:.0})"),
-            None => String::new(),
+        interval = match (cross.size, cross.interval) {
+            (Some(_), Some((lo, hi))) => {
+                format!(" (95 % interval of the crossing: L = {lo:.0} to {hi:.0})")
+            }
+            // The mean curve does not cross, but some resamples of the seeds do.
+            (None, Some((lo, hi))) => format!(
+                " ({:.0} % of the resamples of the seeds cross, between L = {lo:.0} and \
+                 {hi:.0})",
+                100.0 * cross.resamples_crossing
+            ),
+            (_, None) => String::new(),
         },
         seconds = r.seconds,
-    ) + &progress(r);
+    ) + &power(r)
+        + &progress(r);
     let ts = tables(r);
     let md = format!("# dynaboot scaling study\n\n{intro}")
         + &ts.iter().map(Table::markdown).collect::<String>();

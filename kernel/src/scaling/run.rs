@@ -409,15 +409,7 @@ fn finished_cell(
 /// finished, added up, and the cells still to run (`ScalingResults::missing`). `models` is
 /// the folder the study ran from (for the test rows' image size).
 pub fn read_scaling(dir: &Path, models: &Path) -> Result<ScalingResults> {
-    let config_path = dir.join(CONFIG_FILE);
-    let text = crate::files::read_input_text(&config_path, crate::files::Input::Json)?;
-    let cfg: ScalingConfig = serde_json::from_str(&text).map_err(|e| {
-        Error::Invalid(format!(
-            "{}: {e}; not a scaling study's configuration (written by `dynaboot scale`)",
-            config_path.display()
-        ))
-    })?;
-    cfg.validate()?;
+    let cfg = study_config(dir)?;
     let (vq, _) = load_tokenizers(models, &Device::Cpu)?;
     let guess = guess_rouge_l(&study_test_rows(&cfg, vq.image_size() as u32))?;
     let (mut done, mut missing) = (Vec::new(), Vec::new());
@@ -428,6 +420,20 @@ pub fn read_scaling(dir: &Path, models: &Path) -> Result<ScalingResults> {
         }
     }
     Ok(summarise(&cfg, done, missing))
+}
+
+/// The configuration of the study in `dir` (its `study.json`).
+pub fn study_config(dir: &Path) -> Result<ScalingConfig> {
+    let config_path = dir.join(CONFIG_FILE);
+    let text = crate::files::read_input_text(&config_path, crate::files::Input::Json)?;
+    let cfg: ScalingConfig = serde_json::from_str(&text).map_err(|e| {
+        Error::Invalid(format!(
+            "{}: {e}; not a scaling study's configuration (written by `dynaboot scale`)",
+            config_path.display()
+        ))
+    })?;
+    cfg.validate()?;
+    Ok(cfg)
 }
 
 /// The rows every model of the study is evaluated on: the fixed test split's, or a tuning
@@ -485,7 +491,7 @@ pub(crate) fn cells(cfg: &ScalingConfig) -> Vec<Cell> {
         })
         .collect();
     if let Some(c) = &cfg.coverage {
-        cells.extend((0..cfg.seeds_for(c.size) as u64).map(|seed| Cell {
+        cells.extend((0..cfg.coverage_seeds() as u64).map(|seed| Cell {
             size: c.size,
             seed,
             coverage: true,
@@ -559,6 +565,7 @@ pub fn run_scaling(
             ScalingConfig {
                 seeds_small: cfg.seeds_small,
                 seeds_large: cfg.seeds_large,
+                seeds_coverage: cfg.seeds_coverage,
                 ..earlier
             } == *cfg
         });

@@ -4,8 +4,8 @@
 use anyhow::Result;
 use clap::Args;
 use dynaboot::scaling::{
-    EarlierStudy, ScalingConfig, ScalingPreset, ScalingResults, read_scaling, run_scaling, tables,
-    write_reports,
+    EarlierStudy, ScalingConfig, ScalingPreset, ScalingResults, read_scaling, run_scaling,
+    study_config, tables, write_reports,
 };
 use std::path::PathBuf;
 
@@ -22,6 +22,9 @@ pub struct ScaleArgs {
     /// Seeds at larger sizes.
     #[arg(long, value_parser = crate::args::count)]
     seeds_large: Option<usize>,
+    /// Seeds of the coverage variant (as many as at its size unless given).
+    #[arg(long, value_parser = crate::args::count)]
+    seeds_coverage: Option<usize>,
     /// Test rows per family (1 to 50, the fixed test split's).
     #[arg(long, value_parser = crate::args::count)]
     test_per_family: Option<usize>,
@@ -42,7 +45,8 @@ pub struct ScaleArgs {
     device: String,
     #[arg(long, default_value = "out/scaling")]
     out: PathBuf,
-    /// Continue the study in --out where it stopped (its flags must be the same).
+    /// Continue the study in --out where it stopped (its flags must be the same, but for the
+    /// seed counts, which are the study's own unless given).
     #[arg(long, conflicts_with = "force")]
     resume: bool,
     /// Replace a study already in --out.
@@ -52,7 +56,8 @@ pub struct ScaleArgs {
     /// up, the cells still to run named) beside it, as a finished study does. Safe while the
     /// study runs.
     #[arg(long, conflicts_with_all = [
-        "resume", "force", "preset", "sizes", "seeds_small", "seeds_large", "test_per_family",
+        "resume", "force", "preset", "sizes", "seeds_small", "seeds_large", "seeds_coverage",
+        "test_per_family",
         "tune_seed", "no_coverage", "device",
     ])]
     report: bool,
@@ -77,10 +82,17 @@ pub fn run(a: ScaleArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
     let device = crate::device(&a.device)?;
     let preset = a.preset.config();
+    // A resumed study keeps its own seed counts unless they are given (a missing or broken
+    // study is refused below, with the reason).
+    let seeds_from = match a.resume {
+        true => study_config(&a.out).unwrap_or(preset.clone()),
+        false => preset.clone(),
+    };
     let cfg = ScalingConfig {
         sizes: a.sizes.clone().unwrap_or(preset.sizes.clone()),
-        seeds_small: a.seeds_small.unwrap_or(preset.seeds_small),
-        seeds_large: a.seeds_large.unwrap_or(preset.seeds_large),
+        seeds_small: a.seeds_small.unwrap_or(seeds_from.seeds_small),
+        seeds_large: a.seeds_large.unwrap_or(seeds_from.seeds_large),
+        seeds_coverage: a.seeds_coverage.or(seeds_from.seeds_coverage),
         test_per_family: a.test_per_family.unwrap_or(preset.test_per_family),
         tune_seed: a.tune_seed.or(preset.tune_seed),
         coverage: if a.no_coverage {
