@@ -25,12 +25,14 @@ fn source(cell: &Value) -> String {
 }
 
 #[test]
-fn the_eight_notebooks_of_the_research_workflow_are_there() {
+fn the_nine_notebooks_of_the_research_workflow_are_there() {
     let names: Vec<String> = notebooks()
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    for prefix in ["01-", "02-", "03-", "04-", "05-", "06-", "07-", "08-"] {
+    for prefix in [
+        "01-", "02-", "03-", "04-", "05-", "06-", "07-", "08-", "09-",
+    ] {
         assert!(
             names.iter().any(|n| n.starts_with(prefix)),
             "no notebook {prefix}*: {names:?}"
