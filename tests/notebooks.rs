@@ -72,6 +72,7 @@ fn every_notebook_is_clean_nbformat_4_for_the_rust_kernel() {
             let shows = [
                 "show_html(",
                 "show_table(",
+                "show_tables(",
                 "show_plot(",
                 "show_images(",
                 "show_image(",

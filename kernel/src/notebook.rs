@@ -83,7 +83,18 @@ pub fn show_html(html: &str) {
 
 /// Shows a table (title, header and rows) as the cell's output.
 pub fn show_table(table: &Table) {
-    show_html(&format!("<b>{}</b>{}", escape(&table.title), table.html()));
+    show_tables(std::slice::from_ref(table));
+}
+
+/// Shows several tables, one under the other, as the cell's one output (evcxr keeps one
+/// output of a kind per cell).
+pub fn show_tables(tables: &[Table]) {
+    show_html(
+        &tables
+            .iter()
+            .map(|t| format!("<b>{}</b>{}", escape(&t.title), t.html()))
+            .collect::<String>(),
+    );
 }
 
 /// Shows a plotly chart: the plotly MIME type for JupyterLab and VS Code, HTML for exports.
