@@ -171,7 +171,7 @@ impl ScalingConfig {
     }
 
     /// Seeds of the coverage variant.
-    pub fn coverage_seeds(&self) -> usize {
+    pub(crate) fn coverage_seeds(&self) -> usize {
         match (&self.coverage, self.seeds_coverage) {
             (None, _) => 0,
             (Some(_), Some(n)) => n,
