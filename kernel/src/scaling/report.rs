@@ -200,6 +200,31 @@ fn power(r: &ScalingResults) -> String {
     }
 }
 
+/// The paper's premise per size in words: where the dynamics model's normalised score is
+/// ahead of the world model's, level with it or behind it (by the paired interval).
+fn premise(r: &ScalingResults) -> String {
+    let at = |keep: &dyn Fn(&Estimate) -> bool| -> String {
+        let sizes: Vec<String> = r
+            .sizes
+            .iter()
+            .filter(|s| s.dynamics_minus_world.n >= 2 && keep(&s.dynamics_minus_world))
+            .map(|s| s.size.to_string())
+            .collect();
+        match sizes.is_empty() {
+            true => "no L".into(),
+            false => format!("L = {}", sizes.join(", ")),
+        }
+    };
+    format!(
+        "The premise (the dynamics model learns more from L triplets than the world model, each \
+         on its normalised score; paired 95 % intervals over seeds): ahead at {}; level at {}; \
+         behind at {}.\n\n",
+        at(&|e| e.ci_low > 0.0),
+        at(&|e| e.ci_low <= 0.0 && e.ci_high >= 0.0),
+        at(&|e| e.ci_high < 0.0),
+    )
+}
+
 /// For a study in progress, which cells the numbers leave out.
 fn progress(r: &ScalingResults) -> String {
     if r.missing.is_empty() {
@@ -266,7 +291,8 @@ pub fn write_reports(dir: &Path, r: &ScalingResults, command: &str) -> Result<()
             (_, None) => String::new(),
         },
         seconds = r.seconds,
-    ) + &power(r)
+    ) + &premise(r)
+        + &power(r)
         + &progress(r);
     let ts = tables(r);
     let md = format!("# dynaboot scaling study\n\n{intro}")
@@ -278,4 +304,83 @@ pub fn write_reports(dir: &Path, r: &ScalingResults, command: &str) -> Result<()
         &dir.join("report.html"),
         html_page("dynaboot scaling study", &body).as_bytes(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scaling::{Crossover, ScalingPreset, SizeRow};
+
+    fn e(mean: f64, half: f64, n: usize) -> Estimate {
+        Estimate {
+            mean,
+            ci_low: mean - half,
+            ci_high: mean + half,
+            n,
+        }
+    }
+
+    /// A size whose dynamics-minus-world and FDM - FT are the given estimates.
+    fn row(size: usize, premise: Estimate, fdm_minus_ft: Estimate) -> SizeRow {
+        let z = e(0.0, 0.0, 3);
+        SizeRow {
+            size,
+            steps: 250,
+            ft: z,
+            fdm: z,
+            fdm_minus_ft,
+            ft_best_own: z,
+            fdm_best_own: z,
+            ft_best_shipped: z,
+            fdm_best_shipped: z,
+            fdm_weighted: None,
+            weighted_minus_plain: None,
+            weighted_minus_ft: None,
+            dynamics_exact: z,
+            dynamics_normalised: z,
+            world_normalised: z,
+            dynamics_minus_world: premise,
+            annotation_exact: z,
+            annotation_exact_spanning: z,
+            synthetic: z,
+        }
+    }
+
+    #[test]
+    fn the_intro_reads_the_premise_and_the_power_of_every_size() {
+        let r = ScalingResults {
+            config: ScalingPreset::Default.config(),
+            sizes: vec![
+                row(250, e(-0.15, 0.05, 5), e(-0.1, 0.48, 5)),
+                row(1000, e(0.0, 0.1, 5), e(-0.2, 0.3, 5)),
+                row(4000, e(0.2, 0.1, 3), e(-0.7, 0.0, 1)),
+            ],
+            coverage: None,
+            crossover: Crossover {
+                size: None,
+                interval: None,
+                resamples_crossing: 0.0,
+                reading: String::new(),
+            },
+            cells: Vec::new(),
+            seconds: 0.0,
+            missing: Vec::new(),
+        };
+        assert!(
+            premise(&r).contains("ahead at L = 4000; level at L = 1000; behind at L = 250."),
+            "{}",
+            premise(&r)
+        );
+        let p = power(&r);
+        assert!(
+            p.contains("L = 250 (±0.48), L = 4000 (one seed).") && !p.contains("1000"),
+            "{p}"
+        );
+        let narrow = ScalingResults {
+            sizes: vec![r.sizes[1].clone()],
+            ..r
+        };
+        assert!(power(&narrow).starts_with("Every FDM - FT interval is within ±0.4"));
+        assert!(premise(&narrow).contains("ahead at no L; level at L = 1000; behind at no L"));
+    }
 }
