@@ -65,11 +65,7 @@ pub struct ScaleArgs {
 
 pub fn run(a: ScaleArgs) -> Result<()> {
     if a.report {
-        let models = match &a.models {
-            Some(m) => m.clone(),
-            None => dynaboot::shipped::shipped_models()?,
-        };
-        let results = read_scaling(&a.out, &models)?;
+        let results = read_scaling(&a.out, &models_folder(&a)?)?;
         return finish(&a.out, &results, |r| {
             format!(
                 "wrote {}/results.json, report.md, report.html: {} of {} cells finished",
@@ -104,10 +100,7 @@ pub fn run(a: ScaleArgs) -> Result<()> {
     };
     // The flags first: they are wrong wherever the command runs.
     cfg.validate()?;
-    let models = match &a.models {
-        Some(m) => m.clone(),
-        None => dynaboot::shipped::shipped_models()?,
-    };
+    let models = models_folder(&a)?;
     let earlier = match (a.resume, a.force) {
         (true, _) => EarlierStudy::Resume,
         (false, true) => EarlierStudy::Replace,
@@ -124,6 +117,14 @@ pub fn run(a: ScaleArgs) -> Result<()> {
             r.seconds,
             a.out.display()
         )
+    })
+}
+
+/// The models folder: --models, else the shipped models'.
+fn models_folder(a: &ScaleArgs) -> Result<PathBuf> {
+    Ok(match &a.models {
+        Some(m) => m.clone(),
+        None => dynaboot::shipped::shipped_models()?,
     })
 }
 
